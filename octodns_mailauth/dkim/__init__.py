@@ -1,0 +1,46 @@
+"""DKIM: key pairs, key records (``keys``) and the private keystore (``keystore``)."""
+
+from .keys import (
+    ALGORITHMS,
+    Algorithm,
+    DkimKeyError,
+    KeyRecord,
+    PrivateKey,
+    PublicKey,
+    algorithm_of,
+    dkim_txt_value,
+    dkimpy_private_key,
+    generate_private_key,
+    key_bits,
+    parse_dkim_txt,
+    parse_key_record,
+    private_key_from_pem,
+    private_key_to_pem,
+    public_key_b64,
+    public_key_from_b64,
+    public_key_matches,
+)
+from .keystore import Keystore, KeystoreError
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "DkimKeyError",
+    "KeyRecord",
+    "Keystore",
+    "KeystoreError",
+    "PrivateKey",
+    "PublicKey",
+    "algorithm_of",
+    "dkim_txt_value",
+    "dkimpy_private_key",
+    "generate_private_key",
+    "key_bits",
+    "parse_dkim_txt",
+    "parse_key_record",
+    "private_key_from_pem",
+    "private_key_to_pem",
+    "public_key_b64",
+    "public_key_from_b64",
+    "public_key_matches",
+]

@@ -1,0 +1,426 @@
+"""DKIM key pairs and key records (RFC 6376, RFC 8301, RFC 8463).
+
+Pure functions: nothing here touches the file system, the environment or DNS; the keystore
+(``keystore.py``) is the edge that stores what these functions produce.
+
+No exception raised here carries key material: messages name what is wrong, never the bytes,
+and errors from the crypto library are not chained (their text is ours to vouch for, theirs
+is not).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Literal, Union, get_args
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+Algorithm = Literal["ed25519", "rsa"]
+ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
+
+# Union rather than `|`: these aliases are evaluated at import time and the project supports 3.10.
+PrivateKey = Union[ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey]  # noqa: UP007
+PublicKey = Union[ed25519.Ed25519PublicKey, rsa.RSAPublicKey]  # noqa: UP007
+
+# RFC 8301 §3.2: signers MUST use at least 1024 bits and SHOULD use at least 2048. New keys
+# follow the SHOULD; 4096 is the ceiling because a larger `p=` no longer fits a 512-octet UDP
+# answer comfortably and several large providers refuse to verify such keys.
+RSA_MIN_BITS = 2048
+RSA_MAX_BITS = 4096
+# Keys made elsewhere (imported, or read back from an older store) may be 1024 bits: RFC 8301
+# still allows verifying those, so they load but are never generated.
+RSA_LEGACY_MIN_BITS = 1024
+RSA_PUBLIC_EXPONENT = 65537
+ED25519_RAW_LEN = 32  # RFC 8463 §4.2: p= is the raw 32-octet public key
+
+# RFC 6376 §3.6.1 service types; RFC 8460 §3 adds "tlsrpt".
+SERVICE_TYPES = frozenset({"*", "email", "tlsrpt"})
+# RFC 8301 §3.1: "rsa-sha1 MUST NOT be used for signing or verifying", so h= never offers sha1.
+HASH_ALGORITHMS = frozenset({"sha256"})
+
+# Emitted in this order; RFC 6376 §3.6.1 requires only that v= comes first.
+_TAG_ORDER = ("v", "h", "k", "n", "p", "s", "t")
+
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # RFC 6376 §3.2 tag-name
+# tval = 1*VALCHAR, VALCHAR = %x21-3A / %x3C-7E; values may hold inner WSP/FWS between tvals.
+_TAG_VALUE = re.compile(r"(?:[\x21-\x3a\x3c-\x7e]+(?:[ \t\r\n]+[\x21-\x3a\x3c-\x7e]+)*)?\Z")
+_WS = re.compile(r"[ \t\r\n]+")
+
+
+class DkimKeyError(ValueError):
+    """A key or key record is unusable. The message never contains key material."""
+
+
+# --- key generation and introspection ----------------------------------------------------
+
+
+def check_algorithm(algorithm: str) -> Algorithm:
+    """Return ``algorithm`` if it is one this package can generate and publish."""
+    if algorithm not in ALGORITHMS:
+        raise DkimKeyError(
+            f"unknown DKIM key algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}"
+        )
+    return algorithm  # type: ignore[return-value]
+
+
+def check_rsa_bits(bits: int) -> int:
+    """Return ``bits`` if it is an RSA size we generate (RFC 8301 §3.2), else raise."""
+    # bool is an int subclass; `bits=True` is a caller bug, not a 1-bit key.
+    if isinstance(bits, bool) or not isinstance(bits, int):
+        raise DkimKeyError(f"RSA key size must be an integer number of bits, got {bits!r}")
+    if bits < RSA_MIN_BITS:
+        raise DkimKeyError(
+            f"RSA key size {bits} is too small: RFC 8301 §3.2 says signers SHOULD use at "
+            f"least {RSA_MIN_BITS} bits"
+        )
+    if bits > RSA_MAX_BITS:
+        raise DkimKeyError(
+            f"RSA key size {bits} is too large: at most {RSA_MAX_BITS} bits are supported "
+            "(larger keys do not fit DNS answers well and many verifiers refuse them)"
+        )
+    return bits
+
+
+def generate_private_key(algorithm: Algorithm, bits: int = 2048) -> PrivateKey:
+    """Make a new private key. ``bits`` applies to RSA only (Ed25519 keys have one size)."""
+    if check_algorithm(algorithm) == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(
+        public_exponent=RSA_PUBLIC_EXPONENT, key_size=check_rsa_bits(bits)
+    )
+
+
+def _public(key: PrivateKey | PublicKey) -> PublicKey:
+    if isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)):
+        return key.public_key()
+    if isinstance(key, (ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
+        return key
+    raise DkimKeyError(f"unsupported key type {type(key).__name__}: DKIM keys are rsa or ed25519")
+
+
+def algorithm_of(key: PrivateKey | PublicKey) -> Algorithm:
+    """The DKIM ``k=`` value for a private or public key."""
+    return "ed25519" if isinstance(_public(key), ed25519.Ed25519PublicKey) else "rsa"
+
+
+def key_bits(key: PrivateKey | PublicKey) -> int:
+    """The key size in bits: the modulus length for RSA, 256 for Ed25519."""
+    pub = _public(key)
+    return pub.key_size if isinstance(pub, rsa.RSAPublicKey) else 8 * ED25519_RAW_LEN
+
+
+def public_key_b64(key: PrivateKey | PublicKey) -> str:
+    """The ``p=`` value for a private or public key.
+
+    Ed25519: base64 of the raw 32-octet key (RFC 8463 §4.2). RSA: base64 of the DER
+    SubjectPublicKeyInfo, the form `openssl rsa -pubout` gives (RFC 6376 App. C, erratum 3017)
+    and every verifier accepts.
+    """
+    pub = _public(key)
+    if isinstance(pub, ed25519.Ed25519PublicKey):
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        raw = pub.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    return base64.b64encode(raw).decode("ascii")
+
+
+def public_key_from_b64(algorithm: Algorithm, p: str) -> PublicKey:
+    """Decode a ``p=`` value into a public key of ``algorithm``, else raise DkimKeyError.
+
+    Whitespace is ignored (RFC 6376 §3.6.1 allows FWS inside base64). RSA accepts both the
+    SubjectPublicKeyInfo form and the bare PKCS#1 RSAPublicKey that §3.6.1 literally names.
+    """
+    check_algorithm(algorithm)
+    compact = _WS.sub("", p)
+    if not compact:
+        raise DkimKeyError("empty p= (a revoked key) has no public key")
+    try:
+        # validate=True rejects characters outside the alphabet instead of skipping them.
+        raw = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise DkimKeyError(f"p= is not valid base64 for a {algorithm} public key") from None
+    if algorithm == "ed25519":
+        if len(raw) != ED25519_RAW_LEN:
+            raise DkimKeyError(
+                f"an ed25519 p= must decode to {ED25519_RAW_LEN} octets (RFC 8463 §4.2), "
+                f"got {len(raw)}"
+            )
+        return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    for loader in (serialization.load_der_public_key, _load_pkcs1_public):
+        try:
+            pub = loader(raw)
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        if isinstance(pub, rsa.RSAPublicKey):
+            return pub
+        raise DkimKeyError("p= holds a public key that is not RSA, but k= says rsa")
+    raise DkimKeyError("p= is not a DER RSA public key (SubjectPublicKeyInfo or PKCS#1)")
+
+
+def _load_pkcs1_public(raw: bytes) -> object:
+    # cryptography reads bare PKCS#1 only from PEM; wrap the DER so both forms decode.
+    body = base64.encodebytes(raw).decode("ascii")
+    pem = f"-----BEGIN RSA PUBLIC KEY-----\n{body}-----END RSA PUBLIC KEY-----\n"
+    return serialization.load_pem_public_key(pem.encode("ascii"))
+
+
+def public_key_matches(private_key: PrivateKey, p_b64: str) -> bool:
+    """Whether the ``p=`` value is the public half of ``private_key``.
+
+    Compares keys, not strings, so an RSA record in PKCS#1 form still matches. A revoked
+    (empty) or undecodable ``p=`` matches nothing.
+    """
+    algorithm = algorithm_of(private_key)
+    try:
+        published = public_key_from_b64(algorithm, p_b64)
+    except DkimKeyError:
+        return False
+    return public_key_b64(published) == public_key_b64(private_key)
+
+
+# --- PEM ------------------------------------------------------------------------------------
+
+_ENCRYPTED_PEM_MARKERS = (b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"Proc-Type: 4,ENCRYPTED")
+
+
+def pem_is_encrypted(data: bytes) -> bool:
+    """Whether a PEM private key is passphrase-protected (PKCS#8 or legacy OpenSSL form)."""
+    return any(marker in data for marker in _ENCRYPTED_PEM_MARKERS)
+
+
+def private_key_from_pem(data: bytes, passphrase: bytes | None) -> PrivateKey:
+    """Load a PEM private key (PKCS#8, or PKCS#1 for RSA).
+
+    ``passphrase`` is used only if the PEM is encrypted, so a store can hold both plain and
+    encrypted keys while a passphrase is being introduced.
+    """
+    encrypted = pem_is_encrypted(data)
+    if encrypted and not passphrase:
+        raise DkimKeyError("the private key is encrypted and no passphrase was given")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        if encrypted:
+            raise DkimKeyError(
+                "cannot decrypt the private key: wrong passphrase, or the file is corrupt"
+            ) from None
+        raise DkimKeyError("not a valid PEM private key (corrupt or truncated file?)") from None
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)):
+        raise DkimKeyError(
+            f"unsupported private key type {type(key).__name__}: DKIM keys are rsa or ed25519"
+        )
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < RSA_LEGACY_MIN_BITS:
+        raise DkimKeyError(
+            f"RSA key of {key.key_size} bits is below the {RSA_LEGACY_MIN_BITS}-bit minimum "
+            "of RFC 8301 §3.2"
+        )
+    return key
+
+
+def private_key_to_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
+    """Serialise as PKCS#8 PEM, encrypted with the best available cipher if ``passphrase``."""
+    _public(key)  # type check with our error message
+    if passphrase is not None and not isinstance(passphrase, bytes):
+        raise DkimKeyError("the passphrase must be bytes")
+    if passphrase == b"":
+        # cryptography refuses it too, but with a message that does not say what to do.
+        raise DkimKeyError("the passphrase is empty: give a non-empty passphrase or none")
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def dkimpy_private_key(key: PrivateKey) -> bytes:
+    """The private key in the form ``dkim.sign(privkey=...)`` takes.
+
+    dkimpy reads RSA keys as unencrypted PEM but Ed25519 keys as the base64 of the raw
+    32-octet seed (pynacl's format), so a PKCS#8 Ed25519 PEM cannot be handed over as is.
+    """
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return base64.b64encode(raw)
+    return private_key_to_pem(key, None)
+
+
+# --- key records ----------------------------------------------------------------------------
+
+
+def _qp_encode_notes(notes: str) -> str:
+    # n= is a qp-section (RFC 6376 §3.6.1). Octets that cannot stand in a tag value (';',
+    # controls, non-ASCII) or would be read as an escape ('='), plus '\\' and '"' which zone
+    # files and octoDNS treat specially, are written as =XX. Inner spaces stay readable;
+    # leading and trailing ones would be stripped by parsers, so they are encoded too.
+    out: list[str] = []
+    data = notes.encode("utf-8")
+    for i, octet in enumerate(data):
+        edge = i == 0 or i == len(data) - 1
+        if octet == 0x20 and not edge:
+            out.append(" ")
+        elif 0x21 <= octet <= 0x7E and chr(octet) not in ';=\\"':
+            out.append(chr(octet))
+        else:
+            out.append(f"={octet:02X}")
+    return "".join(out)
+
+
+def dkim_txt_value(
+    algorithm: Algorithm,
+    p: str,
+    *,
+    testing: bool = False,
+    hash_algorithms: list[str] | None = None,
+    service: str | None = None,
+    notes: str | None = None,
+) -> str:
+    """The DKIM key record text, e.g. ``v=DKIM1; k=ed25519; p=...``.
+
+    Tags come in the order v, h, k, n, p, s, t. ``p=""`` publishes a revoked key
+    (RFC 6376 §3.6.1). ``testing`` adds ``t=y``. The result is plain text: the caller escapes
+    ``;`` for octoDNS and splits it into 255-octet strings if needed.
+    """
+    check_algorithm(algorithm)
+    compact_p = _WS.sub("", p)
+    if compact_p:
+        # Publishing a key that verifiers cannot decode would silently break all mail.
+        pub = public_key_from_b64(algorithm, compact_p)
+        if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < RSA_LEGACY_MIN_BITS:
+            raise DkimKeyError(
+                f"RSA key of {pub.key_size} bits: verifiers reject keys under "
+                f"{RSA_LEGACY_MIN_BITS} bits (RFC 8301 §3.2)"
+            )
+    tags: dict[str, str] = {"v": "DKIM1"}
+    if hash_algorithms is not None:
+        if not hash_algorithms:
+            raise DkimKeyError("h= needs at least one hash algorithm (omit it to allow all)")
+        for name in hash_algorithms:
+            if name not in HASH_ALGORITHMS:
+                raise DkimKeyError(
+                    f"hash algorithm {name!r} is not allowed in h=: use "
+                    f"{', '.join(sorted(HASH_ALGORITHMS))} (RFC 8301 §3.1 forbids sha1)"
+                )
+        tags["h"] = ":".join(dict.fromkeys(hash_algorithms))
+    tags["k"] = algorithm
+    if notes:
+        tags["n"] = _qp_encode_notes(notes)
+    tags["p"] = compact_p
+    if service is not None:
+        services = service.split(":")
+        unknown = [s for s in services if s not in SERVICE_TYPES]
+        if unknown or not service:
+            # Verifiers ignore keys whose only service types they do not know.
+            raise DkimKeyError(
+                f"unknown DKIM service type {service!r}: use a colon list of "
+                f"{', '.join(sorted(SERVICE_TYPES))}"
+            )
+        tags["s"] = ":".join(dict.fromkeys(services))
+    if testing:
+        tags["t"] = "y"
+    return "; ".join(f"{name}={tags[name]}" for name in _TAG_ORDER if name in tags)
+
+
+def parse_dkim_txt(value: str) -> dict[str, str]:
+    """Parse a tag-list (RFC 6376 §3.2) into ``{tag: value}``.
+
+    Raises DkimKeyError on bad syntax or a duplicate tag (which invalidates the whole list).
+    Accepts the ``\\;`` escaping octoDNS uses in TXT values. Values keep inner whitespace
+    but not surrounding whitespace; tag names keep their case (tags are case-sensitive).
+    """
+    text = value.replace("\\;", ";")
+    parts = text.split(";")
+    # One trailing ';' (and whitespace after it, which senders emit in practice) is allowed.
+    if len(parts) > 1 and not parts[-1].strip():
+        parts.pop()
+    tags: dict[str, str] = {}
+    for index, part in enumerate(parts, start=1):
+        if not part.strip():
+            raise DkimKeyError(f"empty tag-spec at position {index} in the tag-list")
+        name, eq, raw_value = part.partition("=")
+        name = name.strip()
+        if not eq:
+            raise DkimKeyError(f"tag-spec at position {index} has no '='")
+        if not _TAG_NAME.match(name):
+            raise DkimKeyError(f"invalid tag name at position {index}")
+        tag_value = raw_value.strip(" \t\r\n")
+        if not _TAG_VALUE.match(tag_value):
+            raise DkimKeyError(f"invalid characters in the value of tag {name!r}")
+        if name in tags:
+            raise DkimKeyError(f"duplicate tag {name!r}: RFC 6376 §3.2 makes the record invalid")
+        tags[name] = tag_value
+    return tags
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """The meaning of a DKIM key record, after the defaults of RFC 6376 §3.6.1."""
+
+    algorithm: Algorithm
+    public_key: PublicKey | None  # None when revoked
+    hash_algorithms: tuple[str, ...] | None  # None = all
+    services: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    @property
+    def bits(self) -> int | None:
+        return key_bits(self.public_key) if self.public_key is not None else None
+
+    @property
+    def revoked(self) -> bool:
+        return self.public_key is None
+
+    @property
+    def testing(self) -> bool:
+        return "y" in self.flags
+
+
+def parse_key_record(value: str) -> KeyRecord:
+    """Parse and check a DKIM key record the way a verifier reads it, else DkimKeyError.
+
+    Rejects what makes verifiers discard the key: a v= other than DKIM1 or not first, a k=
+    other than rsa/ed25519, a p= that does not decode, an RSA key under 1024 bits
+    (RFC 8301), or service types of which none is known.
+    """
+    tags = parse_dkim_txt(value)
+    if "v" in tags and (tags["v"] != "DKIM1" or next(iter(tags)) != "v"):
+        raise DkimKeyError("v= must be exactly DKIM1 and the first tag (RFC 6376 §3.6.1)")
+    k = tags.get("k", "rsa")
+    if k not in ALGORITHMS:
+        raise DkimKeyError(f"unknown key type k={k!r}: verifiers know rsa and ed25519")
+    algorithm: Algorithm = k  # type: ignore[assignment]
+    if "p" not in tags:
+        raise DkimKeyError("p= is required (RFC 6376 §3.6.1)")
+    public_key: PublicKey | None = None
+    if _WS.sub("", tags["p"]):
+        public_key = public_key_from_b64(algorithm, tags["p"])
+        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < RSA_LEGACY_MIN_BITS:
+            raise DkimKeyError(
+                f"RSA key of {public_key.key_size} bits is under the {RSA_LEGACY_MIN_BITS}-bit "
+                "minimum verifiers accept (RFC 8301 §3.2)"
+            )
+    services = tuple(s.strip() for s in tags.get("s", "*").split(":"))
+    if not any(s in SERVICE_TYPES for s in services):
+        raise DkimKeyError("no known service type in s=: the key is usable for nothing")
+    hashes = tuple(h.strip() for h in tags["h"].split(":")) if "h" in tags else None
+    flags = tuple(f.strip() for f in tags["t"].split(":")) if "t" in tags else ()
+    return KeyRecord(
+        algorithm=algorithm,
+        public_key=public_key,
+        hash_algorithms=hashes,
+        services=services,
+        flags=flags,
+    )

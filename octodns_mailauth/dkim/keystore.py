@@ -1,0 +1,358 @@
+"""The private DKIM keystore: the one place that reads and writes private keys on disk.
+
+Layout: ``<root>/<domain>/<selector>.pem``, PKCS#8 PEM, encrypted when the passphrase
+environment variable is set. Directories are 0700 and keys 0600 whatever the umask.
+
+A key, once written, is never replaced: publishing a new public key for a selector that mail
+was already signed with would break the verification of that mail, so rotation means a new
+selector. Writes go to a temporary file that is then hard-linked to the final name; link(2)
+fails rather than overwrite, so a key file is either absent or complete, and a crash leaves at
+worst a stray temporary file, whose name (leading dot, no ``.pem`` suffix) is never read as a
+key and which the next ``ensure`` of that selector deletes. ``ensure`` also holds ``flock(<root>/.lock)`` (processes) and a threading lock (threads),
+so concurrent callers generate one key and all get it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import secrets
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from . import keys
+from .keys import Algorithm, DkimKeyError, PrivateKey
+
+DEFAULT_PASSPHRASE_ENV = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
+KEY_SUFFIX = ".pem"
+LOCK_NAME = ".lock"
+_TMP_SUFFIX = ".tmp"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+# RFC 6376 §3.1: a selector is sub-domain *("." sub-domain), sub-domain per RFC 5321
+# (letters, digits, inner hyphens). Domains are held to the same LDH rule, which also rules out
+# '/', '..' and leading dots, so a name can never escape its directory or look like a temp file.
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_MAX_NAME = 253
+
+
+class KeystoreError(Exception):
+    """A keystore problem. The message names the path and never contains key material."""
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str):
+        raise KeystoreError(f"{kind} must be a string, got {type(name).__name__}")
+    # DNS names are case-insensitive but file names are not: one spelling per name.
+    normal = name.strip().rstrip(".").lower()
+    labels = normal.split(".")
+    if not normal or len(normal) > _MAX_NAME or not all(_LABEL.match(label) for label in labels):
+        raise KeystoreError(
+            f"invalid {kind} {name!r}: expected dot-separated DNS labels of letters, digits "
+            "and inner hyphens (RFC 6376 §3.1; IDNs in their xn-- form)"
+        )
+    return normal
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the new directory entry (the link, or a new subdirectory) durable.
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Keystore:
+    """Private DKIM keys under one root directory."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
+        create: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.passphrase_env = passphrase_env
+        # Threads of one process; flock below serialises processes (and threads too, as each
+        # ensure opens its own descriptor, but the cheap in-process lock keeps that obvious).
+        self._thread_lock = threading.Lock()
+        if not self.root.exists():
+            if not create:
+                raise KeystoreError(f"keystore {self.root} does not exist")
+            try:
+                self.root.mkdir(parents=True, mode=DIR_MODE)
+            except FileExistsError:
+                pass  # created meanwhile by another process: checked below like any other
+            except OSError as exc:
+                raise KeystoreError(
+                    f"cannot create keystore {self.root}: {exc.strerror}"
+                ) from None
+            else:
+                os.chmod(self.root, DIR_MODE)  # mkdir's mode is filtered by the umask
+        self._check_dir(self.root, what="keystore")
+        try:
+            os.listdir(self.root)
+        except OSError as exc:
+            raise KeystoreError(f"cannot read keystore {self.root}: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        # Paths and the variable's name only: never the passphrase, never a key.
+        return f"Keystore(root={str(self.root)!r}, passphrase_env={self.passphrase_env!r})"
+
+    __str__ = __repr__
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def path_for(self, domain: str, selector: str) -> Path:
+        """``<root>/<domain>/<selector>.pem``, after checking both names."""
+        return self._domain_dir(domain) / (_check_name("selector", selector) + KEY_SUFFIX)
+
+    def _domain_dir(self, domain: str) -> Path:
+        return self.root / _check_name("domain", domain)
+
+    def exists(self, domain: str, selector: str) -> bool:
+        return os.path.lexists(self.path_for(domain, selector))
+
+    def selectors(self, domain: str) -> list[str]:
+        """The selectors that have a key for ``domain``, sorted."""
+        directory = self._domain_dir(domain)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise KeystoreError(f"cannot list {directory}: {exc.strerror}") from None
+        found = []
+        for name in names:
+            if not name.endswith(KEY_SUFFIX):
+                continue  # temporary files and anything else that is not a key
+            selector = name[: -len(KEY_SUFFIX)]
+            with contextlib.suppress(KeystoreError):
+                if _check_name("selector", selector) == selector:
+                    found.append(selector)
+        return sorted(found)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _passphrase(self) -> bytes | None:
+        # Read at each use, never stored: the object may be printed or pickled.
+        value = os.environ.get(self.passphrase_env)
+        if value is None:
+            return None
+        if not value:
+            # An empty secret in CI usually means a missing secret; writing plaintext keys
+            # then would be a silent downgrade.
+            raise KeystoreError(
+                f"{self.passphrase_env} is set but empty: set the passphrase or unset it"
+            )
+        return value.encode("utf-8")
+
+    def _check_dir(self, path: Path, *, what: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise KeystoreError(f"cannot access {what} directory {path}: {exc.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise KeystoreError(f"{what} path {path} is not a directory")
+        if st.st_mode & 0o077:
+            raise KeystoreError(
+                f"{what} directory {path} is accessible to other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 700 {path}`"
+            )
+
+    def load(self, domain: str, selector: str) -> PrivateKey:
+        """Read and decrypt one key. The file must not be readable by group or others."""
+        path = self.path_for(domain, selector)
+        if not path.parent.exists():
+            raise KeystoreError(f"no DKIM key at {path}")
+        self._check_dir(path.parent, what="domain key")
+        return self._read_key(path)
+
+    def _read_key(self, path: Path) -> PrivateKey:
+        try:
+            # O_NOFOLLOW: a symlink planted in the store must not redirect us to another file.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KeystoreError(f"no DKIM key at {path}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise KeystoreError(f"{path} is a symlink: keys must be regular files") from None
+            raise KeystoreError(f"cannot open {path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise KeystoreError(f"{path} is not a regular file")
+            if st.st_mode & 0o077:
+                raise KeystoreError(
+                    f"private key {path} is accessible to other users "
+                    f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`"
+                )
+            data = handle.read()
+        passphrase = self._passphrase()
+        if keys.pem_is_encrypted(data) and passphrase is None:
+            raise KeystoreError(
+                f"private key {path} is encrypted: set {self.passphrase_env} to its passphrase"
+            )
+        try:
+            return keys.private_key_from_pem(data, passphrase)
+        except DkimKeyError as exc:
+            hint = (
+                f" (passphrase from {self.passphrase_env})" if keys.pem_is_encrypted(data) else ""
+            )
+            raise KeystoreError(f"cannot load {path}: {exc}{hint}") from None
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            lock_path = self.root / LOCK_NAME
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            except OSError as exc:
+                raise KeystoreError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
+            try:
+                os.fchmod(fd, FILE_MODE)  # a umask like 0277 must not leave it unopenable
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, also if the process dies
+                yield
+            finally:
+                os.close(fd)
+
+    def _ensure_domain_dir(self, directory: Path) -> None:
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise KeystoreError(f"cannot create {directory}: {exc.strerror}") from None
+        else:
+            os.chmod(directory, DIR_MODE)  # umask-independent
+            _fsync_dir(self.root)
+        self._check_dir(directory, what="domain key")
+
+    def ensure(
+        self, domain: str, selector: str, algorithm: Algorithm, bits: int = 2048
+    ) -> tuple[PrivateKey, bool]:
+        """Return ``(key, created)``: the stored key, generated first if there is none.
+
+        An existing key is never replaced; one of another algorithm or RSA size is an error
+        (rotate by choosing a new selector). Keys are encrypted at rest when the passphrase
+        variable is set.
+        """
+        try:
+            keys.check_algorithm(algorithm)
+            if algorithm == "rsa":
+                keys.check_rsa_bits(bits)
+        except DkimKeyError as exc:
+            raise KeystoreError(str(exc)) from None
+        path = self.path_for(domain, selector)
+        key, created = self._get_or_add(path, lambda: keys.generate_private_key(algorithm, bits))
+        self._check_matches(path, key, algorithm, bits)
+        return key, created
+
+    def import_key(self, domain: str, selector: str, key: PrivateKey) -> bool:
+        """Store a key made elsewhere (e.g. read with ``keys.private_key_from_pem``).
+
+        True if stored; False if that very key is already there. A different key under the
+        selector is an error: keys are never replaced. Encrypted at rest like ``ensure``.
+        """
+        try:
+            algorithm = keys.algorithm_of(key)
+        except DkimKeyError as exc:
+            raise KeystoreError(str(exc)) from None
+        path = self.path_for(domain, selector)
+        stored, created = self._get_or_add(path, lambda: key)
+        if keys.public_key_b64(stored) != keys.public_key_b64(key):
+            raise KeystoreError(
+                f"{path} already holds a different {keys.algorithm_of(stored)} key than the "
+                f"{algorithm} key being imported: keys are never replaced, use a new selector"
+            )
+        return created
+
+    def _get_or_add(
+        self, path: Path, make_key: Callable[[], PrivateKey]
+    ) -> tuple[PrivateKey, bool]:
+        """The key stored at ``path``, else ``make_key()`` written there: ``(key, created)``."""
+        passphrase = self._passphrase()  # fail on a bad setting before generating anything
+        with self._locked():
+            self._ensure_domain_dir(path.parent)
+            self._remove_stray_temps(path.parent, path.name)
+            if os.path.lexists(path):
+                return self._read_key(path), False
+            key = make_key()
+            if self._write_new(path, keys.private_key_to_pem(key, passphrase)):
+                return key, True
+            # Someone wrote the key between our check and our link (only possible where flock
+            # is not honoured, e.g. some network file systems): theirs stays, as link(2) decided.
+            return self._read_key(path), False
+
+    @staticmethod
+    def _check_matches(path: Path, key: PrivateKey, algorithm: Algorithm, bits: int) -> None:
+        have = keys.algorithm_of(key)
+        if have != algorithm:
+            raise KeystoreError(
+                f"{path} already holds an {have} key, not {algorithm}: keys are never replaced, "
+                "use a new selector to change algorithm"
+            )
+        if have == "rsa" and keys.key_bits(key) != bits:
+            raise KeystoreError(
+                f"{path} already holds a {keys.key_bits(key)}-bit RSA key, not {bits}-bit: keys "
+                "are never replaced, use a new selector to change size"
+            )
+
+    @staticmethod
+    def _temp_prefix(final_name: str) -> str:
+        # ".<selector>.pem." + random + ".tmp": hidden, and never ends in ".pem".
+        return f".{final_name}."
+
+    def _remove_stray_temps(self, directory: Path, final_name: str) -> None:
+        # Called under the lock, when no writer of this store can be mid-write, so any temp
+        # file for this selector is left over from a crash. It may hold key material: remove it.
+        prefix = self._temp_prefix(final_name)
+        for name in os.listdir(directory):
+            if name.startswith(prefix) and name.endswith(_TMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(directory / name)
+
+    def _write_new(self, path: Path, data: bytes) -> bool:
+        """Write ``data`` to ``path`` atomically unless it exists. False if it already did."""
+        directory = path.parent
+        tmp = directory / f"{self._temp_prefix(path.name)}{secrets.token_hex(8)}{_TMP_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)  # the open() mode is filtered by the umask
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)  # contents durable before the name points at them
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                # File systems without hard links: rename still gives an atomic name switch;
+                # we hold the lock, so checking first is the no-overwrite guarantee here.
+                if os.path.lexists(path):
+                    return False
+                os.rename(tmp, path)
+            _fsync_dir(directory)
+            return True
+        except OSError as exc:
+            raise KeystoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)

@@ -1,0 +1,1 @@
+"""DMARC: the policy record (RFC 7489 / RFC 9989)."""

@@ -1,0 +1,24 @@
+"""Exceptions that reach users.  Their text is the whole message: octoDNS prints
+a processor's exception as is, so it must say file, line, key path and fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .findings import Finding
+
+
+class MailAuthError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class PolicyError(MailAuthError):
+    """One or more error findings in policy files."""
+
+    def __init__(self, findings: Iterable[Finding], headline: str | None = None) -> None:
+        self.findings = list(findings)
+        lines = [f.format() for f in self.findings]
+        head = headline or (
+            "mail policy is invalid" if len(lines) == 1 else f"{len(lines)} mail policy errors"
+        )
+        super().__init__(head + ":\n  " + "\n  ".join(lines))

@@ -1,0 +1,56 @@
+"""Findings: what the compile step (and every check) reports besides records.
+
+A finding is data, not an exception, so the processor, the CLI and live checks
+can each present the same result their own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a policy file a finding points (1-based line)."""
+
+    file: str
+    line: int | None = None
+    key_path: str | None = None  # e.g. "senders[2].dkim.selector"
+
+    def __str__(self) -> str:
+        out = self.file
+        if self.line is not None:
+            out += f":{self.line}"
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    message: str
+    location: Location | None = None
+    hint: str | None = None  # how to fix it
+    rfc: str | None = None  # e.g. "RFC 7208 §4.6.4"
+    code: str | None = None  # stable machine id, e.g. "spf-too-many-lookups"
+
+    def format(self) -> str:
+        """`file:line: severity: message (key path) [RFC]; hint` as editors read it."""
+        head = f"{self.location}: " if self.location else ""
+        text = f"{head}{self.severity.value}: {self.message}"
+        if self.location and self.location.key_path:
+            text += f" (at {self.location.key_path})"
+        if self.rfc:
+            text += f" [{self.rfc}]"
+        if self.hint:
+            text += f"; hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.format()

@@ -1,0 +1,146 @@
+"""Where compile gets DKIM public keys: the keystore edge.
+
+`KeystoreKeys` generates a missing key (never replacing one) and checks a
+public key written into the policy against the private key when both exist.
+It opens the keystore folder only when a key is needed, so validating a
+policy writes nothing.  `ProbeKeys` never writes: it lets `octodns-validate`
+and the CLI compile a policy whose keys are not generated yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+from .compile import KeyUnavailable
+from .dkim.keys import (
+    DkimKeyError,
+    algorithm_of,
+    generate_private_key,
+    key_bits,
+    public_key_b64,
+    public_key_matches,
+)
+from .dkim.keystore import Keystore, KeystoreError
+from .policy.models import DkimKey
+
+
+class KeystoreKeys:
+    def __init__(
+        self,
+        root: str | Path | None,
+        *,
+        passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
+        generate: bool = True,
+    ) -> None:
+        self.root = Path(root) if root is not None else None
+        self.passphrase_env = passphrase_env
+        self.generate = generate
+        self._lock = threading.Lock()
+        self._store: Keystore | None = None
+        self.generated: list[tuple[str, str]] = []
+        if self.root is not None:
+            self.check()
+
+    def __repr__(self) -> str:
+        return f"KeystoreKeys(root={str(self.root)!r}, generate={self.generate})"
+
+    def check(self) -> None:
+        """Fail now, with the reason, if the keystore could never be used."""
+        assert self.root is not None
+        if self.root.exists():
+            self.store(create=False)
+        elif not self.root.parent.is_dir():
+            raise KeyUnavailable(
+                f"DKIM keystore {self.root} cannot be created: its parent folder "
+                f"{self.root.parent} does not exist (paths are relative to the working "
+                f"directory {Path.cwd()})"
+            )
+
+    def store(self, *, create: bool) -> Keystore | None:
+        if self._store is None and self.root is not None:
+            if not create and not self.root.exists():
+                return None
+            try:
+                self._store = Keystore(
+                    self.root, passphrase_env=self.passphrase_env, create=create
+                )
+            except KeystoreError as e:
+                raise KeyUnavailable(f"DKIM keystore: {e}") from None
+        return self._store
+
+    def public_key(self, domain: str, key: DkimKey) -> str:
+        if self.root is None:
+            if key.public_key:
+                return key.public_key
+            raise KeyUnavailable(
+                f"DKIM selector {key.selector} has no public_key in the policy and no keystore "
+                "is configured; set `keys:` in the processor config or paste the p= value as "
+                "public_key"
+            )
+        try:
+            with self._lock:
+                store = self.store(create=False)
+                if store is not None and store.exists(domain, key.selector):
+                    private = store.load(domain, key.selector)
+                elif key.public_key:
+                    # The pipeline publishes from the policy; the private key lives elsewhere.
+                    return key.public_key
+                elif self.generate:
+                    store = self.store(create=True)
+                    assert store is not None
+                    private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
+                    if created:
+                        self.generated.append((domain, key.selector))
+                else:
+                    raise KeyUnavailable(
+                        f"no DKIM key for selector {key.selector} of {domain} in {self.root}; "
+                        "let the processor generate it (generate_keys: true)"
+                    )
+        except (KeystoreError, DkimKeyError) as e:
+            raise KeyUnavailable(str(e)) from None
+        _check_algorithm(private, key)
+        if key.public_key and not public_key_matches(private, key.public_key):
+            raise KeyUnavailable(
+                f"the public_key given for selector {key.selector} does not match the private "
+                f"key in the keystore ({self.root}/{domain}/{key.selector}.pem); publish the "
+                "keystore's key or fix the policy"
+            )
+        return public_key_b64(private)
+
+
+def _check_algorithm(private: object, key: DkimKey) -> None:
+    algorithm = algorithm_of(private)  # type: ignore[arg-type]
+    if algorithm != key.algorithm:
+        raise KeyUnavailable(
+            f"the stored key for selector {key.selector} is {algorithm}, the policy says "
+            f"{key.algorithm}; a selector never changes algorithm: use a new selector"
+        )
+    bits = key_bits(private)  # type: ignore[arg-type]
+    if algorithm == "rsa" and bits != key.bits:
+        raise KeyUnavailable(
+            f"the stored key for selector {key.selector} has {bits} bits, the policy says "
+            f"{key.bits}; use a new selector for a new key size"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _placeholder(algorithm: str, bits: int) -> str:
+    """A throwaway public key of the right shape, kept in memory only: it lets a
+    dry compile finish for a selector whose key is not generated yet."""
+    return public_key_b64(generate_private_key(algorithm, bits))  # type: ignore[arg-type]
+
+
+class ProbeKeys:
+    """Public keys where they exist, a placeholder where they would be generated."""
+
+    def __init__(self, inner: KeystoreKeys) -> None:
+        self.inner = inner
+
+    def public_key(self, domain: str, key: DkimKey) -> str:
+        store = self.inner.store(create=False)
+        if self.inner.root is not None and not key.public_key:
+            if store is None or not store.exists(domain, key.selector):
+                return _placeholder(key.algorithm, key.bits)
+        return self.inner.public_key(domain, key)

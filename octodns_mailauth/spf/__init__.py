@@ -1,0 +1,36 @@
+"""SPF (RFC 7208): record grammar and recursive DNS lookup accounting."""
+
+from __future__ import annotations
+
+from .lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree, analyze
+from .parser import (
+    Mechanism,
+    Modifier,
+    SpfRecord,
+    SpfSyntaxError,
+    Term,
+    check_domain_spec,
+    check_explanation,
+    has_macro,
+    is_spf,
+    parse,
+    select_records,
+)
+
+__all__ = [
+    "MAX_DNS_LOOKUPS",
+    "MAX_VOID_LOOKUPS",
+    "LookupTree",
+    "analyze",
+    "Mechanism",
+    "Modifier",
+    "SpfRecord",
+    "SpfSyntaxError",
+    "Term",
+    "check_domain_spec",
+    "check_explanation",
+    "has_macro",
+    "is_spf",
+    "parse",
+    "select_records",
+]

@@ -1,0 +1,45 @@
+"""A local target for previews and the demo: BIND zone files that remember.
+
+octodns-bind's ZoneFileProvider rewrites its files from scratch on every sync,
+so a second `octodns-sync` always plans everything again.  This target reads
+its own files back when planning (so a second run plans nothing) and always
+writes the whole desired zone.  Needs `pip install octodns-bind`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from octodns_bind import ZoneFileProvider
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "octodns_mailauth.zonefile needs octodns-bind: pip install octodns-bind"
+    ) from e
+from octodns.provider.plan import Plan
+from octodns.record import Create
+
+
+class ZoneFileTarget(ZoneFileProvider):  # type: ignore[misc]
+    def _load_zone_file(self, zone_name: str, target: bool) -> Any:
+        if target and not self._exists(zone_name):
+            return None
+        return super()._load_zone_file(zone_name, False)
+
+    def zone_exists(self, zone: Any, target: bool = False) -> bool:
+        return bool(super().zone_exists(zone, False))
+
+    def _exists(self, zone_name: str) -> bool:
+        from os.path import exists, join
+
+        return exists(join(self.directory, f"{zone_name[:-1]}{self.file_extension}"))
+
+    def _apply(self, plan: Any) -> Any:
+        # The parent writes only `plan.changes`; hand it every desired record.
+        full = Plan(
+            plan.existing,
+            plan.desired,
+            [Create(r) for r in plan.desired.records],
+            plan.exists,
+        )
+        return super()._apply(full)

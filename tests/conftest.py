@@ -1,0 +1,27 @@
+"""Shared fixtures.  The loopback PowerDNS server lives in pdns_fixture.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from pdns_fixture import pdns  # noqa: F401  (session fixture: the loopback PowerDNS)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of zones/ (without keys or output) as the working directory,
+    since the example config's paths are relative to it."""
+    shutil.copytree(
+        ROOT / "zones",
+        tmp_path / "zones",
+        ignore=shutil.ignore_patterns(".dkim", "output", "__pycache__"),
+    )
+    monkeypatch.chdir(tmp_path)
+    os.umask(0o022)
+    return tmp_path

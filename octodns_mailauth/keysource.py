@@ -13,7 +13,7 @@ import functools
 import threading
 from pathlib import Path
 
-from .compile import KeyUnavailable
+from .context import KeyUnavailable
 from .dkim.keys import (
     DkimKeyError,
     algorithm_of,
@@ -23,7 +23,7 @@ from .dkim.keys import (
     public_key_matches,
 )
 from .dkim.keystore import Keystore, KeystoreError
-from .policy.models import DkimKey
+from .policy.dkim import DkimKey
 
 
 class KeystoreKeys:

@@ -18,12 +18,16 @@ from octodns.record import Record
 
 from .catalog import CatalogError, load_catalog
 from .compile import CompileResult, KeyUnavailable, compile_policy
+from .context import ZoneView
+from .dkim.rotation import load_rotation_state
 from .errors import MailAuthError, PolicyError
 from .findings import Finding, Severity
 from .keysource import KeystoreKeys, ProbeKeys
 from .names import relative_to
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
+from .resolver import Resolver
+from .spf.lock import open_lock
 
 
 class MailAuthProcessorError(ProcessorException):
@@ -39,24 +43,35 @@ class MailAuthProcessor(BaseProcessor):
         catalog: str | list[str] | None = None,
         generate_keys: bool = True,
         passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
+        spf_lock: str | None = None,
+        dkim_state: str | None = None,
     ) -> None:
         super().__init__(id)
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
         self._lock = threading.Lock()
-        self._compiled: dict[str, CompileResult] = {}
+        self._compiled: dict[tuple[str, bool], CompileResult] = {}
         try:
             extra = [catalog] if isinstance(catalog, str) else list(catalog or [])
             self.catalog = load_catalog(extra)
             self.policies = {lp.domain: lp for lp in load_policy_dir(policies)}
             self.keys = KeystoreKeys(keys, passphrase_env=passphrase_env, generate=generate_keys)
+            # Third-party DNS data (SPF includes) comes from the lock file, offline.
+            self.resolver: Resolver | None = open_lock(spf_lock, policies)
+            self.dkim_state = load_rotation_state(dkim_state, policies)
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
         probe = ProbeKeys(self.keys)
-        errors: list[Finding] = []
+        errors: list[Finding] = self._check_zones_configured()
+        self._foreign: dict[str, list[str]] = {}
         for lp in self.policies.values():
-            errors.extend(compile_policy(lp, self.catalog, probe).errors)
-        errors.extend(self._check_zones_configured())
+            result = compile_policy(
+                lp, self.catalog, probe, self.resolver, dkim_state=self.dkim_state
+            )
+            errors.extend(result.errors)
+            home = self._zone_for(lp.domain)
+            for zone in {self._zone_for(r.name) for r in result.records} - {home}:
+                self._foreign.setdefault(zone, []).append(lp.domain)
         if errors:
             raise MailAuthProcessorError(f"{id}: {PolicyError(errors)}")
         self.log.info(
@@ -73,31 +88,54 @@ class MailAuthProcessor(BaseProcessor):
 
     def process_source_zone(self, desired: Any, sources: Any, lenient: bool = False) -> Any:
         zone = desired.name.rstrip(".").lower()
-        mine = [lp for lp in self.policies.values() if self._zone_for(lp.domain) == zone]
-        if not mine:
-            self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
-            return desired
-        for lp in mine:
-            result = self._compile(lp)
+        wanted: list[DesiredRecord] = []
+        home = [lp for lp in self.policies.values() if self._zone_for(lp.domain) == zone]
+        for lp in home:
+            result = self._compile(lp, _zone_view(self, desired))
             for finding in result.findings:
                 if finding.severity is Severity.WARNING:
                     self.log.warning("%s", finding.format())
             if result.errors:
                 raise MailAuthProcessorError(f"{self.id}: {PolicyError(result.errors)}")
-            _merge(self, desired, result.records, lenient)
+            for record in result.records:
+                target = self._zone_for(record.name)
+                if target == zone:
+                    wanted.append(record)
+                elif self._configured_zones is not None and target not in self._configured_zones:
+                    self.log.warning(
+                        "%s: %s is outside every zone in this config; its owner must publish "
+                        "%s %s %s",
+                        record.location,
+                        record.name,
+                        record.name + ".",
+                        record.type,
+                        " ".join(f'"{v}"' for v in record.values),
+                    )
+        # Records other policies place in this zone (a DMARC report authorization
+        # for a destination we also manage, say).
+        for domain in self._foreign.get(zone, ()):
+            result = self._compile(self.policies[domain], None)
+            wanted += [r for r in result.records if self._zone_for(r.name) == zone]
+        if not home and not wanted:
+            self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
+            return desired
+        _merge(self, desired, wanted, lenient)
         return desired
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _compile(self, lp: LoadedPolicy) -> CompileResult:
+    def _compile(self, lp: LoadedPolicy, view: ZoneView | None) -> CompileResult:
         # Cached, so alias zones and repeated plans ask the keystore once; the lock
         # makes two threads planning at once generate a missing key only once.
+        key = (lp.domain, view is None)
         with self._lock:
-            result = self._compiled.get(lp.domain)
+            result = self._compiled.get(key)
             if result is None:
-                result = compile_policy(lp, self.catalog, self.keys)
+                result = compile_policy(
+                    lp, self.catalog, self.keys, self.resolver, view, dkim_state=self.dkim_state
+                )
                 if not result.errors:
-                    self._compiled[lp.domain] = result
+                    self._compiled[key] = result
             return result
 
     def _zone_for(self, domain: str) -> str:
@@ -161,6 +199,23 @@ def _zones_of_constructing_manager() -> list[str] | None:
             return [str(z).rstrip(".").lower() for z in zones]
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+def _zone_view(proc: MailAuthProcessor, zone: Any) -> ZoneView:
+    """The zone's own records (not ours), as text, for checks that depend on
+    them (MX patterns, parked-domain conflicts)."""
+    view: dict[tuple[str, str], tuple[str, ...]] = {}
+    origin = zone.name.rstrip(".").lower()
+    for record in zone.records:
+        if _ours(proc, record):
+            continue
+        name = f"{record.name}.{origin}" if record.name else origin
+        values = getattr(record, "values", None) or [record.value]
+        texts = tuple(
+            unescape_txt(str(v)) if record._type == "TXT" else _value_text(v) for v in values
+        )
+        view[(name.lower(), record._type)] = texts
+    return view
 
 
 # --- merging into the zone ---------------------------------------------------------------

@@ -6,10 +6,11 @@ environment variable is set. Directories are 0700 and keys 0600 whatever the uma
 A key, once written, is never replaced: publishing a new public key for a selector that mail
 was already signed with would break the verification of that mail, so rotation means a new
 selector. Writes go to a temporary file that is then hard-linked to the final name; link(2)
-fails rather than overwrite, so a key file is either absent or complete, and a crash leaves at
+fails rather than overwrite, so a key file is either absent or complete. A crash leaves at
 worst a stray temporary file, whose name (leading dot, no ``.pem`` suffix) is never read as a
-key and which the next ``ensure`` of that selector deletes. ``ensure`` also holds ``flock(<root>/.lock)`` (processes) and a threading lock (threads),
-so concurrent callers generate one key and all get it back.
+key and which the next ``ensure`` of that selector deletes. ``ensure`` holds
+``flock(<root>/.lock)`` (processes) and a threading lock (threads), so concurrent callers
+generate one key and all get it back.
 """
 
 from __future__ import annotations

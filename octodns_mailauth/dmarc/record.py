@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..policy.models import Alignment, DmarcPolicySettings
+from ..policy.dmarc import Alignment, DmarcPolicySettings
 
 
 def dmarc_value(settings: DmarcPolicySettings) -> str:

@@ -1,0 +1,129 @@
+"""The state one compile carries from step to step.
+
+Each standard's step (`spf/step.py`, `dmarc/step.py`, ...) reads the policy
+and what earlier steps found, and adds records and findings here.  Nothing in
+it does I/O except through the key source and resolver it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .catalog import Catalog, Entry
+from .findings import Finding, Location, Severity
+from .policy.loader import LoadedPolicy
+from .policy.models import DkimKey
+from .records import DesiredRecord
+from .resolver import Resolver
+
+
+class KeyUnavailable(Exception):
+    """The public half of a DKIM key cannot be had; the text says why and what to do."""
+
+
+class KeySource(Protocol):
+    def public_key(self, domain: str, key: DkimKey) -> str:
+        """The base64 `p=` value for this selector, or raise KeyUnavailable."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpfTerm:
+    """One SPF mechanism a sender needs, e.g. `include:_spf.google.com`."""
+
+    text: str
+    sender: str
+    flatten: bool = False  # the sender asks for its include to be flattened
+
+    @property
+    def mechanism(self) -> str:
+        return self.text.split(":", 1)[0].split("/", 1)[0].lstrip("+-~?")
+
+    @property
+    def costs_lookup(self) -> bool:
+        # RFC 7208 §4.6.4: these terms cause DNS queries.
+        return self.mechanism in ("include", "a", "mx", "ptr", "exists", "redirect")
+
+
+@dataclass
+class SenderFacts:
+    """What a sender's mail carries, for DMARC alignment (RFC 7489 §3.1).
+
+    `mail_from` is the envelope (RFC5321.MailFrom) domain SPF is checked for;
+    `dkim_domains` the d= domains it signs with.
+    """
+
+    name: str
+    index: int
+    provider: Entry | None
+    mail_from: str | None
+    dkim_domains: list[str] = field(default_factory=list)
+    location: Location | None = None
+
+
+@dataclass
+class CompileResult:
+    domain: str
+    records: list[DesiredRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    senders: list[SenderFacts] = field(default_factory=list)
+    # Per-standard details the CLI shows (`explain`): the SPF lookup tree, the
+    # alignment table... keyed by step name.
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+
+ZoneView = Mapping[tuple[str, str], tuple[str, ...]]
+"""Records already in the zone, by (absolute name, type), values as text."""
+
+
+@dataclass
+class CompileContext:
+    lp: LoadedPolicy
+    catalog: Catalog
+    keys: KeySource
+    resolver: Resolver | None
+    zone: ZoneView
+    result: CompileResult
+    now: datetime
+    dkim_state: Any = None
+    spf_terms: list[SpfTerm] = field(default_factory=list)
+
+    @property
+    def domain(self) -> str:
+        return self.lp.domain
+
+    @property
+    def ttl(self) -> int:
+        return self.lp.policy.ttl
+
+    def location(self, *path: str | int) -> Location:
+        return self.lp.location(*path)
+
+    def has_key(self, *path: str | int) -> bool:
+        return tuple(path) in self.lp.lines.lines
+
+    def find(
+        self,
+        severity: Severity,
+        message: str,
+        where: Location | None,
+        hint: str | None = None,
+        *,
+        code: str,
+        rfc: str | None = None,
+    ) -> None:
+        self.result.findings.append(Finding(severity, message, where, hint, rfc, code))
+
+    def add(self, record: DesiredRecord) -> None:
+        self.result.records.append(record)

@@ -1,0 +1,159 @@
+"""The senders step: each declared sender's SPF terms, catalog records, own
+DKIM keys, and the identifiers its mail carries (for alignment)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .catalog import CatalogError, Entry, Group, render, resolve_params
+from .context import CompileContext, SenderFacts, SpfTerm
+from .findings import Location, Severity
+from .names import normalize
+from .policy.models import Sender
+from .records import KIND_PATTERNS, DesiredRecord
+
+
+def senders_step(ctx: CompileContext) -> None:
+    _check_names(ctx)
+    for index, sender in enumerate(ctx.lp.policy.senders):
+        _sender(ctx, index, sender)
+
+
+def _check_names(ctx: CompileContext) -> None:
+    seen: dict[str, int] = {}
+    for i, sender in enumerate(ctx.lp.policy.senders):
+        if sender.name in seen:
+            ctx.find(
+                Severity.ERROR,
+                f"two senders are named {sender.name!r} "
+                f"(the first is senders[{seen[sender.name]}])",
+                ctx.location("senders", i, "name"),
+                "give each sender a unique name",
+                code="sender-duplicate",
+            )
+        seen.setdefault(sender.name, i)
+
+
+def _sender(ctx: CompileContext, index: int, sender: Sender) -> None:
+    terms: list[SpfTerm] = []
+    name = sender.name
+    for net in sender.ip4:
+        terms.append(SpfTerm(f"ip4:{_net(net)}", name))
+    for net in sender.ip6:
+        terms.append(SpfTerm(f"ip6:{_net(net)}", name))
+    for mech, value in (("a", sender.a), ("mx", sender.mx)):
+        if value is True:
+            terms.append(SpfTerm(mech, name))
+        elif isinstance(value, list):
+            terms.extend(SpfTerm(f"{mech}:{host}", name) for host in value)
+    facts = SenderFacts(name, index, None, sender.return_path, [], ctx.location("senders", index))
+    if sender.provider:
+        terms.extend(_provider(ctx, index, sender, facts))
+    elif facts.mail_from is None:
+        facts.mail_from = ctx.domain  # our own servers send with our own envelope
+    terms.extend(SpfTerm(f"include:{host}", name, sender.flatten) for host in sender.include)
+    if not (terms or sender.dkim or sender.provider):
+        ctx.find(
+            Severity.WARNING,
+            f"sender {name!r} declares nothing: no addresses, provider or DKIM key",
+            ctx.location("senders", index),
+            "add ip4/ip6, a provider, include or dkim, or remove the sender",
+            code="sender-empty",
+        )
+    ctx.spf_terms.extend(terms)
+    ctx.result.senders.append(facts)
+
+
+def _net(net: object) -> str:
+    # A single address is written without /32 or /128, as people expect to read it.
+    text = str(net)
+    return text.split("/")[0] if text.endswith(("/32", "/128")) else text
+
+
+def _provider(
+    ctx: CompileContext, index: int, sender: Sender, facts: SenderFacts
+) -> list[SpfTerm]:
+    assert sender.provider is not None
+    where = ctx.location("senders", index, "provider")
+    entry = ctx.catalog.get(sender.provider)
+    if entry is None:
+        ctx.find(
+            Severity.ERROR,
+            f"unknown provider {sender.provider!r}",
+            where,
+            "known providers: " + ", ".join(ctx.catalog.ids()) + " (or add a catalog entry)",
+            code="provider-unknown",
+        )
+        return []
+    facts.provider = entry
+    values, problems = resolve_params(entry, ctx.domain, sender.params)
+    for param, message in problems:
+        loc = ctx.location("senders", index, param)
+        if param not in sender.params:
+            loc = Location(loc.file, loc.line, f"senders[{index}].{param}")
+        ctx.find(Severity.ERROR, message, loc, code="provider-param")
+    if problems:
+        return []
+    label = f"sender {sender.name} ({entry.id})"
+    if entry.dkim is not None:
+        if _group(ctx, entry, entry.dkim, values, label, where, "dkim"):
+            facts.dkim_domains.append(normalize(render(entry.dkim.d, values)))
+        else:
+            missing = [p for p in entry.dkim.requires if p not in values]
+            ctx.find(
+                Severity.WARNING,
+                f"{label}: no DKIM records published, so its mail is not signed with "
+                f"{ctx.domain} and cannot align under DMARC",
+                where,
+                "; ".join(f"give {p}: {entry.params[p].help}" for p in missing),
+                code="provider-no-dkim",
+            )
+    if facts.mail_from is None and entry.return_path is not None:
+        rp = entry.return_path
+        if rp.domain and _group(ctx, entry, rp, values, label, where, "return-path"):
+            facts.mail_from = normalize(render(rp.domain, values))
+        else:
+            facts.mail_from = normalize(render(rp.default, values))
+    for group in entry.records:
+        _group(ctx, entry, group, values, label, where, None)
+    if entry.spf_include:
+        return [SpfTerm(f"include:{entry.spf_include}", sender.name, sender.flatten)]
+    return []
+
+
+def _group(
+    ctx: CompileContext,
+    entry: Entry,
+    group: Group,
+    values: dict[str, object],
+    owner: str,
+    where: Location,
+    purpose: str | None,
+) -> bool:
+    """Publish a catalog record group if its required params are given."""
+    if any(p not in values for p in group.requires):
+        return False
+    for template in group.records:
+        items: Iterable[object] = [None]
+        if template.foreach:
+            items = values.get(template.foreach) or []  # type: ignore[assignment]
+        for item in items:
+            env = dict(values, item=item) if item is not None else values
+            try:
+                rel = render(template.name, env)
+                value = render(template.value, env)
+            except CatalogError as e:
+                ctx.find(Severity.ERROR, f"catalog entry {entry.id}: {e}", where, code="catalog")
+                continue
+            name = ctx.domain if rel in ("", "@") else f"{rel}.{ctx.domain}".lower()
+            kind = None
+            if template.type == "TXT":
+                kind = "dkim" if purpose == "dkim" else _txt_kind(value)
+            elif template.type == "CNAME":
+                value = normalize(value) + "."
+            ctx.add(DesiredRecord(name, template.type, ctx.ttl, (value,), owner, kind, where))
+    return True
+
+
+def _txt_kind(value: str) -> str | None:
+    return next((k for k, p in KIND_PATTERNS.items() if k != "dkim" and p.match(value)), None)

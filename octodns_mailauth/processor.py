@@ -23,7 +23,6 @@ from .dkim.rotation import load_rotation_state
 from .errors import MailAuthError, PolicyError
 from .findings import Finding, Severity
 from .keysource import KeystoreKeys, ProbeKeys
-from .names import relative_to
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
 from .resolver import Resolver
@@ -64,7 +63,9 @@ class MailAuthProcessor(BaseProcessor):
         probe = ProbeKeys(self.keys)
         errors: list[Finding] = self._check_zones_configured()
         self._foreign: dict[str, list[str]] = {}
+        self._home: dict[str, list[str]] = {}
         for lp in self.policies.values():
+            self._home.setdefault(self._zone_for(lp.domain), []).append(lp.domain)
             result = compile_policy(
                 lp, self.catalog, probe, self.resolver, dkim_state=self.dkim_state
             )
@@ -89,7 +90,7 @@ class MailAuthProcessor(BaseProcessor):
     def process_source_zone(self, desired: Any, sources: Any, lenient: bool = False) -> Any:
         zone = desired.name.rstrip(".").lower()
         wanted: list[DesiredRecord] = []
-        home = [lp for lp in self.policies.values() if self._zone_for(lp.domain) == zone]
+        home = [self.policies[d] for d in self._home.get(zone, ())]
         for lp in home:
             result = self._compile(lp, _zone_view(self, desired))
             for finding in result.findings:
@@ -138,15 +139,17 @@ class MailAuthProcessor(BaseProcessor):
                     self._compiled[key] = result
             return result
 
-    def _zone_for(self, domain: str) -> str:
-        """The zone a policy belongs to: the configured zone that is the longest
-        suffix of its domain, or the domain itself when we cannot know."""
-        zones = self._configured_zones or []
-        best = None
-        for zone in zones:
-            if relative_to(domain, zone) is not None and (best is None or len(zone) > len(best)):
-                best = zone
-        return best or domain
+    def _zone_for(self, name: str) -> str:
+        """The zone a name belongs to: the longest configured zone that is a
+        suffix of it (walking up its labels, so thousands of zones cost
+        nothing).  Built without a Manager, the policy domains stand in."""
+        zones = self._zone_set
+        labels = name.split(".")
+        for i in range(len(labels) - 1):
+            candidate = ".".join(labels[i:])
+            if candidate in zones:
+                return candidate
+        return name
 
     @property
     def _configured_zones(self) -> list[str] | None:
@@ -155,11 +158,12 @@ class MailAuthProcessor(BaseProcessor):
     def _check_zones_configured(self) -> list[Finding]:
         zones = _zones_of_constructing_manager()
         self._zones_cache = zones
+        self._zone_set = set(zones) if zones is not None else set(self.policies)
         if zones is None:
             return []
         out = []
         for lp in self.policies.values():
-            if not any(relative_to(lp.domain, z) is not None for z in zones):
+            if self._zone_for(lp.domain) not in self._zone_set:
                 out.append(
                     Finding(
                         Severity.ERROR,

@@ -1,22 +1,75 @@
-"""Policy settings for DKIM keys we generate and hold (RFC 6376, 8301, 8463)."""
+"""Policy settings for DKIM keys we generate and hold (RFC 6376, 8301, 8463).
+
+A `dkim:` entry is either a fixed key (`selector:`) or a rotating one
+(`rotate: 90d` with a selector `prefix:`); rotating selectors carry their date
+and live in the committed rotation state file (dkim/rotation.py).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from datetime import timedelta
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..names import is_selector
+from ..names import is_label, is_selector
 from .base import _Strict
+
+AlgorithmName = Literal["ed25519", "rsa"]
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`90d`, `12w`, `36h`, `1d12h` or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        if text.isdigit():
+            seconds = int(text)
+        else:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"{value!r} is not a duration: write e.g. 90d, 12w, 36h or 1d12h "
+                    "(s, m, h, d, w)"
+                )
+            seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """timedelta -> the shortest `90d` / `36h` / `1d12h` form, for messages."""
+    seconds = int(value.total_seconds())
+    out = ""
+    for unit in ("d", "h", "m", "s"):
+        n, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if n:
+            out += f"{n}{unit}"
+    return out or "0s"
 
 
 class DkimKey(_Strict):
-    """A DKIM key we generate and hold: published at `<selector>._domainkey`."""
+    """A DKIM key we generate and hold: published at `<selector>._domainkey`.
 
-    selector: str = Field(description="DKIM selector (one or more DNS labels), e.g. 'relay2026a'")
-    algorithm: Literal["ed25519", "rsa"] = Field(
-        "rsa", description="ed25519 (RFC 8463) or rsa (RFC 8301)"
+    Fixed: `{selector: relay2026a, algorithm: ed25519}`.  Rotating:
+    `{rotate: 90d, prefix: relay, algorithms: [ed25519, rsa]}`, whose selectors
+    are `relay-YYYYMMDD-ed` / `relay-YYYYMMDD-rsa` (dkim/rotation.py).
+    """
+
+    selector: str | None = Field(
+        None, description="DKIM selector (one or more DNS labels), e.g. 'relay2026a'"
     )
+    algorithm: AlgorithmName = Field("rsa", description="ed25519 (RFC 8463) or rsa (RFC 8301)")
     bits: int = Field(2048, description="RSA key size: 2048 (default) up to 4096")
     testing: bool = Field(False, description="publish t=y while testing (RFC 6376 §3.6.1)")
     public_key: str | None = Field(
@@ -24,10 +77,47 @@ class DkimKey(_Strict):
         description="the p= value, when the private key is held elsewhere; "
         "checked against the keystore when both exist",
     )
+    # RFC 6376 §3.6.1 tags beyond v/k/p/t.
+    hash_algorithms: list[Literal["sha256"]] | None = Field(
+        None, description="h=: acceptable hash algorithms (sha256 only: RFC 8301 forbids sha1)"
+    )
+    service: list[Literal["*", "email", "tlsrpt"]] | None = Field(
+        None, description="s=: service types, e.g. [tlsrpt] for a TLS-RPT signing key"
+    )
+    notes: str | None = Field(None, description="n=: notes for humans reading the record")
+    # Rotation.
+    rotate: timedelta | None = Field(
+        None, description="rotate the key this often, e.g. 90d; selectors then carry their date"
+    )
+    prefix: str | None = Field(
+        None, description="rotating selectors start with this label, e.g. 'relay'"
+    )
+    algorithms: list[AlgorithmName] | None = Field(
+        None, description="rotate one key per algorithm (dual signing), e.g. [ed25519, rsa]"
+    )
+    publish_ahead: timedelta = Field(
+        timedelta(days=2),
+        description="a new key is published this long before it signs (at least 2x TTL)",
+    )
+    retire_for: timedelta = Field(
+        timedelta(days=7),
+        description="a replaced key stays published this long for mail in flight (>= 2x TTL)",
+    )
+    revoke_for: timedelta = Field(
+        timedelta(days=7),
+        description="a retired key is published revoked (p= empty) this long before removal",
+    )
+
+    @field_validator("rotate", "publish_ahead", "retire_for", "revoke_for", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
 
     @field_validator("selector")
     @classmethod
-    def _selector(cls, value: str) -> str:
+    def _selector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not is_selector(value):
             raise ValueError(
                 f"{value!r} is not a valid DKIM selector: use DNS labels of letters, digits "
@@ -35,11 +125,65 @@ class DkimKey(_Strict):
             )
         return value.lower()
 
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        # The date suffix makes the label longer: keep room for `-YYYYMMDD-rsa` (13).
+        if value is not None and (not is_label(value) or len(value) > 50):
+            raise ValueError(
+                f"{value!r} is not a valid selector prefix: one DNS label of letters, digits "
+                "and hyphens, at most 50 characters (the date is appended)"
+            )
+        return None if value is None else value.lower()
+
+    @field_validator("notes")
+    @classmethod
+    def _notes(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("n= notes must be printable text on one line")
+        return value
+
     @model_validator(mode="after")
-    def _bits(self) -> DkimKey:
+    def _shape(self) -> DkimKey:
         if self.algorithm == "rsa" and not 2048 <= self.bits <= 4096:
             raise ValueError(
                 f"RSA key size {self.bits} is not allowed: use 2048 (default) to 4096 bits "
                 "(RFC 8301 §3.2 makes 1024 the floor; receivers increasingly refuse it)"
             )
+        if self.rotate is None:
+            if self.selector is None:
+                raise ValueError(
+                    "a dkim key needs a `selector:` (a fixed key) or `rotate:` with `prefix:` "
+                    "(a rotating key)"
+                )
+            if self.prefix is not None or self.algorithms is not None:
+                raise ValueError(
+                    "`prefix:` and `algorithms:` apply to rotating keys: add `rotate:` "
+                    "(e.g. 90d) or use `selector:` and `algorithm:`"
+                )
+            return self
+        if self.selector is not None:
+            raise ValueError(
+                "a rotating key has no fixed `selector:`; give `prefix:` instead (selectors "
+                "become <prefix>-YYYYMMDD-<ed|rsa>)"
+            )
+        if self.prefix is None:
+            raise ValueError("a rotating key needs `prefix:`, e.g. prefix: relay")
+        if self.public_key is not None:
+            raise ValueError(
+                "a rotating key takes its public keys from the rotation state file, not "
+                "`public_key:`"
+            )
+        if self.algorithms is not None and len(set(self.algorithms)) != len(self.algorithms):
+            raise ValueError("`algorithms:` lists an algorithm twice")
         return self
+
+    @property
+    def rotation_algorithms(self) -> list[AlgorithmName]:
+        """The algorithms a rotating key keeps one key each for."""
+        return list(self.algorithms) if self.algorithms else [self.algorithm]
+
+    @property
+    def label(self) -> str:
+        """How messages name this entry: its selector or `prefix-*`."""
+        return self.selector if self.selector is not None else f"{self.prefix}-*"

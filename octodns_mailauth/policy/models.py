@@ -16,6 +16,7 @@ from .base import _Strict, check_hostname
 from .dkim import DkimKey
 from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
 from .spf import SpfAll, SpfPolicy
+from .transport import BimiSettings, MtaStsSettings, TlsRptSettings
 
 __all__ = [
     "Alignment",
@@ -145,6 +146,17 @@ class Policy(_Strict):
     senders: list[Sender] = Field(default_factory=list)
     spf: SpfPolicy = Field(default_factory=SpfPolicy)
     dmarc: DmarcPolicySettings | None = None
+    mta_sts: MtaStsSettings | None = Field(None, description="MTA-STS policy (RFC 8461)")
+    tls_rpt: TlsRptSettings | None = Field(None, description="TLS reporting (RFC 8460)")
+    bimi: BimiSettings | None = Field(None, description="BIMI logo record")
+    parked: bool = Field(
+        False,
+        description="the domain sends and receives no mail: publish null MX, "
+        "v=spf1 -all, DMARC reject and the M3AAWG wildcard records",
+    )
+    null_mx: bool = Field(
+        False, description="the domain receives no mail: publish MX 0 . (RFC 7505)"
+    )
 
     @field_validator("domain")
     @classmethod

@@ -1,0 +1,161 @@
+"""Output formats: findings as text/JSON, records as a table, octoDNS YAML or
+BIND zone-file lines, and Markdown helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..findings import Finding, Severity
+from ..records import DesiredRecord, escape_txt
+
+MAX_STRING = 255  # octets in one DNS character-string (RFC 1035 §3.3)
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    return {
+        "severity": f.severity.value,
+        "message": f.message,
+        "file": loc.file if loc else None,
+        "line": loc.line if loc else None,
+        "key_path": loc.key_path if loc else None,
+        "hint": f.hint,
+        "rfc": f.rfc,
+        "code": f.code,
+        "text": f.format(),
+    }
+
+
+def record_dict(r: DesiredRecord) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "type": r.type,
+        "ttl": r.ttl,
+        "values": list(r.values),
+        "owner": r.owner,
+        "file": r.location.file if r.location else None,
+        "line": r.location.line if r.location else None,
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def summary(findings: Sequence[Finding], policies: int) -> str:
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    warnings = sum(f.severity is Severity.WARNING for f in findings)
+    return (
+        f"{_plural(policies, 'policy', 'policies')}: {_plural(errors, 'error')}, "
+        f"{_plural(warnings, 'warning')}"
+    )
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+def sorted_records(records: Iterable[DesiredRecord]) -> list[DesiredRecord]:
+    # Reverse labels so a domain's names sort together, apex first (as zone files read).
+    return sorted(records, key=lambda r: (list(reversed(r.name.split("."))), r.type))
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    # The last column (values) is not padded: it may be long.
+    widths[-1] = 0
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=False)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def records_table(records: Iterable[DesiredRecord]) -> str:
+    rows = []
+    for r in sorted_records(records):
+        for value in r.values:
+            shown = f'"{value}"' if r.type == "TXT" else value
+            rows.append([r.name, r.type, str(r.ttl), r.owner, shown])
+    return table(rows, ["NAME", "TYPE", "TTL", "OWNER", "VALUE"])
+
+
+def _octodns_value(r: DesiredRecord, value: str) -> Any:
+    if r.type == "TXT":
+        return escape_txt(value)  # octoDNS wants `;` escaped as `\;`
+    if r.type == "MX":
+        preference, exchange = value.split()
+        return {"exchange": exchange, "preference": int(preference)}
+    return value
+
+
+def records_octodns(records: Iterable[DesiredRecord], zone: str) -> str:
+    """The records as octoDNS YamlProvider data for `zone` (names relative to it)."""
+    import yaml
+
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    outside: list[DesiredRecord] = []
+    for r in sorted_records(records):
+        if r.name != zone and not r.name.endswith("." + zone):
+            outside.append(r)
+            continue
+        entry: dict[str, Any] = {"type": r.type, "ttl": r.ttl}
+        values = [_octodns_value(r, v) for v in r.values]
+        if len(values) == 1:
+            entry["value"] = values[0]
+        else:
+            entry["values"] = values
+        by_name.setdefault(r.relative_name(zone), []).append(entry)
+    data = {name: (rs[0] if len(rs) == 1 else rs) for name, rs in sorted(by_name.items())}
+    text = f"# octoDNS records for zone {zone}.\n---\n"
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=10_000)
+    for r in outside:
+        text += f"# outside zone {zone}: {r.name} {r.type} {' '.join(r.values)}\n"
+    return text
+
+
+def txt_strings(value: str) -> list[str]:
+    """Split TXT text into character-strings of at most 255 octets (RFC 7208 §3.3:
+    receivers concatenate them without spaces)."""
+    data = value.encode("utf-8")
+    chunks = [data[i : i + MAX_STRING] for i in range(0, len(data), MAX_STRING)] or [b""]
+    return [_quote(chunk) for chunk in chunks]
+
+
+def _quote(chunk: bytes) -> str:
+    out = []
+    for byte in chunk:
+        c = chr(byte)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 0x20 <= byte < 0x7F:
+            out.append(c)
+        else:
+            out.append(f"\\{byte:03d}")  # RFC 1035 §5.1 \DDD
+    return '"' + "".join(out) + '"'
+
+
+def records_bind(records: Iterable[DesiredRecord]) -> str:
+    lines = []
+    for r in sorted_records(records):
+        for value in r.values:
+            rdata = " ".join(txt_strings(value)) if r.type == "TXT" else value
+            lines.append(f"{r.name}.\t{r.ttl}\tIN\t{r.type}\t{rdata}")
+    return "\n".join(lines)
+
+
+# --- markdown ----------------------------------------------------------------------------
+
+
+def md_cell(text: object) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""Where the CLI finds policies, keys, the SPF lock and extra catalog entries.
+
+From an octoDNS config (the `processors:` entry whose class is our processor,
+so the CLI and `octodns-sync` read the same settings) or from flags.  Paths are
+relative to the working directory, as in octoDNS itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROCESSOR_CLASSES = {
+    "octodns_mailauth.MailAuthProcessor",
+    "octodns_mailauth.processor.MailAuthProcessor",
+}
+
+
+class UsageError(Exception):
+    """Bad flags, a missing file, an unreadable config: exit 2 with this text."""
+
+
+@dataclass
+class Settings:
+    policies: Path | None = None
+    keys: Path | None = None
+    spf_lock: Path | None = None
+    dkim_state: Path | None = None
+    catalog: list[str] = field(default_factory=list)
+    passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
+    zones: list[str] | None = None  # the zones of the octoDNS config, when one was given
+    config: Path | None = None
+
+
+def _tolerant_loader() -> type:
+    """A safe YAML loader that accepts octoDNS's custom tags (`!include`...) as
+    plain values: we only need the processor's few settings."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def any_tag(loader: Any, suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)
+
+    Loader.add_multi_constructor("!", any_tag)
+    return Loader
+
+
+def read_config(path: Path, processor_id: str | None) -> Settings:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read octoDNS config: {e.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_tolerant_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise UsageError(f"{where}: the octoDNS config is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: an octoDNS config must be a YAML mapping")
+    processors = data.get("processors") or {}
+    ours = {
+        pid: conf
+        for pid, conf in processors.items()
+        if isinstance(conf, dict) and conf.get("class") in PROCESSOR_CLASSES
+    }
+    if processor_id is not None:
+        if processor_id not in ours:
+            raise UsageError(
+                f"{path}: no processor {processor_id!r} of class "
+                f"octodns_mailauth.MailAuthProcessor (found: {', '.join(ours) or 'none'})"
+            )
+        ours = {processor_id: ours[processor_id]}
+    if not ours:
+        raise UsageError(
+            f"{path}: no processor of class octodns_mailauth.MailAuthProcessor under "
+            "processors:; add one, or give --policies DIR"
+        )
+    if len(ours) > 1:
+        raise UsageError(
+            f"{path}: several mail policy processors ({', '.join(ours)}); choose one with "
+            "--processor ID"
+        )
+    conf = next(iter(ours.values()))
+    if not conf.get("policies"):
+        raise UsageError(f"{path}: the mail policy processor has no `policies:` folder")
+    catalog = conf.get("catalog") or []
+    zones = [str(z).rstrip(".").lower() for z in (data.get("zones") or {})]
+    return Settings(
+        policies=Path(conf["policies"]),
+        keys=Path(conf["keys"]) if conf.get("keys") else None,
+        spf_lock=Path(conf["spf_lock"]) if conf.get("spf_lock") else None,
+        dkim_state=Path(conf["dkim_state"]) if conf.get("dkim_state") else None,
+        catalog=[catalog] if isinstance(catalog, str) else [str(c) for c in catalog],
+        passphrase_env=str(conf.get("passphrase_env") or "OCTODNS_MAILAUTH_KEY_PASSPHRASE"),
+        zones=zones,
+        config=path,
+    )
+
+
+def resolve(args: Any) -> Settings:
+    """Config first, then flags override it."""
+    settings = Settings()
+    if getattr(args, "config", None):
+        settings = read_config(Path(args.config), getattr(args, "processor", None))
+    if getattr(args, "policies", None):
+        settings.policies = Path(args.policies)
+    if getattr(args, "keys", None):
+        settings.keys = Path(args.keys)
+    if getattr(args, "spf_lock", None):
+        settings.spf_lock = Path(args.spf_lock)
+    if getattr(args, "catalog", None):
+        settings.catalog = list(args.catalog)
+    return settings
+
+
+def require_policies(settings: Settings) -> Path:
+    if settings.policies is None:
+        raise UsageError(
+            "no policies: give --config FILE (an octoDNS config with the mail policy "
+            "processor) or --policies DIR"
+        )
+    if not settings.policies.is_dir():
+        raise UsageError(
+            f"policy folder {settings.policies} does not exist or is not a folder "
+            f"(paths are relative to the working directory {Path.cwd()})"
+        )
+    return settings.policies

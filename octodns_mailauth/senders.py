@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from .catalog import CatalogError, Entry, Group, render, resolve_params
 from .context import CompileContext, SenderFacts, SpfTerm
+from .dkim.keys import DkimKeyError, parse_key_record
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
@@ -147,8 +148,23 @@ def _group(
                 continue
             name = ctx.domain if rel in ("", "@") else f"{rel}.{ctx.domain}".lower()
             kind = None
-            if template.type == "TXT":
-                kind = "dkim" if purpose == "dkim" else _txt_kind(value)
+            if template.type == "TXT" and purpose == "dkim":
+                kind = "dkim"
+                try:
+                    parse_key_record(value)
+                except DkimKeyError as e:
+                    # A pasted key that no verifier could use fails every signature.
+                    ctx.find(
+                        Severity.ERROR,
+                        f"{owner}: the DKIM record for {rel} is not usable: {e}",
+                        where,
+                        "copy the whole TXT value again from the provider's console",
+                        rfc="RFC 6376 §3.6.1",
+                        code="dkim-record-invalid",
+                    )
+                    continue
+            elif template.type == "TXT":
+                kind = _txt_kind(value)
             elif template.type == "CNAME":
                 value = normalize(value) + "."
             ctx.add(DesiredRecord(name, template.type, ctx.ttl, (value,), owner, kind, where))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from .bimi import bimi_step
 from .catalog import Catalog
 from .context import (
     CompileContext,
@@ -22,13 +23,17 @@ from .context import (
     ZoneView,
 )
 from .dkim.step import dkim_step
+from .dmarc.alignment import alignment_step
 from .dmarc.step import dmarc_step
 from .findings import Severity
+from .mtasts import mta_sts_step
+from .parked import parked_step
 from .policy.loader import LoadedPolicy
 from .records import DesiredRecord
 from .resolver import Resolver
 from .senders import senders_step
 from .spf.step import spf_step
+from .tlsrpt import tlsrpt_step
 
 __all__ = [
     "CompileResult",
@@ -42,7 +47,19 @@ __all__ = [
 Step = Callable[[CompileContext], None]
 
 # Order matters: senders gather SPF terms and identifiers the later steps use.
-STEPS: list[Step] = [senders_step, dkim_step, spf_step, dmarc_step]
+# The parked step runs first and marks parked domains, for which the SPF and
+# DMARC steps publish nothing of their own.
+STEPS: list[Step] = [
+    parked_step,
+    senders_step,
+    dkim_step,
+    spf_step,
+    dmarc_step,
+    alignment_step,
+    mta_sts_step,
+    tlsrpt_step,
+    bimi_step,
+]
 
 
 def compile_policy(

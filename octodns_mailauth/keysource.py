@@ -102,10 +102,11 @@ class KeystoreKeys:
             raise KeyUnavailable(str(e)) from None
         _check_algorithm(private, key)
         if key.public_key and not public_key_matches(private, key.public_key):
+            # The same check guards `public_key:` in a policy and `p:` in the rotation state.
             raise KeyUnavailable(
-                f"the public_key given for selector {key.selector} does not match the private "
-                f"key in the keystore ({self.root}/{domain}/{key.selector}.pem); publish the "
-                "keystore's key or fix the policy"
+                f"the published public key (p=) of selector {key.selector} does not match the "
+                f"private key in the keystore ({self.root}/{domain}/{key.selector}.pem); "
+                "publish the keystore's key or fix the policy / state file"
             )
         return public_key_b64(private)
 

@@ -79,11 +79,19 @@ class LiveResolver:
 
     def query(self, name: str, rdtype: str) -> list[str]:
         key = (_norm(name), rdtype.upper())
+        mine: Future[Answer] | None = None
         with self._mutex:
             answer = self._cache.get(key)
             future = self._pending.get(key) if answer is None else None
-        if answer is None:
-            answer = future.result() if future is not None else self._remember(key)
+            if answer is None and future is None:
+                # Ask it here, but let other threads wanting it wait for this answer.
+                mine = self._pending[key] = Future()
+        if mine is not None:
+            answer = self._remember(key)
+            mine.set_result(answer)
+        elif answer is None:
+            assert future is not None
+            answer = future.result()
         if isinstance(answer, DnsError):
             raise answer
         return list(answer)
@@ -91,11 +99,11 @@ class LiveResolver:
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Start every unasked pair now, in parallel; `query` then waits for its own."""
         with self._mutex:
-            todo = []
+            todo: dict[tuple[str, str], None] = {}
             for name, rdtype in pairs:
                 key = (_norm(name), rdtype.upper())
                 if key not in self._cache and key not in self._pending:
-                    todo.append(key)
+                    todo[key] = None
             if not todo:
                 return
             if self._pool is None:

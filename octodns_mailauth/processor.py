@@ -265,6 +265,11 @@ def _merge(
             zone, name, ContextDict(data, context=context), source=proc, lenient=lenient
         )
         zone.add_record(record, replace=True, lenient=lenient)
+        # A second record of ours at this name (a vendor's TXT beside our SPF)
+        # must merge with this one, not replace it.
+        existing[(name, want.type)] = record
+        if record not in by_name.setdefault(name, []):
+            by_name[name].append(record)
 
 
 def _octodns_value(rtype: str, text: str) -> Any:

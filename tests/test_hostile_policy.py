@@ -94,9 +94,7 @@ def test_random_structures(tree: object) -> None:
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(SEEDS),
-    st.lists(
-        st.tuples(st.integers(min_value=0, max_value=2000), st.text(max_size=6)), max_size=4
-    ),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=2000), st.text(max_size=6)), max_size=4),
     st.integers(min_value=0, max_value=40),
 )
 def test_mutated_seeds(seed: str, edits: list[tuple[int, str]], cut: int) -> None:
@@ -105,7 +103,7 @@ def test_mutated_seeds(seed: str, edits: list[tuple[int, str]], cut: int) -> Non
         position %= len(text) + 1
         text = text[:position] + insert + text[position + len(insert) // 2 :]
     if cut:
-        text = text[: -cut]
+        text = text[:-cut]
     outcome(text)
 
 

@@ -21,7 +21,12 @@ def error_of(text: str) -> str:
 
 def test_example_policies_load() -> None:
     loaded = load_policy_dir(ROOT / "zones" / "mail")
-    assert [lp.domain for lp in loaded] == ["example.com", "example.net"]
+    assert [lp.domain for lp in loaded] == [
+        "example.com",
+        "example.net",
+        "parked.example",
+        "shop.example",
+    ]
     office = loaded[0].policy.senders[0]
     assert office.provider == "microsoft365"
     assert office.params == {"tenant": "contoso"}

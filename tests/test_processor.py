@@ -54,7 +54,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
-    assert sync() == 24
+    assert sync() == 44
     com = served("example.com")
     spf = com[("example.com", "TXT")]
     assert (
@@ -106,9 +106,12 @@ def test_keys_are_private_and_never_overwritten(example: Path) -> None:
     store = Path("zones/.dkim")
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     keys = sorted(store.glob("*/*.pem"))
-    assert [k.name for k in keys] == ["relay2026a.pem", "relay2026r.pem", "billing2026.pem"][
-        : len(keys)
-    ] or len(keys) == 3
+    assert [k.name for k in keys] == [
+        "relay2026a.pem",
+        "relay2026r.pem",
+        "billing2026.pem",
+        "mx2026.pem",
+    ]
     before = {k: (k.read_bytes(), k.stat().st_mtime_ns) for k in keys}
     for key in keys:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -317,11 +320,14 @@ def test_alias_zone_and_threads(example: Path) -> None:
     assert sync() > 0
     assert sync() == 0
     keys = list(Path("zones/.dkim").glob("*/*.pem"))
-    assert len(keys) == 3
+    assert len(keys) == 4
 
 
 def test_processor_repr_and_direct_construction(example: Path) -> None:
     proc = MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim")
-    assert repr(proc) == "MailAuthProcessor(id='mail', policies=['example.com', 'example.net'])"
+    assert repr(proc) == (
+        "MailAuthProcessor(id='mail', policies=['example.com', 'example.net', "
+        "'parked.example', 'shop.example'])"
+    )
     with pytest.raises(MailAuthProcessorError, match="policy folder .* does not exist"):
         MailAuthProcessor("mail", policies="zones/missing")

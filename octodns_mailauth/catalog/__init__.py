@@ -54,6 +54,12 @@ class Group(_Strict):
 
 class DkimSpec(Group):
     d: str = Field("{domain}", description="the d= domain the provider signs with")
+    default_d: str | None = Field(
+        None,
+        description="the d= it signs with while custom DKIM is not set up (its records "
+        "not published or signing not yet enabled), e.g. '{tenant}.onmicrosoft.com'; "
+        "a template, named in alignment messages",
+    )
     selectors: list[str] = Field(
         default_factory=list, description="selector names, to detect two senders claiming one"
     )

@@ -187,10 +187,12 @@ class Keystore:
             if exc.errno == errno.ELOOP:
                 raise KeystoreError(f"{path} is a symlink: keys must be regular files") from None
             raise KeystoreError(f"cannot open {path}: {exc.strerror}") from None
+        # Checked before fdopen, which refuses a directory with an unexplained OSError.
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise KeystoreError(f"{path} is not a regular file")
         with os.fdopen(fd, "rb") as handle:
             st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise KeystoreError(f"{path} is not a regular file")
             if st.st_mode & 0o077:
                 raise KeystoreError(
                     f"private key {path} is accessible to other users "

@@ -1,20 +1,43 @@
-"""Build the `_dmarc` TXT value from the policy settings."""
+"""Build the `_dmarc` TXT value from the policy settings (RFC 9989 §4.7)."""
 
 from __future__ import annotations
 
 from ..policy.dmarc import Alignment, DmarcPolicySettings
 
 
-def dmarc_value(settings: DmarcPolicySettings) -> str:
-    """`v=DMARC1; p=...` with v and p first (RFC 7489 §6.3) and defaults left out,
-    so the record stays short and a later default change is inherited."""
-    tags = [("v", "DMARC1"), ("p", settings.policy.value)]
-    if settings.subdomain_policy is not None and settings.subdomain_policy != settings.policy:
+def dmarc_tags(settings: DmarcPolicySettings) -> list[tuple[str, str]]:
+    """The tags in publishing order: v first (required), p second (RFC 7489
+    receivers require it there), defaults left out so the record stays short
+    and later default changes are inherited."""
+    tags = [("v", "DMARC1"), ("p", settings.p.value)]
+    if settings.subdomain_policy is not None and settings.subdomain_policy != settings.p:
         tags.append(("sp", settings.subdomain_policy.value))
-    if settings.rua:
-        tags.append(("rua", ",".join(settings.rua)))
+    if settings.nonexistent_policy is not None and settings.nonexistent_policy != settings.sp:
+        tags.append(("np", settings.nonexistent_policy.value))
+    if settings.public_suffix_domain is not None:
+        tags.append(("psd", "y" if settings.public_suffix_domain else "n"))
+    if settings.testing:
+        tags.append(("t", "y"))
     if settings.dkim_alignment is Alignment.strict:
         tags.append(("adkim", "s"))
     if settings.spf_alignment is Alignment.strict:
         tags.append(("aspf", "s"))
-    return "; ".join(f"{k}={v}" for k, v in tags)
+    if settings.rua:
+        tags.append(("rua", ",".join(settings.rua)))
+    if settings.ruf:
+        tags.append(("ruf", ",".join(settings.ruf)))
+        if settings.fo and settings.fo != "0":
+            tags.append(("fo", settings.fo))
+    legacy = settings.legacy
+    if legacy is not None:
+        if legacy.pct is not None:
+            tags.append(("pct", str(legacy.pct)))
+        if legacy.rf is not None:
+            tags.append(("rf", ",".join(legacy.rf)))
+        if legacy.ri is not None:
+            tags.append(("ri", str(legacy.ri)))
+    return tags
+
+
+def dmarc_value(settings: DmarcPolicySettings) -> str:
+    return "; ".join(f"{k}={v}" for k, v in dmarc_tags(settings))

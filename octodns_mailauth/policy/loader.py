@@ -16,7 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..findings import Finding, Location, Severity
 from ..names import is_hostname, normalize
+from .dmarc import LegacyTags
 from .models import DkimKey, DmarcPolicySettings, Policy, Sender, SpfPolicy
+from .transport import BimiSettings, MtaStsHost, MtaStsSettings, TlsRptSettings
 from .yamlpos import KeyPath, LineMap, YamlSyntaxError, load
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -52,6 +54,11 @@ _MODELS: dict[tuple[str, ...], type[BaseModel]] = {
     ("senders", "#", "dkim", "#"): DkimKey,
     ("spf",): SpfPolicy,
     ("dmarc",): DmarcPolicySettings,
+    ("dmarc", "legacy"): LegacyTags,
+    ("mta_sts",): MtaStsSettings,
+    ("mta_sts", "host"): MtaStsHost,
+    ("tls_rpt",): TlsRptSettings,
+    ("bimi",): BimiSettings,
 }
 
 

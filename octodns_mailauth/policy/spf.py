@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import _Strict
+from .base import _Strict, check_hostname
 
 
 class SpfAll(str, Enum):
@@ -15,6 +15,14 @@ class SpfAll(str, Enum):
     fail = "fail"  # -all
     softfail = "softfail"  # ~all
     neutral = "neutral"  # ?all
+
+
+class SpfFlatten(str, Enum):
+    """When includes are replaced by the addresses they resolve to (from the lock)."""
+
+    never = "never"  # only senders that say `flatten: true`
+    auto = "auto"  # also as many includes as it takes to stay within 10 lookups
+    always = "always"  # every include that can be flattened
 
 
 class SpfPolicy(_Strict):
@@ -26,3 +34,39 @@ class SpfPolicy(_Strict):
         description="replace a hand-written v=spf1 record already in the zone instead of "
         "refusing to run",
     )
+    flatten: SpfFlatten = Field(
+        SpfFlatten.never,
+        description="never: flatten only senders with `flatten: true`; auto: also flatten the "
+        "costliest includes until the record needs at most 10 DNS lookups; always: flatten "
+        "every include.  Addresses come from the SPF lock file (spf-lock.json)",
+    )
+    names: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="SPF records at other names (return-path / bounce hosts): a name relative "
+        "to the domain (or absolute under it) -> the senders whose terms it lists",
+    )
+    lock_max_age_days: int = Field(
+        30,
+        ge=1,
+        description="warn when the SPF lock file's answers are older than this many days",
+    )
+
+    @field_validator("flatten", mode="before")
+    @classmethod
+    def _flatten(cls, value: object) -> object:
+        # YAML reads `off`/`no` as false and `on`/`yes` as true.
+        if isinstance(value, bool):
+            return SpfFlatten.always if value else SpfFlatten.never
+        return value
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, senders in value.items():
+            if name.strip() in ("", "@"):
+                raise ValueError("spf.names is for names other than the domain itself")
+            # A relative name (`bounce`) is checked as a label under a placeholder.
+            checked = check_hostname(name if "." in name else f"{name}.example", "SPF name")
+            out[checked if "." in name else name.lower()] = list(senders)
+        return out

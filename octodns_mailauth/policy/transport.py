@@ -72,9 +72,7 @@ def check_mailto(value: str, what: str, rfc: str) -> str:
     address = value[len("mailto:") :].split("?", 1)[0]
     local, at, domain = address.rpartition("@")
     if not at or not local or not is_hostname(domain):
-        raise ValueError(
-            f"{value!r} is not a valid {what}: write mailto:tls-reports@example.com"
-        )
+        raise ValueError(f"{value!r} is not a valid {what}: write mailto:tls-reports@example.com")
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree, analyze
+from .lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree, analyze, analyze_many
 from .parser import (
     Mechanism,
     Modifier,
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_VOID_LOOKUPS",
     "LookupTree",
     "analyze",
+    "analyze_many",
     "Mechanism",
     "Modifier",
     "SpfRecord",

@@ -10,7 +10,8 @@ gets).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..findings import Finding, Location, Severity
@@ -187,12 +188,29 @@ def analyze(domain: str, resolver: Resolver, record: str | None = None) -> Looku
     return _Analysis(resolver).root(_norm(domain), record)
 
 
+def analyze_many(
+    domains: Iterable[str], resolver: Resolver, *, workers: int = 16
+) -> dict[str, LookupTree]:
+    """Analyse many domains at once: every root TXT is prefetched, and the trees
+    are walked on `workers` threads, so a live resolver has many queries in
+    flight (each (name, type) still asked once when it caches, as LiveResolver does)."""
+    names = list(dict.fromkeys(_norm(d) for d in domains))
+    resolver.prefetch([(d, "TXT") for d in names])
+    if workers <= 1:
+        return {d: analyze(d, resolver) for d in names}
+    with ThreadPoolExecutor(workers, thread_name_prefix="spf") as pool:
+        trees = list(pool.map(lambda d: analyze(d, resolver), names))
+    return dict(zip(names, trees, strict=True))
+
+
 def _norm(name: str) -> str:
     return name.rstrip(".").lower()
 
 
 def _expand_escapes(domain_spec: str) -> str:
     """Expand the sender-independent macros `%%`, `%_` and `%-` (RFC 7208 §7.2)."""
+    if "%" not in domain_spec:
+        return domain_spec
     out, i = [], 0
     while i < len(domain_spec):
         pair = domain_spec[i : i + 2]
@@ -241,6 +259,8 @@ class _Analysis:
 
     def prefetch(self, record: SpfRecord, domain: str) -> None:
         """Hand the resolver every query this record's terms will make, before asking."""
+        if getattr(self.resolver, "offline", False):
+            return  # nothing to gain, and vendor records recur in thousands of trees
         pairs: list[tuple[str, str]] = []
         for mech in record.effective_mechanisms:
             target = self.target(mech.domain_spec, domain)
@@ -392,6 +412,8 @@ class _Analysis:
         """
         found = False
         for rdtype in rdtypes:
+            if found:
+                break  # one family answering is enough: not void, so no need to ask more
             try:
                 found = bool(self.ask(name, rdtype)) or found
             except DnsError as err:
@@ -445,7 +467,7 @@ class _Analysis:
 
 _QUERY_TYPES: dict[str, tuple[str, ...]] = {
     "include": ("TXT",),
-    "a": ("A", "AAAA"),
+    "a": ("A",),  # AAAA only when A is empty (check_addresses), saving a query
     "mx": ("MX",),
     "exists": ("A",),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import TypeAlias
 
 QUALIFIERS = "+-~?"
@@ -110,15 +111,18 @@ Term: TypeAlias = Mechanism | Modifier
 
 @dataclass(frozen=True)
 class SpfRecord:
-    """A parsed record; `str()` renders canonical text (lower-case names, no `+`)."""
+    """A parsed record; `str()` renders canonical text (lower-case names, no `+`).
+
+    Read-only: `parse` shares one instance per text, and the term views are cached.
+    """
 
     terms: list[Term] = field(default_factory=list)
 
-    @property
+    @cached_property
     def mechanisms(self) -> list[Mechanism]:
         return [t for t in self.terms if isinstance(t, Mechanism)]
 
-    @property
+    @cached_property
     def modifiers(self) -> list[Modifier]:
         return [t for t in self.terms if isinstance(t, Modifier)]
 
@@ -133,12 +137,12 @@ class SpfRecord:
     def exp(self) -> str | None:
         return self._modifier("exp")
 
-    @property
+    @cached_property
     def all(self) -> Mechanism | None:
         """The first `all`; later mechanisms are never evaluated (RFC 7208 §5.1)."""
         return next((m for m in self.mechanisms if m.name == "all"), None)
 
-    @property
+    @cached_property
     def effective_mechanisms(self) -> list[Mechanism]:
         """Mechanisms up to and including the first `all` (RFC 7208 §5.1)."""
         out: list[Mechanism] = []
@@ -148,7 +152,7 @@ class SpfRecord:
                 break
         return out
 
-    @property
+    @cached_property
     def effective_redirect(self) -> str | None:
         """`redirect` is ignored when the record has `all` anywhere (RFC 7208 §5.1/§6.1)."""
         return None if self.all is not None else self.redirect
@@ -173,8 +177,13 @@ def select_records(txt_values: list[str]) -> str | None:
     return found[0] if found else None
 
 
+@lru_cache(maxsize=8192)
 def parse(record: str) -> SpfRecord:
-    """Parse a whole record, raising SpfSyntaxError for the first broken term."""
+    """Parse a whole record, raising SpfSyntaxError for the first broken term.
+
+    Cached: vendor records (_spf.google.com...) recur in every tree that includes
+    them, and parsing dominates an offline analysis.  Treat the result as read-only.
+    """
     if not is_spf(record):
         raise SpfSyntaxError(
             "a record must start with 'v=spf1' followed by a space or the end", None, SEC_SELECT
@@ -385,6 +394,8 @@ def check_explanation(text: str) -> None:
 
 def has_macro(domain_spec: str) -> bool:
     """True when a domain-spec needs a sender to expand (`%%`, `%_`, `%-` do not)."""
+    if "%" not in domain_spec:
+        return False  # the common case, without scanning
     return any(
         is_macro and tok.startswith("%{") for is_macro, tok in scan_macro_string(domain_spec)
     )

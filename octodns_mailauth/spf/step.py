@@ -1,58 +1,561 @@
-"""The SPF step: the senders' terms -> the SPF record(s) at the policy domain."""
+"""The SPF step: the senders' terms -> the SPF record(s) the policy publishes.
+
+For each name (the policy domain, `spf.names`, own-server return paths) it
+builds the record, flattens includes when asked or needed, splits it when too
+long, then analyses the result as a receiver would (RFC 7208 §4.6.4) through
+the lock file, so nested lookups count.  SPF records other steps emit (a
+catalog's bounce host) are analysed too.  The apex tree is kept in
+`ctx.result.details["spf"]` for `explain`; every tree in `details["spf_trees"]`.
+"""
 
 from __future__ import annotations
 
-from ..context import CompileContext, SpfTerm
-from ..findings import Severity
-from ..records import DesiredRecord
-from .build import order_terms, spf_value
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-MAX_LOOKUPS = 10  # RFC 7208 §4.6.4
+from ..context import CompileContext, SpfTerm
+from ..findings import Location, Severity
+from ..policy.dmarc import DmarcPolicy
+from ..policy.spf import SpfAll, SpfFlatten
+from ..records import DesiredRecord, txt_kind_matches
+from ..resolver import DnsError, Resolver
+from .build import QUALIFIER, order_terms
+from .flatten import Flattened, collapse, flatten_include, network_term
+from .lock import REFRESH_COMMAND, LockResolver
+from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
+from .parser import SpfSyntaxError, parse, select_records
+from .size import SEC_SIZE, SIZE_GUIDELINE, answer_size, split_record
+
+MAX_LOOKUPS = MAX_DNS_LOOKUPS
+SEC_LIMIT = "RFC 7208 §4.6.4"
+
+
+class ZoneLayer:
+    """Answers names under the policy domain from the zone and our own records
+    (they are not in the lock: we publish them), everything else from the lock.
+    Keeps the third-party (name, type) pairs the lock lacked, for one finding."""
+
+    def __init__(self, ctx: CompileContext, inner: Resolver | None) -> None:
+        self.ctx = ctx
+        self.inner = inner
+        self.extra: dict[str, list[str]] = {}  # name -> TXT values we are about to publish
+        self.missing: dict[tuple[str, str], None] = {}
+        self.used_inner = False  # did anything depend on the lock (for the staleness check)
+
+    def own(self, name: str) -> bool:
+        domain = self.ctx.domain
+        return name == domain or name.endswith("." + domain)
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        name, rdtype = name.rstrip(".").lower(), rdtype.upper()
+        if self.own(name):
+            return self._own(name, rdtype)
+        if self.inner is None:
+            self.missing[(name, rdtype)] = None
+            raise DnsError(name, rdtype, "missing", "no SPF lock file")
+        self.used_inner = True
+        try:
+            return self.inner.query(name, rdtype)
+        except DnsError as err:
+            if err.kind == "missing":
+                self.missing[(name, rdtype)] = None
+            raise
+
+    def _own(self, name: str, rdtype: str) -> list[str]:
+        answers: list[str] = []
+        exists = False
+        if rdtype == "TXT" and name in self.extra:
+            return list(self.extra[name])
+        for (rname, rtype), values in self.ctx.zone.items():
+            if rname == name:
+                exists = True
+                if rtype == rdtype:
+                    answers.extend(values)
+        for record in self.ctx.result.records:
+            if record.name == name:
+                exists = True
+                if record.type == rdtype:
+                    answers.extend(record.values)
+        if name in self.extra:
+            exists = True
+        if exists:
+            return answers
+        if not self.ctx.zone:  # compiled without the zone: we cannot know
+            raise DnsError(name, rdtype, "missing", "the zone's records are not known here")
+        raise DnsError(name, rdtype, "nxdomain")
+
+    def resolved_at(self, name: str) -> datetime | None:
+        """When the lock resolved `name` (for flattening messages)."""
+        getter = getattr(self.inner, "resolved_at", None)
+        return getter(name) if getter else None
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        if self.inner is not None:
+            self.inner.prefetch([(n, t) for n, t in pairs if not self.own(n.rstrip(".").lower())])
+
+
+@dataclass
+class Published:
+    """One SPF record we build at one name."""
+
+    name: str
+    terms: list[SpfTerm]
+    where: Location
+    flattened: list[Flattened] = field(default_factory=list)
+    tree: LookupTree | None = None
 
 
 def spf_step(ctx: CompileContext) -> None:
-    policy = ctx.lp.policy
+    if ctx.result.details.get("parked"):
+        return  # the parked step publishes `v=spf1 -all` itself
+    layer = ZoneLayer(ctx, ctx.resolver)
+    trees: dict[str, LookupTree] = {}
+    apex_where = ctx.location("spf") if ctx.has_key("spf") else ctx.location("senders")
+    apex = _publish(ctx, layer, ctx.domain, _unique(ctx, ctx.spf_terms), apex_where)
+    trees[ctx.domain] = apex
+    for name, terms, where in _other_names(ctx):
+        trees[name] = _publish(ctx, layer, name, terms, where)
+    # SPF records other steps publish (a catalog's MAIL FROM host): analyse them too.
+    for record in list(ctx.result.records):
+        if record.kind == "spf" and record.owner != "spf" and record.name not in trees:
+            tree = analyze(record.name, layer, record.values[0])
+            trees[record.name] = tree
+            _tree_findings(ctx, tree, record.location, {})
+    _check_all(ctx, apex_where)
+    _check_zone(ctx, trees)
+    _lock_findings(ctx, layer, apex_where)
+    ctx.result.details["spf"] = apex
+    ctx.result.details["spf_trees"] = trees
+
+
+def _unique(ctx: CompileContext, terms: list[SpfTerm]) -> list[SpfTerm]:
     unique: list[SpfTerm] = []
     seen: dict[str, SpfTerm] = {}
-    for term in ctx.spf_terms:
+    for term in terms:
         first = seen.get(term.text)
         if first is not None:
-            ctx.find(
-                Severity.WARNING,
-                f"SPF term {term.text} is asked for by both {first.sender!r} and "
-                f"{term.sender!r}; it is published once",
-                ctx.location("senders"),
-                code="spf-duplicate-term",
-            )
+            if first.sender != term.sender:
+                ctx.find(
+                    Severity.WARNING,
+                    f"SPF term {term.text} is asked for by both {first.sender!r} and "
+                    f"{term.sender!r}; it is published once",
+                    ctx.location("senders"),
+                    code="spf-duplicate-term",
+                )
+            if term.flatten and not first.flatten:
+                seen[term.text] = unique[unique.index(first)] = term
             continue
         seen[term.text] = term
         unique.append(term)
-    ordered = order_terms(unique)
-    lookups = [t for t in ordered if t.costs_lookup]
-    if len(lookups) > MAX_LOOKUPS:
-        per_sender: dict[str, int] = {}
-        for t in lookups:
-            per_sender[t.sender] = per_sender.get(t.sender, 0) + 1
-        detail = ", ".join(f"{s}: {n}" for s, n in per_sender.items())
+    return unique
+
+
+def _other_names(ctx: CompileContext) -> list[tuple[str, list[SpfTerm], Location]]:
+    """`spf.names` entries, then own-server senders whose return path is another
+    name under the domain (RFC 7208 §2.4: SPF is checked for the MAIL FROM domain)."""
+    policy = ctx.lp.policy
+    by_sender: dict[str, list[SpfTerm]] = {}
+    for term in ctx.spf_terms:
+        by_sender.setdefault(term.sender, []).append(term)
+    out: list[tuple[str, list[SpfTerm], Location]] = []
+    taken = {r.name for r in ctx.result.records if r.kind == "spf"} | {ctx.domain}
+    for rel, senders in policy.spf.names.items():
+        name = rel if rel.endswith("." + ctx.domain) else f"{rel}.{ctx.domain}"
+        where = ctx.location("spf", "names", rel)
+        if "." in rel and not rel.endswith("." + ctx.domain):
+            ctx.find(
+                Severity.ERROR,
+                f"spf.names: {rel} is not under {ctx.domain}",
+                where,
+                "name a host under the policy domain, e.g. bounce",
+                code="spf-name-outside",
+            )
+            continue
+        terms: list[SpfTerm] = []
+        for sender in senders:
+            if sender not in {s.name for s in policy.senders}:
+                ctx.find(
+                    Severity.ERROR,
+                    f"spf.names.{rel}: no sender is named {sender!r}",
+                    where,
+                    "known senders: " + ", ".join(s.name for s in policy.senders),
+                    code="spf-name-sender",
+                )
+            terms.extend(by_sender.get(sender, []))
+        if name in taken:
+            ctx.find(
+                Severity.ERROR,
+                f"spf.names.{rel}: {name} already gets an SPF record from a sender's catalog "
+                "entry",
+                where,
+                "remove it from spf.names",
+                code="spf-name-taken",
+            )
+            continue
+        users = [s.name for s in ctx.result.senders if s.mail_from == name]
+        if not users:
+            ctx.find(
+                Severity.WARNING,
+                f"SPF at {name}: no sender uses it as its return-path (MAIL FROM) domain, so "
+                "receivers never check it",
+                where,
+                f"set return_path: {name} on the sender that bounces there, or remove it",
+                rfc="RFC 7208 §2.4",
+                code="spf-no-mail-use",
+            )
+        taken.add(name)
+        out.append((name, _unique(ctx, terms), where))
+    for facts in ctx.result.senders:
+        rp = facts.mail_from
+        if facts.provider is not None or rp is None or rp in taken:
+            continue
+        if not rp.endswith("." + ctx.domain):
+            continue
+        taken.add(rp)
+        terms = by_sender.get(facts.name, [])
+        where = ctx.location("senders", facts.index, "return_path")
+        out.append((rp, _unique(ctx, terms), where))
+    return out
+
+
+# --- one record ----------------------------------------------------------------------
+
+
+def _publish(
+    ctx: CompileContext, layer: ZoneLayer, name: str, terms: list[SpfTerm], where: Location
+) -> LookupTree:
+    spf = ctx.lp.policy.spf
+    closing = f"{QUALIFIER[spf.all]}all"
+    ordered = order_terms(terms)
+    sender_of = {t.text: t.sender for t in ordered}
+    draft = " ".join(["v=spf1", *(t.text for t in ordered), closing])
+    before = analyze(name, layer, draft)
+    ordered = _flatten(ctx, layer, name, ordered, before, where)
+    # Size: other TXT values at the name share its 450-octet budget.
+    others = [v for v in ctx.zone.get((name, "TXT"), ()) if not txt_kind_matches("spf", v)]
+    split = split_record(name, [t.text for t in ordered], closing, answer_size("", others))
+    for chain_name, value in split.records:
+        layer.extra[chain_name] = [value]
+    top = split.records[0][1]
+    if split.extra_lookups:
+        size = answer_size(name, [" ".join(["v=spf1", *(t.text for t in ordered), closing])])
         ctx.find(
-            Severity.ERROR,
-            f"the SPF record needs {len(lookups)} DNS lookups at the top level alone; "
-            f"receivers give up after {MAX_LOOKUPS} ({detail})",
-            ctx.location("senders"),
-            "drop senders you no longer use, or list their addresses with ip4/ip6",
-            rfc="RFC 7208 §4.6.4",
-            code="spf-too-many-lookups",
-        )
-    where = ctx.location("spf") if ctx.has_key("spf") else ctx.location("senders")
-    ctx.add(
-        DesiredRecord(
-            ctx.domain,
-            "TXT",
-            ctx.ttl,
-            (spf_value(ordered, policy.spf.all),),
-            "spf",
-            "spf",
+            Severity.INFO,
+            f"the SPF record at {name} would be {size + answer_size('', others)} octets with "
+            f"the other TXT values there (guideline {SIZE_GUIDELINE}); split into "
+            + ", ".join(n for n, _ in split.records[1:])
+            + f" (+{split.extra_lookups} lookup(s))",
             where,
-            takeover=policy.spf.takeover,
+            rfc=SEC_SIZE,
+            code="spf-split",
         )
+    elif answer_size(name, [top, *others]) > SIZE_GUIDELINE:
+        ctx.find(
+            Severity.WARNING,
+            f"TXT records at {name} total {answer_size(name, [top, *others])} octets; "
+            f"RFC 7208 asks for under {SIZE_GUIDELINE} so the answer fits one UDP packet",
+            where,
+            "remove unused TXT values at that name",
+            rfc=SEC_SIZE,
+            code="spf-size",
+        )
+    tree = analyze(name, layer, top)
+    for chain_name, value in split.records:
+        owner = "spf"
+        rec_where = where
+        ctx.add(
+            DesiredRecord(
+                chain_name,
+                "TXT",
+                ctx.ttl,
+                (value,),
+                owner,
+                "spf",
+                rec_where,
+                takeover=spf.takeover if chain_name == name else False,
+            )
+        )
+    if tree.exceeded:
+        _too_many(ctx, name, tree, before, sender_of, where)
+    _tree_findings(ctx, tree, where, sender_of, skip_limit=True)
+    return tree
+
+
+def _flatten(
+    ctx: CompileContext,
+    layer: ZoneLayer,
+    name: str,
+    ordered: list[SpfTerm],
+    tree: LookupTree,
+    where: Location,
+) -> list[SpfTerm]:
+    """Replace the includes that ask for it, or (flatten: auto) the costliest
+    ones until the record fits the limit, by the ranges the lock lists."""
+    mode = ctx.lp.policy.spf.flatten
+    cost = {c.via: c.cost for c in tree.children if c.via}
+    includes = [t for t in ordered if t.mechanism == "include"]
+    wanted = [t for t in includes if t.flatten or mode is SpfFlatten.always]
+    results: dict[str, Flattened] = {}
+    for term in wanted:
+        results[term.text] = flatten_include(term.text.split(":", 1)[1], layer)
+    if mode is SpfFlatten.auto:
+        total = tree.total
+        for term in wanted:
+            if results[term.text].ok:
+                total -= cost.get(term.text, 1) - len(results[term.text].kept)
+        for term in sorted(includes, key=lambda t: -cost.get(t.text, 1)):
+            if total <= MAX_LOOKUPS:
+                break
+            if term.text in results:
+                continue
+            result = flatten_include(term.text.split(":", 1)[1], layer)
+            results[term.text] = result
+            wanted.append(term)
+            if result.ok:
+                total -= cost.get(term.text, 1) - len(result.kept)
+    if not wanted:
+        return ordered
+    done = {t.text for t in wanted if results[t.text].ok}
+    networks: list = []
+    kept: list[SpfTerm] = []
+    for term in wanted:
+        result = results[term.text]
+        if not result.ok:
+            ctx.find(
+                Severity.WARNING,
+                f"{term.text} (sender {term.sender!r}) is not flattened: "
+                + "; ".join(result.problems),
+                where,
+                f"run `{REFRESH_COMMAND}` if the lock lacks it; otherwise keep the include",
+                code="spf-flatten-failed",
+            )
+            continue
+        networks.extend(result.networks)
+        kept.extend(SpfTerm(k, term.sender) for k in result.kept)
+        when = result.resolved.strftime("%Y-%m-%d %H:%M UTC") if result.resolved else "unknown"
+        ctx.find(
+            Severity.INFO,
+            f"{term.text} (sender {term.sender!r}) flattened into {len(result.networks)} "
+            f"address range(s)"
+            + (f" and {len(result.kept)} kept term(s)" if result.kept else "")
+            + f", from the SPF lock as resolved {when}",
+            where,
+            f"run `{REFRESH_COMMAND}` to pick up upstream changes",
+            code="spf-flattened",
+        )
+    senders = {t.text: t.sender for t in wanted if t.text in done}
+    label = "flattened " + ",".join(dict.fromkeys(senders.values()))
+    out = [t for t in ordered if t.text not in done]
+    present = {t.text for t in out}
+    flat = [SpfTerm(network_term(n), label) for n in collapse(networks)]
+    out.extend(t for t in flat if t.text not in present)
+    out.extend(t for t in kept if t.text not in present)
+    return order_terms(list({t.text: t for t in out}.values()))
+
+
+def _per_sender(tree: LookupTree, sender_of: dict[str, str]) -> dict[str, int]:
+    """Lookups each sender's terms cost, from the record's top-level terms."""
+    out: dict[str, int] = {}
+    if tree.record is None:
+        return out
+    try:
+        record = parse(tree.record)
+    except SpfSyntaxError:
+        return out
+    children = {c.via: c for c in tree.children}
+    for mech in record.effective_mechanisms:
+        if not mech.queries_dns:
+            continue
+        text = str(mech)
+        child = children.get(text)
+        sender = sender_of.get(text, "other")
+        out[sender] = out.get(sender, 0) + (child.cost if child else 1)
+    return out
+
+
+def _too_many(
+    ctx: CompileContext,
+    name: str,
+    tree: LookupTree,
+    before: LookupTree,
+    sender_of: dict[str, str],
+    where: Location,
+) -> None:
+    per = _per_sender(before, sender_of)
+    detail = ", ".join(f"{s}: {n}" for s, n in sorted(per.items(), key=lambda x: -x[1]))
+    costly = [
+        s for s, n in sorted(per.items(), key=lambda x: -x[1]) if n > 1 and s not in ("other",)
+    ]
+    if ctx.lp.policy.spf.flatten is not SpfFlatten.never:
+        hint = (
+            "flattening is on, but what it must keep (exists, a, mx, macros, includes that "
+            "cannot be flattened, see the warnings) still needs too many lookups; drop "
+            "senders you no longer use or list their addresses with ip4/ip6"
+        )
+    else:
+        hint = (
+            "set `flatten: true` on "
+            + (f"sender {costly[0]!r}" if costly else "the costliest sender")
+            + ", or `spf: {flatten: auto}` in the policy, to replace includes by their "
+            "addresses from the SPF lock; or drop senders you no longer use"
+        )
+    ctx.find(
+        Severity.ERROR,
+        f"the SPF record at {name} needs {tree.total} DNS lookups; receivers return "
+        f"permerror past {MAX_LOOKUPS} (lookups per sender: {detail})",
+        where,
+        hint,
+        rfc=SEC_LIMIT,
+        code="spf-too-many-lookups",
     )
+
+
+def _tree_findings(
+    ctx: CompileContext,
+    tree: LookupTree,
+    where: Location | None,
+    sender_of: dict[str, str],
+    *,
+    skip_limit: bool = False,
+) -> None:
+    for finding in tree.findings(where):
+        if skip_limit and finding.code == "spf-too-many-lookups":
+            continue
+        if finding.code == "spf-note" and "no stored answer" in finding.message:
+            continue  # reported once, with the refresh hint, by _lock_findings
+        if finding.code == "spf-note" and ("SHOULD NOT be published" in finding.message):
+            continue  # reported below as a warning
+        ctx.result.findings.append(finding)
+    seen: dict[str, str] = {}
+    for node in tree.walk():
+        path = node.via or node.domain
+        if node.via and node.domain in seen:
+            ctx.find(
+                Severity.WARNING,
+                f"{node.domain} is included twice in the SPF tree of {tree.domain} (as "
+                f"{seen[node.domain]} and again as {path}); the second costs "
+                f"{node.cost} lookup(s) for nothing",
+                where,
+                "drop one of the includes that lead there",
+                rfc=SEC_LIMIT,
+                code="spf-duplicate-include",
+            )
+        seen.setdefault(node.domain, path)
+        if node.record is None:
+            continue
+        try:
+            record = parse(node.record)
+        except SpfSyntaxError:
+            continue
+        for mech in record.effective_mechanisms:
+            if mech.name == "all" and mech.qualifier == "+" and node.via:
+                ctx.find(
+                    Severity.ERROR,
+                    f"{node.via} in the SPF tree of {tree.domain} ends in '+all': every host "
+                    "on the internet passes SPF for this domain",
+                    where,
+                    "remove that include, and ask its owner to fix their record",
+                    rfc="RFC 7208 §5.1",
+                    code="spf-pass-all",
+                )
+            if mech.name == "ptr":
+                ctx.find(
+                    Severity.WARNING,
+                    f"'{mech}' in {node.via or tree.domain}: ptr is slow, unreliable and "
+                    "SHOULD NOT be published",
+                    where,
+                    "list the sender's addresses with ip4/ip6 instead",
+                    rfc="RFC 7208 §5.5",
+                    code="spf-ptr",
+                )
+
+
+def _check_all(ctx: CompileContext, where: Location) -> None:
+    """`?all` says nothing about unlisted hosts; with DMARC at enforcement that
+    is almost always an oversight."""
+    spf, dmarc = ctx.lp.policy.spf, ctx.lp.policy.dmarc
+    if spf.all is not SpfAll.neutral or dmarc is None:
+        return
+    if dmarc.policy in (DmarcPolicy.quarantine, DmarcPolicy.reject):
+        ctx.find(
+            Severity.WARNING,
+            f"SPF ends in '?all' (neutral) while DMARC asks receivers to "
+            f"{dmarc.policy.value} failing mail: unlisted hosts get no SPF verdict",
+            ctx.location("spf", "all") if ctx.has_key("spf", "all") else where,
+            "use all: fail (-all) or softfail (~all)",
+            rfc="RFC 7208 §8.2",
+            code="spf-neutral-all",
+        )
+
+
+def _check_zone(ctx: CompileContext, trees: dict[str, LookupTree]) -> None:
+    """Several v=spf1 records at one name of the zone: a permerror for every
+    receiver (RFC 7208 §3.2/§4.5).  Names we publish at are the processor's
+    merge rules' business (it names both origins); here the others."""
+    for (name, rtype), values in ctx.zone.items():
+        if rtype != "TXT" or name in trees:
+            continue
+        if not (name == ctx.domain or name.endswith("." + ctx.domain)):
+            continue
+        try:
+            select_records(list(values))
+        except SpfSyntaxError:
+            ctx.find(
+                Severity.WARNING,
+                f"{name} has {sum(txt_kind_matches('spf', v) for v in values)} v=spf1 "
+                "records in the zone: receivers return permerror",
+                None,
+                "keep one SPF record per name",
+                rfc="RFC 7208 §3.2",
+                code="spf-two-records",
+            )
+    for (name, rtype), values in ctx.zone.items():
+        if rtype == "TXT" and name in trees and ctx.lp.policy.spf.takeover:
+            if any(txt_kind_matches("spf", v) for v in values):
+                ctx.find(
+                    Severity.INFO,
+                    f"the hand-written SPF record at {name} is replaced (spf.takeover)",
+                    None,
+                    code="spf-takeover",
+                )
+
+
+def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> None:
+    third_party = [(n, t) for n, t in layer.missing]
+    lock = ctx.resolver if isinstance(ctx.resolver, LockResolver) else None
+    if third_party:
+        names = ", ".join(f"{n} {t}" for n, t in third_party[:8])
+        more = f" and {len(third_party) - 8} more" if len(third_party) > 8 else ""
+        if ctx.resolver is None:
+            message = (
+                f"no SPF lock file, so the records SPF includes are not followed ({names}"
+                f"{more}): nested DNS lookups are not counted"
+            )
+        else:
+            source = lock.path if lock else "the resolver"
+            message = (
+                f"the SPF lock {source} has no answer for {names}{more}: those includes are "
+                "not followed, so nested DNS lookups are not counted"
+            )
+        ctx.find(
+            Severity.INFO if ctx.resolver is None else Severity.WARNING,
+            message,
+            where,
+            f"run `{REFRESH_COMMAND}` to record them",
+            rfc=SEC_LIMIT,
+            code="spf-lock-missing",
+        )
+    if lock is not None and layer.used_inner:
+        oldest = lock.lock.oldest()
+        max_age = timedelta(days=ctx.lp.policy.spf.lock_max_age_days)
+        if oldest is not None and ctx.now - oldest > max_age:
+            ctx.find(
+                Severity.WARNING,
+                f"the SPF lock {lock.path} was resolved {oldest:%Y-%m-%d} "
+                f"({(ctx.now - oldest).days} days ago, more than "
+                f"{max_age.days}): vendors' address ranges may have changed",
+                where,
+                f"run `{REFRESH_COMMAND}` and review the diff",
+                code="spf-lock-stale",
+            )

@@ -1,0 +1,235 @@
+"""`octodns-mailauth`: validate, show, explain and check mail policy.
+
+Exit codes: 0 ok; 1 policy errors (or drift, for `check`); 2 usage or
+environment errors (bad flags, a missing file, an unreadable lock, DNS that
+does not answer).  Each command lives in its own module, imported only when
+it runs, so `validate` (run by pre-commit on every commit) starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_POLICY = 1
+EXIT_USAGE = 2
+
+EPILOG = """\
+exit codes:
+  0  no errors (warnings may have been printed)
+  1  policy errors; for `check`, published DNS differs from the policy
+  2  usage or environment error: bad flags, a missing file or folder, an unreadable
+     config or lock file, DNS that does not answer
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own exit status is 2 too; say what to run for help.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where the policies are")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="octoDNS config; settings come from its octodns_mailauth.MailAuthProcessor",
+    )
+    g.add_argument("--processor", metavar="ID", help="which processor, if the config has several")
+    g.add_argument("--policies", metavar="DIR", help="folder of policy files (overrides --config)")
+    g.add_argument("--keys", metavar="DIR", help="DKIM keystore folder (overrides --config)")
+    g.add_argument("--spf-lock", metavar="FILE", help="SPF lock file (overrides --config)")
+    g.add_argument(
+        "--catalog",
+        metavar="DIR",
+        action="append",
+        help="extra sender catalog folder (repeatable; overrides --config)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(
+        prog="octodns-mailauth",
+        description="Mail authentication policy (SPF, DKIM, DMARC) as code for octoDNS.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return p
+
+    p = add("validate", "check policy files offline and print every finding")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="policy files or folders")
+    _common(p)
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    p.add_argument("--verbose", "-v", action="store_true", help="print informational findings too")
+
+    p = add("records", "show the exact records the processor would publish for a domain")
+    p.add_argument("domain")
+    _common(p)
+    p.add_argument("--format", choices=["table", "octodns", "bind", "json"], default="table")
+
+    p = add("explain", "SPF lookup tree, DMARC alignment per sender, DMARC stage")
+    p.add_argument("domain")
+    _common(p)
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
+
+    p = add("check", "compare live DNS with what the policy wants (drift)")
+    p.add_argument("domain")
+    _common(p)
+    p.add_argument(
+        "--nameserver",
+        metavar="HOST[:PORT]",
+        help="ask this server (e.g. the zone's primary); default: the system resolver",
+    )
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+    p = add("schema", "print the JSON Schema of the policy format")
+    p.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead")
+
+    p = add("dkim", "DKIM key lifecycle: keygen, rotate, export")
+    dsub = p.add_subparsers(dest="dkim_command", metavar="ACTION", parser_class=_Parser)
+    dsub.required = True
+    dp = dsub.add_parser(
+        "keygen",
+        help="generate the missing keys of fixed selectors (never replaces a key)",
+        description="generate the missing keys of fixed selectors (never replaces a key)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dp.add_argument("domain", nargs="?", help="only this domain's policy")
+    _common(dp)
+    dp = dsub.add_parser(
+        "rotate",
+        help="apply due rotation steps (publish, activate, retire, revoke); writes the state",
+        description="apply due rotation steps (publish, activate, retire, revoke); writes the "
+        "state file, which you commit",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dp.add_argument("domain", nargs="?", help="only this domain's policy")
+    _common(dp)
+    dp.add_argument("--dry-run", action="store_true", help="show what is due, write nothing")
+    dp.add_argument("--now", metavar="ISO-TIME", help="judge what is due at this time")
+    dp = dsub.add_parser(
+        "export",
+        help="signer config for the active keys (OpenDKIM KeyTable/SigningTable, Rspamd)",
+        description="signer config for the active keys (OpenDKIM KeyTable/SigningTable, Rspamd)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dp.add_argument("domain", nargs="?", help="only this domain's policy")
+    _common(dp)
+    dp.add_argument("--format", choices=["opendkim", "rspamd"], default="opendkim")
+    dp.add_argument("--output", "-o", metavar="DIR", help="write every signer file into DIR")
+    dp.add_argument("--now", metavar="ISO-TIME", help=argparse.SUPPRESS)
+
+    p = add("mta-sts", "MTA-STS policy files for the web server")
+    msub = p.add_subparsers(dest="mta_sts_command", metavar="ACTION", parser_class=_Parser)
+    msub.required = True
+    mp = msub.add_parser(
+        "policy",
+        help="print a domain's policy file, or write every domain's into a folder",
+        description="print a domain's mta-sts.txt, or write <DIR>/<domain>/.well-known/"
+        "mta-sts.txt for every domain (the document root of https://mta-sts.<domain>/)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mp.add_argument("domain", nargs="?")
+    _common(mp)
+    mp.add_argument("--output", "-o", metavar="DIR", help="write the files under DIR")
+
+    p = add("spf", "SPF lock file: refresh third-party records")
+    ssub = p.add_subparsers(dest="spf_command", metavar="ACTION", parser_class=_Parser)
+    ssub.required = True
+    sp = ssub.add_parser(
+        "refresh",
+        help="resolve third-party SPF records live and update the lock file",
+        description="resolve third-party SPF records live and update the lock file",
+        epilog=EPILOG,
+    )
+    _common(sp)
+    sp.add_argument(
+        "--nameserver",
+        metavar="HOST[:PORT]",
+        help="ask this resolver; default: the system resolver (this command needs network)",
+    )
+    sp.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .settings import UsageError
+
+    try:
+        return _dispatch(args)
+    except UsageError as e:
+        print(f"octodns-mailauth: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("octodns-mailauth: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK  # `... | head`
+    except Exception as e:  # noqa: BLE001 - the last net: no traceback for users
+        from ..errors import MailAuthError, PolicyError
+
+        if isinstance(e, PolicyError):
+            # Errors with file and line (a broken DKIM state file, say): policy errors.
+            for finding in e.findings:
+                print(finding.format())
+            return EXIT_POLICY
+        if isinstance(e, MailAuthError | OSError) or _is_env_error(e):
+            print(f"octodns-mailauth: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+def _is_env_error(e: Exception) -> bool:
+    from ..context import KeyUnavailable
+
+    return isinstance(e, KeyUnavailable)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        from .validate import run
+    elif args.command == "records":
+        from .records import run
+    elif args.command == "explain":
+        from .explain import run
+    elif args.command == "check":
+        from .check import run
+    elif args.command == "schema":
+        from .schema import run
+    elif args.command == "dkim":
+        from .dkim import run
+    elif args.command == "mta-sts":
+        from .mtasts import run
+    else:
+        from .spf import run
+    return run(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m octodns_mailauth.cli`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

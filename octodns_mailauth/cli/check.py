@@ -1,0 +1,146 @@
+"""`check DOMAIN`: ask live DNS what is published and compare it with what the
+policy wants.  Drift is reported as missing, extra (only values of the kinds we
+manage, at names we manage: a site-verification TXT beside our SPF is not
+ours) or different.  A server that does not answer is an environment error
+(exit 2), never "missing"."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from ..findings import Severity
+from ..records import DesiredRecord, txt_kind_matches
+from . import EXIT_OK, EXIT_POLICY
+from .livedns import LiveDns
+from .settings import UsageError, resolve
+from .workspace import load
+
+
+@dataclass
+class Drift:
+    status: str  # "ok", "missing", "extra", "different", "unverified"
+    name: str
+    type: str
+    wanted: list[str]
+    published: list[str]
+    owner: str
+    note: str = ""
+
+    def line(self) -> str:
+        def show(values: list[str]) -> str:
+            return " ".join(f'"{v}"' if self.type == "TXT" else v for v in values) or "(nothing)"
+
+        head = f"{self.status:<10} {self.name} {self.type} ({self.owner})"
+        if self.status == "missing":
+            body = f"wanted {show(self.wanted)}"
+        elif self.status == "extra":
+            body = f"published but not wanted {show(self.published)}"
+        elif self.status == "different":
+            body = f"published {show(self.published)}, wanted {show(self.wanted)}"
+        else:
+            body = show(self.published)
+        return f"{head}: {body}" + (f" ({self.note})" if self.note else "")
+
+
+def compare(
+    wanted: list[DesiredRecord],
+    dns: Any,
+    unverifiable: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[Drift]:
+    """Each wanted record against what `dns.query` returns.  `unverifiable` are
+    names whose value we cannot know (a DKIM key not in the keystore)."""
+    out: list[Drift] = []
+    cache: dict[tuple[str, str], tuple[list[str], str | None]] = {}
+    for want in wanted:
+        key = (want.name, want.type)
+        if key not in cache:
+            cache[key] = dns.query(want.name, want.type)
+        published, alias = cache[key]
+        wanted_values = list(want.values)
+        if want.type == "CNAME":
+            wanted_values = [v.lower() for v in wanted_values]
+        if alias is not None:
+            out.append(
+                Drift(
+                    "different",
+                    want.name,
+                    want.type,
+                    wanted_values,
+                    [f"CNAME {alias}"],
+                    want.owner,
+                    "the name is an alias",
+                )
+            )
+            continue
+        if want.type == "TXT" and want.kind:
+            mine = [v for v in published if txt_kind_matches(want.kind, v)]
+        else:
+            mine = published
+        if want.name in unverifiable:
+            status = "unverified" if mine else "missing"
+            out.append(
+                Drift(
+                    status,
+                    want.name,
+                    want.type,
+                    wanted_values,
+                    mine,
+                    want.owner,
+                    "no key in the keystore to compare p= with" if mine else "",
+                )
+            )
+            continue
+        if not mine:
+            status = "missing"
+        elif sorted(mine) == sorted(wanted_values):
+            status = "ok"
+        elif want.type == "TXT" and not want.kind:
+            # A TXT value of a kind we do not own: only its presence is ours to check.
+            status = "ok" if set(wanted_values) <= set(published) else "missing"
+        elif set(wanted_values) < set(mine):
+            status = "extra"
+            mine = [v for v in mine if v not in wanted_values]
+        else:
+            status = "different"
+        out.append(Drift(status, want.name, want.type, wanted_values, mine, want.owner))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = load(resolve(args))
+    lp = ws.policy_for(args.domain)
+    result = ws.compile(lp)
+    errors = [f for f in result.findings if f.severity is Severity.ERROR]
+    if errors:
+        for f in errors:
+            print(f.format(), file=sys.stderr)
+        print(f"{lp.domain}: fix the policy errors before checking DNS", file=sys.stderr)
+        return EXIT_POLICY
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    live = LiveDns(args.nameserver, args.timeout)
+    unverifiable = {f"{sel}._domainkey.{d}" for d, sel in ws.keys.placeholders}
+    drift = compare(list(result.records), live, unverifiable)
+    bad = [d for d in drift if d.status in ("missing", "extra", "different")]
+    if args.format == "json":
+        from .render import dumps
+
+        print(
+            dumps(
+                {
+                    "domain": lp.domain,
+                    "nameserver": live.where,
+                    "drift": len(bad),
+                    "records": [d.__dict__ for d in drift],
+                }
+            )
+        )
+    else:
+        for d in drift:
+            print(d.line())
+        verdict = f"{len(bad)} difference{'s' if len(bad) != 1 else ''}" if bad else "no drift"
+        print(f"{lp.domain}: {verdict} ({live.where})", file=sys.stderr)
+    return EXIT_POLICY if bad else EXIT_OK

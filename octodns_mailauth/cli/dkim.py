@@ -1,0 +1,126 @@
+"""`dkim keygen|rotate|export`: thin wrappers over dkim/rotate.py and
+dkim/export.py.  Private keys stay in the keystore; nothing here prints them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import EXIT_OK, EXIT_POLICY
+from .settings import UsageError, resolve
+from .workspace import Workspace, load
+
+
+def _keystore(ws: Workspace, *, create: bool) -> Any:
+    from ..dkim.keystore import Keystore, KeystoreError
+
+    root = ws.settings.keys
+    if root is None:
+        raise UsageError("no DKIM keystore: set `keys:` in the processor config or give --keys")
+    if not create and not root.is_dir():
+        raise UsageError(
+            f"DKIM keystore {root} does not exist; run `octodns-mailauth dkim keygen`"
+        )
+    try:
+        return Keystore(root, passphrase_env=ws.settings.passphrase_env, create=create)
+    except KeystoreError as e:
+        raise UsageError(f"DKIM keystore: {e}") from None
+
+
+def _policies(ws: Workspace, domain: str | None) -> list[Any]:
+    if ws.load_findings:
+        for f in ws.load_findings:
+            print(f.format(), file=sys.stderr)
+        raise UsageError("fix the policy files first")
+    return [ws.policy_for(domain)] if domain else list(ws.policies)
+
+
+def _state_path(ws: Workspace) -> Path:
+    from ..dkim.statefile import default_path
+
+    return ws.settings.dkim_state or default_path(ws.policies_dir())
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--now {text}: expected an ISO date, e.g. 2026-12-01T00:00:00Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import PolicyError
+
+    ws = load(resolve(args))
+    try:
+        if args.dkim_command == "keygen":
+            return _keygen(ws, args)
+        if args.dkim_command == "rotate":
+            return _rotate(ws, args)
+        return _export(ws, args)
+    except PolicyError as e:
+        for f in e.findings:
+            print(f.format())
+        return EXIT_POLICY
+
+
+def _keygen(ws: Workspace, args: argparse.Namespace) -> int:
+    from ..dkim.rotate import keygen
+
+    policies = _policies(ws, args.domain)
+    for domain, selector, created in keygen(policies, _keystore(ws, create=True)):
+        state = "generated" if created else "exists"
+        print(f"{domain}: selector {selector}: {state}")
+    return EXIT_OK
+
+
+def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
+    from ..dkim.rotate import advance_rotation
+
+    policies = _policies(ws, args.domain)
+    now = _now(args.now)
+    report = advance_rotation(
+        policies,
+        _state_path(ws),
+        _keystore(ws, create=not args.dry_run),
+        now,
+        dry_run=args.dry_run,
+    )
+    for line in report.lines():
+        print(line)
+    if args.dry_run:
+        print("dry run: nothing written", file=sys.stderr)
+    elif report.written:
+        print(f"wrote {report.state_path}; commit it, then run octodns-sync", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export(ws: Workspace, args: argparse.Namespace) -> int:
+    from ..dkim import export
+
+    policies = _policies(ws, args.domain)
+    keys = export.active_signing_keys(
+        policies, ws.dkim_state, _keystore(ws, create=False), _now(args.now)
+    )
+    if args.output:
+        files, warnings = export.write_exports(keys, args.output)
+        for path in files:
+            print(f"wrote {path}")
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    elif args.format == "rspamd":
+        print(export.render_rspamd_signing(keys), end="")
+    else:
+        print("# KeyTable")
+        print(export.render_opendkim_keytable(keys), end="")
+        print("# SigningTable")
+        print(export.render_opendkim_signingtable(keys), end="")
+    return EXIT_OK

@@ -1,0 +1,93 @@
+"""`schema`: the JSON Schema of a policy file, from the pydantic models, for
+yaml-language-server and other editors (validation and completion)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from . import EXIT_OK
+
+SCHEMA_ID = (
+    "https://raw.githubusercontent.com/octodns-mailauth/octodns-mailauth/main/"
+    "schema/mailauth-policy.schema.json"
+)
+
+
+def _models() -> dict[str, type]:
+    """Every policy model class by name (as pydantic names them in `$defs`)."""
+    from pydantic import BaseModel
+
+    out: dict[str, type] = {}
+    todo: list[type] = [BaseModel]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("octodns_mailauth.policy"):
+                out.setdefault(sub.__name__, sub)
+    return out
+
+
+def _single_item(prop: dict[str, Any]) -> dict[str, Any] | None:
+    """The item schema of an array property (possibly inside an optional anyOf)."""
+    if prop.get("type") == "array" and "items" in prop:
+        return dict(prop["items"])
+    for alt in prop.get("anyOf", []):
+        if alt.get("type") == "array" and "items" in alt:
+            return dict(alt["items"])
+    return None
+
+
+def _accept_single_items(schema: dict[str, Any]) -> None:
+    """The models let a list field take one bare item (`include: x`, `dkim: {...}`)
+    through a `mode="before"` validator, which the generated schema cannot see;
+    without this, editors would flag valid policy files."""
+    models = _models()
+    defs = schema.get("$defs", {})
+    targets = [("Policy", schema), *defs.items()]
+    for name, definition in targets:
+        model = models.get(name)
+        if model is None:
+            continue
+        decorators = model.__pydantic_decorators__.field_validators.values()  # type: ignore[attr-defined]
+        before = {f for d in decorators if d.info.mode == "before" for f in d.info.fields}
+        for field, prop in definition.get("properties", {}).items():
+            item = _single_item(prop) if field in before else None
+            if item is None:
+                continue
+            keep = {k: v for k, v in prop.items() if k in ("default", "description", "title")}
+            alternatives = [
+                {k: v for k, v in prop.items() if k not in keep} if "anyOf" not in prop else None
+            ]
+            if "anyOf" in prop:
+                alternatives = list(prop["anyOf"])
+            definition["properties"][field] = {**keep, "anyOf": [*alternatives, item]}
+
+
+def policy_schema() -> dict[str, Any]:
+    from ..policy.models import Policy
+
+    schema = Policy.model_json_schema()
+    _accept_single_items(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "octodns-mailauth policy",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(policy_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return EXIT_OK

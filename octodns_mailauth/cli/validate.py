@@ -1,0 +1,70 @@
+"""`validate`: every policy (or those given) compiled offline; findings as
+`file:line: severity: message`, JSON, or a Markdown report for CI summaries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..findings import Finding, Severity
+from . import EXIT_OK, EXIT_POLICY
+from .settings import resolve
+from .workspace import load
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = resolve(args)
+    ws = load(settings, args.paths)
+    findings: list[Finding] = list(ws.load_findings) + ws.zone_findings()
+    results = []
+    for lp in ws.policies:
+        result = ws.compile(lp)
+        results.append((lp, result))
+        findings.extend(result.findings)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if args.format == "json":
+        _json(ws, results, findings)
+    elif args.format == "markdown":
+        from .markdown import report
+
+        print(report(ws, results, findings))
+    else:
+        from .render import summary
+
+        if args.quiet:
+            shown = errors
+        elif args.verbose:
+            shown = findings
+        else:
+            shown = [f for f in findings if f.severity is not Severity.INFO]
+        for f in shown:
+            print(f.format())
+        if not args.quiet or errors:
+            print(summary(findings, len(ws.policies) + _unloaded(ws)), file=sys.stderr)
+    return EXIT_POLICY if errors else EXIT_OK
+
+
+def _unloaded(ws: object) -> int:
+    # Files that failed to load still count as policies in the summary.
+    files = {f.location.file for f in ws.load_findings if f.location}  # type: ignore[attr-defined]
+    return len(files)
+
+
+def _json(ws: object, results: list, findings: list[Finding]) -> None:
+    from .render import dumps, finding_dict, record_dict
+
+    data = {
+        "ok": not any(f.severity is Severity.ERROR for f in findings),
+        "errors": sum(f.severity is Severity.ERROR for f in findings),
+        "warnings": sum(f.severity is Severity.WARNING for f in findings),
+        "findings": [finding_dict(f) for f in findings],
+        "policies": [
+            {
+                "domain": lp.domain,
+                "file": lp.path,
+                "records": [record_dict(r) for r in result.records],
+            }
+            for lp, result in results
+        ],
+    }
+    print(dumps(data))

@@ -1,0 +1,288 @@
+"""The rotation edge: advance every rotating key, generating new keys in the
+keystore and writing the state file atomically; fixed keys are generated too.
+
+The CLI exposes these as `octodns-mailauth dkim rotate` and `dkim keygen`.
+Everything is checked before anything is written: a bad policy, a state whose
+`p=` does not match the keystore, or a rotation period the TTL does not allow
+writes nothing.  New private keys go to the keystore first, the state file
+last, so a crash in between leaves unused keys, never a published selector
+without its private key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import PolicyError
+from ..findings import Finding, Location, Severity
+from ..policy.loader import LoadedPolicy
+from .keys import Algorithm, DkimKeyError, public_key_b64, public_key_matches
+from .keystore import Keystore, KeystoreError
+from .rotation import (
+    Action,
+    KeyStatus,
+    RotationConfig,
+    RotationState,
+    apply_due,
+    plan_rotation,
+)
+from .statefile import load_state, save_state
+
+
+class RotationError(PolicyError):
+    """Nothing was written; the findings say why."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A key the MTA must sign with now."""
+
+    domain: str
+    sender: str
+    selector: str
+    algorithm: Algorithm
+    key_path: Path
+
+
+@dataclass(frozen=True)
+class RotateReport:
+    applied: tuple[Action, ...]  # what this run did
+    upcoming: tuple[Action, ...]  # what comes next, soonest first
+    signing: tuple[SigningKey, ...]  # what the MTA must sign with after this run
+    switched: tuple[tuple[str, str | None, str], ...]  # (domain, old selector, new selector)
+    state_path: Path
+    written: bool
+
+    def lines(self) -> list[str]:
+        """What a person needs to read: what changed and what the MTA must do."""
+        out = [f"{a.domain}: {a.kind} {a.selector or ''}".rstrip() for a in self.applied]
+        for domain, old, new in self.switched:
+            was = f" (was {old})" if old else ""
+            out.append(f"{domain}: MTA must now sign with selector {new}{was}")
+        if not self.applied:
+            out.append("nothing due")
+        out += [f"next: {a.domain}: {a.describe()}" for a in self.upcoming[:4]]
+        return out
+
+
+def rotating_entries(
+    policies: Iterable[LoadedPolicy],
+) -> list[tuple[LoadedPolicy, str, RotationConfig, Location]]:
+    out = []
+    for lp in policies:
+        for s, sender in enumerate(lp.policy.senders):
+            for k, key in enumerate(sender.dkim):
+                if key.rotate is not None:
+                    config = RotationConfig.from_policy(lp.domain, key, lp.policy.ttl)
+                    out.append((lp, sender.name, config, lp.location("senders", s, "dkim", k)))
+    return out
+
+
+@contextlib.contextmanager
+def _state_lock(state_path: Path) -> Iterator[None]:
+    # flock on the folder: the state file itself is replaced by rename, so a lock
+    # on it would guard a file nobody reads any more.
+    fd = os.open(state_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def advance_rotation(
+    policies: Iterable[LoadedPolicy],
+    state_path: str | Path,
+    keystore: Keystore,
+    now: datetime | None = None,
+    *,
+    dry_run: bool = False,
+) -> RotateReport:
+    """Apply every rotation action due at `now` and write the state file.
+
+    Raises RotationError (nothing written) on any problem.  With `dry_run`,
+    reports what would happen and writes nothing (no key is generated either).
+    """
+    now = now or datetime.now(timezone.utc)
+    path = Path(state_path)
+    entries = rotating_entries(policies)
+    errors: list[Finding] = []
+    for _lp, _sender, config, where in entries:
+        for problem in config.problems():
+            errors.append(
+                Finding(
+                    Severity.ERROR,
+                    f"DKIM rotation of {config.prefix}: {problem}",
+                    where,
+                    "lengthen `rotate:` or shorten the phase durations (or the policy ttl)",
+                    rfc="RFC 6376 §3.6.1",
+                    code="dkim-rotation-period",
+                )
+            )
+    if not path.parent.is_dir():
+        errors.append(
+            Finding(
+                Severity.ERROR,
+                f"DKIM state file {path}: folder {path.parent} does not exist",
+                code="dkim-state",
+            )
+        )
+    if errors:
+        raise RotationError(errors, "DKIM rotation not started")
+    with _state_lock(path):
+        state = load_state(path, path.parent)
+        errors = _check_state_against_keystore(state, keystore)
+        if errors:
+            raise RotationError(errors, "DKIM rotation not started")
+        generated: list[tuple[str, str, Algorithm, int]] = []
+
+        def new_key(domain: str) -> object:
+            def make(selector: str, algorithm: Algorithm, bits: int) -> str:
+                generated.append((domain, selector, algorithm, bits))
+                if dry_run:
+                    return ""
+                try:
+                    private, _ = keystore.ensure(domain, selector, algorithm, bits)
+                except KeystoreError as e:
+                    raise RotationError(
+                        [Finding(Severity.ERROR, f"DKIM keystore: {e}", code="dkim-key")],
+                        "DKIM rotation stopped, state file not written",
+                    ) from None
+                return public_key_b64(private)
+
+            return make
+
+        applied: list[Action] = []
+        switched: list[tuple[str, str | None, str]] = []
+        new_state = state
+        for _lp, _sender, config, _where in entries:
+            keys = state.for_prefix(config.domain, config.prefix)
+
+            def taken(selector: str, domain: str = config.domain) -> bool:
+                # A selector whose private key exists was used once: never reuse it.
+                try:
+                    return keystore.exists(domain, selector)
+                except KeystoreError:
+                    return False
+
+            after, done = apply_due(config, keys, now, new_key(config.domain), taken)  # type: ignore[arg-type]
+            applied += done
+            switched += [
+                (a.domain, a.replaces, a.selector or "") for a in done if a.kind == "activate"
+            ]
+            new_state = new_state.with_keys(config.domain, config.prefix, after)
+        written = bool(applied) and not dry_run
+        if written:
+            save_state(new_state, path)
+    upcoming = sorted(
+        (
+            a
+            for _lp, _s, config, _w in entries
+            for a in plan_rotation(
+                config, new_state.for_prefix(config.domain, config.prefix), now
+            ).actions
+            if a.due > now
+        ),
+        key=lambda a: a.due,
+    )
+    signing = tuple(
+        SigningKey(
+            k.domain, sender, k.selector, k.algorithm, keystore.path_for(k.domain, k.selector)
+        )
+        for _lp, sender, config, _w in entries
+        for k in new_state.for_prefix(config.domain, config.prefix)
+        if k.status is KeyStatus.ACTIVE
+    )
+    return RotateReport(tuple(applied), tuple(upcoming), signing, tuple(switched), path, written)
+
+
+def _check_state_against_keystore(state: RotationState, keystore: Keystore) -> list[Finding]:
+    """Every p= in the state must be the public half of the stored private key."""
+    errors = []
+    for key in state.keys:
+        where = Location(state.path or "", key.line, key.selector)
+        try:
+            if not keystore.exists(key.domain, key.selector):
+                if key.status in (KeyStatus.PUBLISHED, KeyStatus.ACTIVE):
+                    errors.append(
+                        Finding(
+                            Severity.ERROR,
+                            f"no private key for {key.status.value} selector {key.selector} "
+                            f"of {key.domain} in {keystore.root}",
+                            where,
+                            "run the rotation where the keystore is, or restore it",
+                            code="dkim-key",
+                        )
+                    )
+                continue
+            private = keystore.load(key.domain, key.selector)
+        except KeystoreError as e:
+            errors.append(Finding(Severity.ERROR, f"DKIM keystore: {e}", where, code="dkim-key"))
+            continue
+        if not public_key_matches(private, key.p):
+            errors.append(
+                Finding(
+                    Severity.ERROR,
+                    f"the published p= of selector {key.selector} does not match its private "
+                    f"key {keystore.path_for(key.domain, key.selector)}",
+                    where,
+                    "restore the state file or the keystore from backup; never edit p= by hand",
+                    rfc="RFC 6376 §3.6.1",
+                    code="dkim-key-mismatch",
+                )
+            )
+    return errors
+
+
+def keygen(policies: Iterable[LoadedPolicy], keystore: Keystore) -> list[tuple[str, str, bool]]:
+    """Generate the missing keys of fixed selectors: [(domain, selector, created)].
+    A selector with `public_key:` is checked, not generated (its key lives elsewhere)."""
+    out = []
+    errors: list[Finding] = []
+    todo = []
+    for lp in policies:
+        for s, sender in enumerate(lp.policy.senders):
+            for k, key in enumerate(sender.dkim):
+                if key.selector is None:
+                    continue
+                todo.append((lp, key, lp.location("senders", s, "dkim", k)))
+    for lp, key, where in todo:
+        assert key.selector is not None
+        try:
+            if key.public_key and not keystore.exists(lp.domain, key.selector):
+                continue
+            private, created = keystore.ensure(lp.domain, key.selector, key.algorithm, key.bits)
+        except (KeystoreError, DkimKeyError) as e:
+            errors.append(Finding(Severity.ERROR, f"DKIM keystore: {e}", where, code="dkim-key"))
+            continue
+        if key.public_key and not public_key_matches(private, key.public_key):
+            errors.append(
+                Finding(
+                    Severity.ERROR,
+                    f"public_key of selector {key.selector} does not match its private key",
+                    where,
+                    "publish the keystore's key or fix the policy",
+                    code="dkim-key-mismatch",
+                )
+            )
+            continue
+        out.append((lp.domain, key.selector, created))
+    if errors:
+        raise RotationError(errors, "DKIM key generation failed")
+    return out
+
+
+__all__ = [
+    "RotateReport",
+    "RotationError",
+    "SigningKey",
+    "advance_rotation",
+    "keygen",
+    "rotating_entries",
+]

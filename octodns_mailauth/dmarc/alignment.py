@@ -1,0 +1,368 @@
+"""DMARC alignment per sender (RFC 9989 §4.4) and the rollout stage.
+
+For each declared sender: the identifiers its mail carries (the MAIL FROM
+domain SPF checks, the DKIM d= domains it signs with), whether each aligns with
+the policy domain under the policy's relaxed or strict modes, and a verdict.
+A sender that cannot align blocks quarantine/reject unless acknowledged; one
+aligned by SPF alone is warned about, because forwarding breaks SPF and only an
+aligned DKIM signature survives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..catalog import CatalogError, Entry, render, resolve_params
+from ..context import CompileContext, SenderFacts
+from ..findings import Severity
+from ..names import normalize
+from ..policy.dmarc import Alignment, DmarcPolicy, DmarcPolicySettings, Stage
+from .orgdomain import aligned
+from .step import declared_org_domains
+
+
+class Verdict(str, Enum):
+    DKIM = "pass via DKIM"
+    SPF_ONLY = "SPF only"
+    NONE = "cannot align"
+
+
+@dataclass(frozen=True)
+class AlignmentRow:
+    sender: str
+    provider: str | None
+    mail_from: str | None
+    spf_aligned: bool
+    dkim_domains: tuple[str, ...]
+    dkim_aligned: bool
+    verdict: Verdict
+    acknowledged: str | None = None  # the sender's unaligned_ok reason
+    note: str | None = None  # e.g. the d= a provider uses until custom DKIM is on
+
+    @property
+    def passes(self) -> bool:
+        return self.verdict is not Verdict.NONE
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """`details["dmarc_stage"]`: where the rollout is and what blocks the next step."""
+
+    stage: str  # monitor | quarantine | reject | none (no DMARC record) | parked
+    testing: bool
+    next: str | None  # the next step: a stage, "testing off", or None when done
+    blockers: list[str] = field(default_factory=list)
+
+
+_NEXT = {Stage.monitor: Stage.quarantine, Stage.quarantine: Stage.reject, Stage.reject: None}
+_WEAKER = {
+    DmarcPolicy.reject: DmarcPolicy.quarantine,
+    DmarcPolicy.quarantine: DmarcPolicy.none,
+    DmarcPolicy.none: DmarcPolicy.none,
+}
+
+
+def effective_policy(settings: DmarcPolicySettings) -> DmarcPolicy:
+    """What receivers apply to failing mail: t=y takes one step off (RFC 9989 §4.7)."""
+    return _WEAKER[settings.p] if settings.testing else settings.p
+
+
+def alignment_step(ctx: CompileContext) -> None:
+    if ctx.result.details.get("parked"):
+        # Sends nothing, publishes p=reject (parked.py): nothing to align, nothing next.
+        ctx.result.details["alignment"] = []
+        ctx.result.details["dmarc_stage"] = StageReport("parked", False, None, [])
+        return
+    settings = ctx.lp.policy.dmarc
+    rows = [_row(ctx, facts, settings) for facts in ctx.result.senders]
+    ctx.result.details["alignment"] = rows
+    enforced = settings is not None and effective_policy(settings) is not DmarcPolicy.none
+    for facts, row in zip(ctx.result.senders, rows, strict=True):
+        _findings(ctx, facts, row, settings, enforced)
+    ctx.result.details["dmarc_stage"] = _stage(ctx, rows, settings)
+
+
+# --- one sender --------------------------------------------------------------------------
+
+
+def _row(
+    ctx: CompileContext, facts: SenderFacts, settings: DmarcPolicySettings | None
+) -> AlignmentRow:
+    strict_spf = settings is not None and settings.spf_alignment is Alignment.strict
+    strict_dkim = settings is not None and settings.dkim_alignment is Alignment.strict
+    declared = declared_org_domains(ctx)
+    sender = ctx.lp.policy.senders[facts.index]
+    domains = list(dict.fromkeys(normalize(d) for d in facts.dkim_domains))
+    note = None
+    default_d = _default_d(ctx, facts)
+    if default_d is not None:
+        entry = facts.provider
+        assert entry is not None
+        if _custom_d(ctx, facts) in domains:
+            note = (
+                f"{entry.name} signs as {default_d} until it has verified the DKIM records "
+                f"for {ctx.domain} and signing with them is on (some providers need it "
+                "switched on in their console)"
+            )
+        elif default_d not in domains:
+            domains.append(default_d)
+    spf_ok = facts.mail_from is not None and aligned(
+        facts.mail_from, ctx.domain, strict_spf, declared
+    )
+    dkim_ok = any(aligned(d, ctx.domain, strict_dkim, declared) for d in domains)
+    verdict = Verdict.DKIM if dkim_ok else Verdict.SPF_ONLY if spf_ok else Verdict.NONE
+    return AlignmentRow(
+        facts.name,
+        facts.provider.id if facts.provider else None,
+        facts.mail_from,
+        spf_ok,
+        tuple(domains),
+        dkim_ok,
+        verdict,
+        sender.unaligned_ok,
+        note,
+    )
+
+
+def _values(ctx: CompileContext, facts: SenderFacts) -> dict[str, object] | None:
+    if facts.provider is None:
+        return None
+    sender = ctx.lp.policy.senders[facts.index]
+    values, problems = resolve_params(facts.provider, ctx.domain, sender.params)
+    return None if problems else values
+
+
+def _render(template: str, values: dict[str, object] | None) -> str | None:
+    if values is None:
+        return None
+    try:
+        return normalize(render(template, values))
+    except CatalogError:
+        return None
+
+
+def _default_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
+    entry = facts.provider
+    if entry is None or entry.dkim is None or entry.dkim.default_d is None:
+        return None
+    return _render(entry.dkim.default_d, _values(ctx, facts))
+
+
+def _custom_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
+    entry = facts.provider
+    if entry is None or entry.dkim is None:
+        return None
+    return _render(entry.dkim.d, _values(ctx, facts))
+
+
+def _label(row: AlignmentRow, entry: Entry | None) -> str:
+    return f"sender {row.sender!r}" + (f" ({entry.name})" if entry else "")
+
+
+def _fixes(ctx: CompileContext, facts: SenderFacts, row: AlignmentRow) -> list[str]:
+    """How this sender could align: a custom return-path, a custom DKIM key."""
+    entry = facts.provider
+    sender = ctx.lp.policy.senders[facts.index]
+    given = set(sender.params)
+    out = []
+    if entry is None:
+        if not row.dkim_aligned:
+            out.append(
+                f"give it a DKIM key: `dkim: {{selector: ..., algorithm: ed25519}}` under "
+                f"senders[{facts.index}]"
+            )
+        if not row.spf_aligned:
+            out.append(f"or send with a return-path under {ctx.domain} (return_path:)")
+        return out
+    if not row.dkim_aligned and entry.dkim is not None:
+        missing = [p for p in entry.dkim.requires if p not in given]
+        if missing:
+            out.append(
+                f"custom DKIM: give {', '.join(missing)} ("
+                + "; ".join(f"{p}: {entry.params[p].help}" for p in missing if p in entry.params)
+                + ")"
+            )
+        else:
+            out.append(f"custom DKIM: turn on DKIM signing for {ctx.domain} in {entry.name}")
+    elif not row.dkim_aligned:
+        out.append(f"{entry.name} has no custom DKIM in the catalog")
+    if not row.spf_aligned:
+        rp = entry.return_path
+        if rp is not None and rp.domain:
+            missing = [p for p in rp.requires if p not in given]
+            text = "custom return-path (bounce domain)"
+            if missing:
+                text += ": give " + ", ".join(missing) + " ("
+                text += "; ".join(
+                    f"{p}: {entry.params[p].help}" for p in missing if p in entry.params
+                )
+                text += ")"
+            out.append(text)
+        else:
+            out.append(
+                f"{entry.name} has no custom return-path in the catalog, so SPF cannot align"
+            )
+    return out
+
+
+def _findings(
+    ctx: CompileContext,
+    facts: SenderFacts,
+    row: AlignmentRow,
+    settings: DmarcPolicySettings | None,
+    enforced: bool,
+) -> None:
+    entry = facts.provider
+    where = facts.location or ctx.location("senders", facts.index)
+    label = _label(row, entry)
+    ids = (
+        f"SPF checks {row.mail_from or 'nothing'}, DKIM signs as "
+        f"{', '.join(row.dkim_domains) or 'nothing'}"
+    )
+    if row.verdict is Verdict.NONE:
+        fixes = _fixes(ctx, facts, row)
+        hint = "; ".join(fixes) + (
+            "; or, if it truly cannot align, set unaligned_ok: <why> on the sender"
+        )
+        if row.acknowledged:
+            ctx.find(
+                Severity.INFO,
+                f"{label} cannot align ({ids}); acknowledged: {row.acknowledged}",
+                where,
+                code="align-acknowledged",
+                rfc="RFC 9989 §4.4",
+            )
+        elif enforced:
+            assert settings is not None
+            p = effective_policy(settings).value
+            ctx.find(
+                Severity.ERROR,
+                f"{label} cannot pass DMARC: {ids}, neither aligned with {ctx.domain}; at "
+                f"p={p} its mail will be {'rejected' if p == 'reject' else 'sent to spam'}",
+                where,
+                hint,
+                code="align-none",
+                rfc="RFC 9989 §4.4",
+            )
+        else:
+            ctx.find(
+                Severity.WARNING,
+                f"{label} cannot pass DMARC: {ids}, neither aligned with {ctx.domain}; "
+                "this blocks quarantine and reject",
+                where,
+                hint,
+                code="align-none",
+                rfc="RFC 9989 §4.4",
+            )
+    elif row.verdict is Verdict.SPF_ONLY:
+        fixes = [f for f in _fixes(ctx, facts, row) if f.startswith(("custom DKIM", "give"))]
+        ctx.find(
+            Severity.WARNING,
+            f"{label} passes DMARC by SPF only ({ids}): forwarded mail fails SPF, and only "
+            "an aligned DKIM signature survives forwarding",
+            where,
+            "; ".join(fixes) or "sign its mail with DKIM for this domain",
+            code="align-spf-only",
+            rfc="RFC 9989 §4.4",
+        )
+    if row.note:
+        ctx.find(Severity.INFO, f"{label}: {row.note}", where, code="align-dkim-pending")
+
+
+# --- the rollout stage -------------------------------------------------------------------
+
+
+def _stage(
+    ctx: CompileContext, rows: list[AlignmentRow], settings: DmarcPolicySettings | None
+) -> StageReport:
+    if settings is None:
+        return StageReport(
+            "none", False, Stage.monitor.value, ["no DMARC record: add dmarc: {stage: monitor}"]
+        )
+    stage = settings.current_stage
+    blockers: list[str] = []
+    unaligned = [r for r in rows if r.verdict is Verdict.NONE and not r.acknowledged]
+    blockers += [
+        f"sender {r.sender} cannot align (MAIL FROM {r.mail_from or '-'}, DKIM d= "
+        f"{', '.join(r.dkim_domains) or '-'})"
+        for r in unaligned
+    ]
+    if settings.testing:
+        nxt: str | None = "testing off (t=y removed)"
+    else:
+        following = _NEXT[stage]
+        nxt = following.value if following else None
+    if stage is Stage.monitor and not settings.rua:
+        blockers.append("no rua= reports: you cannot see who fails before enforcing")
+    if nxt == Stage.reject.value or (settings.testing and stage is Stage.reject):
+        blockers += [
+            f"sender {r.sender} passes by SPF only: forwarded mail would be rejected"
+            for r in rows
+            if r.verdict is Verdict.SPF_ONLY
+        ]
+    report = StageReport(stage.value, settings.testing, nxt, blockers if nxt else [])
+    where = ctx.location("dmarc")
+    if nxt is None:
+        ctx.find(Severity.INFO, "DMARC stage reject: fully enforced", where, code="dmarc-stage")
+    elif report.blockers:
+        ctx.find(
+            Severity.INFO,
+            f"DMARC stage {stage.value}{' (testing)' if settings.testing else ''}: before "
+            f"{nxt}, fix: " + "; ".join(report.blockers),
+            where,
+            code="dmarc-stage",
+        )
+    else:
+        ctx.find(
+            Severity.INFO,
+            f"DMARC stage {stage.value}{' (testing)' if settings.testing else ''}: nothing "
+            f"blocks {nxt}; watch the aggregate reports before moving on",
+            where,
+            code="dmarc-stage",
+        )
+    return report
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+_HEADER = ("sender", "MAIL FROM", "SPF aligned", "DKIM d=", "DKIM aligned", "verdict")
+
+
+def _cells(row: AlignmentRow) -> list[str]:
+    verdict = row.verdict.value
+    if row.verdict is Verdict.NONE and row.acknowledged:
+        verdict += " (acknowledged)"
+    sender = row.sender + (f" ({row.provider})" if row.provider else "")
+    return [
+        sender,
+        row.mail_from or "-",
+        "yes" if row.spf_aligned else "no",
+        ", ".join(row.dkim_domains) or "-",
+        "yes" if row.dkim_aligned else "no",
+        verdict,
+    ]
+
+
+def render_alignment_table(rows: list[AlignmentRow]) -> str:
+    """Plain text, columns padded, for terminals and plan output."""
+    table = [list(_HEADER)] + [_cells(r) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_HEADER))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_alignment_markdown(rows: list[AlignmentRow]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# The CLI looks for these names (cli/report.py).
+render_text = render_alignment_table

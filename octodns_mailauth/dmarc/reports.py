@@ -1,0 +1,42 @@
+"""External report destinations (RFC 9990 "Verifying External Destinations",
+formerly RFC 7489 §7.1).
+
+A receiver sends reports to a rua/ruf address outside the policy domain's
+Organizational Domain only if the destination publishes
+`<policy-domain>._report._dmarc.<destination-host>` TXT `v=DMARC1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .orgdomain import organizational_domain
+from .parser import parse_report_uri
+
+
+@dataclass(frozen=True)
+class ExternalDestination:
+    tag: str  # rua or ruf
+    uri: str
+    host: str
+
+    def authorization_name(self, domain: str) -> str:
+        return f"{domain}._report._dmarc.{self.host}"
+
+
+AUTHORIZATION_VALUE = "v=DMARC1"
+
+
+def external_destinations(
+    domain: str, rua: list[str], ruf: list[str], declared: list[str] | None = None
+) -> list[ExternalDestination]:
+    """The report destinations outside `domain`'s Organizational Domain, one per host."""
+    declared = declared or []
+    org = organizational_domain(domain, declared)
+    out: dict[str, ExternalDestination] = {}
+    for tag, uris in (("rua", rua), ("ruf", ruf)):
+        for uri in uris:
+            host = parse_report_uri(uri).host
+            if host and organizational_domain(host, declared) != org and host not in out:
+                out[host] = ExternalDestination(tag, uri, host)
+    return list(out.values())

@@ -1,0 +1,170 @@
+"""Parked domains and null MX.
+
+`parked: true` says the domain sends and receives no mail; it becomes the
+records of the M3AAWG "Protecting Parked Domains" BCP: `v=spf1 -all`, DMARC
+`p=reject; sp=reject; np=reject`, null MX (RFC 7505), and the wildcard SPF and
+DKIM records where the zone has nothing of its own there.  `null_mx: true`
+alone is for domains that send but never receive.
+"""
+
+from __future__ import annotations
+
+from .context import CompileContext
+from .findings import Severity
+from .policy.dmarc import DmarcPolicy
+from .records import DesiredRecord, txt_kind_matches
+
+NULL_MX = "0 ."  # RFC 7505 §3
+PARKED_SPF = "v=spf1 -all"
+REVOKED_DKIM = "v=DKIM1; p="  # RFC 6376 §3.6.1: an empty p= is a revoked key
+OWNER = "parked"
+
+
+def parked_dmarc_value(rua: list[str]) -> str:
+    # np= (RFC 9989) covers names that do not exist; receivers that predate it
+    # ignore the unknown tag (RFC 7489 §6.3).
+    value = "v=DMARC1; p=reject; sp=reject; np=reject"
+    if rua:
+        value += f"; rua={','.join(rua)}"
+    return value
+
+
+def parked_step(ctx: CompileContext) -> None:
+    """Runs first.  For a parked domain it publishes every record itself and
+    marks `details["parked"]`, so the SPF and DMARC steps know to stand aside."""
+    policy = ctx.lp.policy
+    if policy.parked:
+        ctx.result.details["parked"] = True
+        _parked(ctx)
+    elif policy.null_mx:
+        _null_mx(ctx, "null_mx", "null-mx")
+        _check_mx_senders(ctx)
+
+
+def _parked(ctx: CompileContext) -> None:
+    policy = ctx.lp.policy
+    where = ctx.location("parked")
+    if policy.senders:
+        names = ", ".join(repr(s.name) for s in policy.senders)
+        ctx.find(
+            Severity.ERROR,
+            f"{ctx.domain} is parked (it sends no mail) but declares senders: {names}",
+            ctx.location("senders"),
+            "remove the senders, or remove parked: true (use null_mx: true for a domain "
+            "that sends but never receives)",
+            code="parked-has-senders",
+        )
+    rua: list[str] = []
+    takeover_dmarc = False
+    if policy.dmarc is not None:
+        dmarc = policy.dmarc
+        rua, takeover_dmarc = list(dmarc.rua), dmarc.takeover
+        settings = (
+            ("policy", dmarc.policy),
+            ("subdomain_policy", dmarc.subdomain_policy),
+            ("nonexistent_policy", getattr(dmarc, "nonexistent_policy", None)),
+        )
+        weaker = [
+            f"{key} is {value.value}"
+            for key, value in settings
+            if value is not None and value is not DmarcPolicy.reject
+        ]
+        if getattr(dmarc, "testing", False):
+            weaker.append("testing is true (t=y applies reject as quarantine)")
+        if weaker:
+            ctx.find(
+                Severity.ERROR,
+                f"{ctx.domain} is parked, which publishes DMARC reject, but dmarc "
+                f"{' and '.join(weaker)}",
+                ctx.location("dmarc"),
+                "under dmarc keep policy: reject and rua (reports are still useful), or "
+                "remove parked: true",
+                code="parked-dmarc-conflict",
+            )
+    if ctx.has_key("spf", "all") and policy.spf.all.value != "fail":
+        ctx.find(
+            Severity.ERROR,
+            f"{ctx.domain} is parked, which publishes v=spf1 -all, but spf.all is "
+            f"{policy.spf.all.value}",
+            ctx.location("spf", "all"),
+            "remove spf.all (parked domains fail all mail)",
+            code="parked-spf-conflict",
+        )
+    _null_mx(ctx, "parked", OWNER)
+    ctx.add(
+        DesiredRecord(
+            ctx.domain,
+            "TXT",
+            ctx.ttl,
+            (PARKED_SPF,),
+            OWNER,
+            "spf",
+            where,
+            takeover=policy.spf.takeover,
+        )
+    )
+    ctx.add(
+        DesiredRecord(
+            f"_dmarc.{ctx.domain}",
+            "TXT",
+            ctx.ttl,
+            (parked_dmarc_value(rua),),
+            OWNER,
+            "dmarc",
+            where,
+            takeover=takeover_dmarc,
+        )
+    )
+    _wildcard(ctx, f"*.{ctx.domain}", PARKED_SPF, "spf")
+    _wildcard(ctx, f"*._domainkey.{ctx.domain}", REVOKED_DKIM, "dkim")
+
+
+def _wildcard(ctx: CompileContext, name: str, value: str, kind: str) -> None:
+    """A wildcard TXT (M3AAWG) unless the zone has its own record there that
+    it would clash with: a CNAME, or a TXT of the same kind."""
+    if (name, "CNAME") in ctx.zone:
+        clash = "a CNAME"
+    elif any(txt_kind_matches(kind, v) for v in ctx.zone.get((name, "TXT"), ())):
+        clash = f"its own {kind.upper()} TXT record"
+    else:
+        ctx.add(DesiredRecord(name, "TXT", ctx.ttl, (value,), OWNER, kind, ctx.location("parked")))
+        return
+    ctx.find(
+        Severity.WARNING,
+        f"the zone has {clash} at {name}, so the parked-domain wildcard "
+        f'"{value}" is not published there',
+        ctx.location("parked"),
+        f"remove the zone's record at {name} to get the M3AAWG wildcard",
+        code="parked-wildcard-skipped",
+    )
+
+
+def _null_mx(ctx: CompileContext, key: str, owner: str) -> None:
+    """Publish `MX 0 .`, unless the zone has other MX records: RFC 7505 §3 says
+    a domain with a null MX "MUST NOT advertise any other MX RR"."""
+    others = [v for v in ctx.zone.get((ctx.domain, "MX"), ()) if v.split() != NULL_MX.split()]
+    if others:
+        ctx.find(
+            Severity.ERROR,
+            f"{ctx.domain} is declared {'parked' if key == 'parked' else 'null MX'} "
+            f"(receives no mail) but the zone has MX records: {', '.join(others)}",
+            ctx.location(key),
+            f"remove the MX records from the zone, or remove {key}: true",
+            rfc="RFC 7505 §3",
+            code="null-mx-conflict",
+        )
+        return
+    ctx.add(DesiredRecord(ctx.domain, "MX", ctx.ttl, (NULL_MX,), owner, None, ctx.location(key)))
+
+
+def _check_mx_senders(ctx: CompileContext) -> None:
+    for i, sender in enumerate(ctx.lp.policy.senders):
+        if sender.mx is True:
+            ctx.find(
+                Severity.WARNING,
+                f"sender {sender.name!r} uses SPF mx, but {ctx.domain} has a null MX, so the "
+                "mechanism matches no address and costs a lookup",
+                ctx.location("senders", i, "mx"),
+                "list the sending servers with ip4/ip6 or a: instead",
+                code="null-mx-spf-mx",
+            )

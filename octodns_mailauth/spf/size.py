@@ -1,0 +1,72 @@
+"""Record size: RFC 7208 §3.4 asks that the DNS name plus the text of every TXT
+record at that name stay under 450 octets, so the answer fits a 512-octet UDP
+reply.  When ours would not, its terms are spread over a chain of include
+records under the name (`_spf1.<name>`, `_spf2.<name>`, ...), each costing one
+more DNS lookup.  (Strings over 255 octets are split into several
+character-strings by the octoDNS providers; tests/test_spf_size.py checks that
+on the wire.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SIZE_GUIDELINE = 450  # RFC 7208 §3.4
+MAX_STRING = 255  # RFC 1035 §3.3: one character-string
+SEC_SIZE = "RFC 7208 §3.4"
+
+
+def answer_size(name: str, values: list[str]) -> int:
+    """The §3.4 measure: the name's length plus all TXT text at it."""
+    return len(name.encode()) + sum(len(v.encode()) for v in values)
+
+
+def chain_name(name: str, n: int) -> str:
+    return f"_spf{n}.{name}"
+
+
+@dataclass(frozen=True)
+class Split:
+    """The records a too-long SPF record becomes: (name, value) in chain order."""
+
+    records: list[tuple[str, str]]
+
+    @property
+    def extra_lookups(self) -> int:
+        return len(self.records) - 1
+
+
+def split_record(name: str, terms: list[str], closing: str, others_size: int = 0) -> Split:
+    """Fit `v=spf1 <terms> <closing>` at `name` within the guideline, chaining
+    includes when needed.  `others_size` is the text of other TXT values at the
+    name (site verification tokens...), which count towards its budget.
+
+    Chained records carry only their terms and the include of the next one:
+    an included record that matches nothing returns neutral, which the
+    including record treats as no match (RFC 7208 §5.2), so no `all` is needed
+    and the top record's `closing` decides for everyone else.
+    """
+    records: list[tuple[str, str]] = []
+    remaining = list(terms)
+    n = 0
+    while True:
+        here = name if n == 0 else chain_name(name, n)
+        budget = SIZE_GUIDELINE - len(here.encode()) - (others_size if n == 0 else 0)
+        tail = [closing] if n == 0 else []
+        full = " ".join(["v=spf1", *remaining, *tail])
+        if len(full.encode()) <= budget or not remaining:
+            records.append((here, full))
+            return Split(records)
+        link = f"include:{chain_name(name, n + 1)}"
+        taken: list[str] = []
+        for term in remaining:
+            trial = " ".join(["v=spf1", *taken, term, link, *tail])
+            if len(trial.encode()) > budget:
+                break
+            taken.append(term)
+        if not taken:  # one term alone is too long: give up splitting, keep it as is
+            records.append((here, full))
+            return Split(records)
+        records.append((here, " ".join(["v=spf1", *taken, link, *tail])))
+        remaining = remaining[len(taken) :]
+        n += 1

@@ -1,0 +1,172 @@
+"""The real-world SPF data set (tests/data/realworld, CC BY-SA 4.0, see NOTICE.txt)
+served from a PowerDNS server, and both analysers run over it.
+
+Shared by tests/test_spf_realworld.py and bench/bench_spf.py.
+
+What is served: the 483 surveyed domains' TXT (SPF) records and the 309 include
+targets' records, as published on 2023-10-04.  The survey has no address data, so
+every surveyed domain gets a synthetic `A 192.0.2.1` and its real MX host names
+(with synthetic `A 192.0.2.2` each): stated here so nobody takes them for real.
+Names under a TLD zone that the data does not list are NXDOMAIN, as on the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.resolver
+
+DATA = Path(__file__).parent / "data" / "realworld"
+RECORDS = DATA / "fortune20-2023-10-04-records.jsonl"
+TARGETS = DATA / "fortune20-2023-10-04-spf-include-targets.json"
+SYNTHETIC_A = "192.0.2.1"
+SYNTHETIC_MX_A = "192.0.2.2"
+
+
+def surveyed() -> list[dict[str, Any]]:
+    """The 483 surveyed domains that publish an SPF record."""
+    rows = [json.loads(line) for line in RECORDS.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["spf_record"]]
+
+
+def rrsets() -> dict[tuple[str, str], list[str]]:
+    """(name, type) -> values in plain text, everything the server will hold."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in surveyed():
+        name = row["domain"].lower()
+        out[(name, "TXT")].append(row["spf_record"])
+        out[(name, "A")] = [SYNTHETIC_A]
+        for i, host in enumerate(row["mx_hosts"] or []):
+            out[(name, "MX")].append(f"{10 + i} {host.lower().rstrip('.')}.")
+            out[(host.lower().rstrip("."), "A")] = [SYNTHETIC_MX_A]
+    for rec in json.loads(TARGETS.read_text())["records"]:
+        key = (rec["domain"].lower(), "TXT")
+        if rec["record"] not in out[key]:
+            out[key].append(rec["record"])
+    return dict(out)
+
+
+def _txt_content(text: str) -> str:
+    """PowerDNS zone-file syntax: quoted character-strings of at most 255 octets."""
+    raw = text.encode()
+    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+    quoted = []
+    for chunk in chunks:
+        s = chunk.decode("utf-8", "replace").replace("\\", "\\\\").replace('"', '\\"')
+        quoted.append(f'"{s}"')
+    return " ".join(quoted)
+
+
+def serve(pdns: Any) -> set[str]:
+    """Load everything into one zone per top-level domain; returns the zone names."""
+    data = rrsets()
+    by_tld: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (name, rtype), values in data.items():
+        tld = name.rsplit(".", 1)[-1] + "."
+        content = [_txt_content(v) if rtype == "TXT" else v for v in values]
+        by_tld[tld].append(
+            {
+                "name": name + ".",
+                "type": rtype,
+                "ttl": 300,
+                "changetype": "REPLACE",
+                "records": [{"content": c, "disabled": False} for c in content],
+            }
+        )
+    existing = set(pdns.zone_names())
+    for tld, sets in by_tld.items():
+        if tld not in existing:
+            pdns.create_zone(tld)
+        pdns.api("PATCH", f"zones/{tld}", {"rrsets": sets})
+    return set(by_tld)
+
+
+def server_queries(pdns: Any) -> int:
+    """Queries the server answered so far (its own counters)."""
+    stats = {s["name"]: s["value"] for s in pdns.api("GET", "statistics")}
+    return int(stats.get("udp-queries", 0)) + int(stats.get("tcp-queries", 0))
+
+
+@dataclass
+class Verdict:
+    domain: str
+    verdict: str  # "none" (no SPF record), "permerror", "temperror" or "ok"
+    lookups: int | None  # None: the analyser gave no count
+    void: int | None
+    error: str | None = None
+
+
+def our_verdict(domain: str, tree: Any) -> Verdict:
+    errors = tree.permerrors()
+    temp = tree.all_temp_errors()
+    if errors:
+        verdict = "permerror"
+    elif tree.record is None and not temp:
+        verdict = "none"
+    elif temp:
+        verdict = "temperror"
+    else:
+        verdict = "ok"
+    return Verdict(domain, verdict, tree.total, tree.void_total, "; ".join(errors + temp) or None)
+
+
+def ours(domains: Iterable[str], resolver: Any, workers: int = 16) -> dict[str, Verdict]:
+    from octodns_mailauth.spf import analyze_many
+
+    trees = analyze_many(domains, resolver, workers=workers)
+    return {d: our_verdict(d, t) for d, t in trees.items()}
+
+
+class CountingResolver(dns.resolver.Resolver):
+    """A dnspython resolver that counts the queries it is asked to make."""
+
+    count = 0
+
+    def resolve(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        CountingResolver.count += 1
+        return super().resolve(*args, **kwargs)
+
+
+def counting_resolver(pdns: Any) -> CountingResolver:
+    res = CountingResolver(configure=False)
+    res.nameservers = [pdns.host]
+    res.port = pdns.dns_port
+    res.timeout = res.lifetime = 3.0
+    res.use_edns(0, 0, 1232)
+    res.cache = None
+    return res
+
+
+def checkdmarc_run(domains: Iterable[str], resolver: dns.resolver.Resolver) -> dict[str, Verdict]:
+    import checkdmarc.spf
+    import checkdmarc.utils
+
+    checkdmarc.utils.DNS_CACHE.clear()  # each run starts cold, as ours does
+    out = {}
+    for domain in domains:
+        result = checkdmarc.spf.check_spf(domain, resolver=resolver, timeout=3.0, retries=0)
+        error = result.get("error")
+        if result["valid"]:
+            verdict = "ok"
+        elif error and error.startswith("An SPF record does not exist"):
+            verdict = "none"  # checkdmarc's SPFRecordNotFound
+        elif error and ("timed out" in error.lower() or "temporary" in error.lower()):
+            verdict = "temperror"
+        else:
+            verdict = "permerror"
+        out[domain] = Verdict(
+            domain, verdict, result.get("dns_lookups"), result.get("void_dns_lookups"), error
+        )
+    return out
+
+
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start

@@ -63,9 +63,9 @@ def _txt_content(text: str) -> str:
     return " ".join(quoted)
 
 
-def serve(pdns: Any) -> set[str]:
-    """Load everything into one zone per top-level domain; returns the zone names."""
-    data = rrsets()
+def serve_rrsets(pdns: Any, data: dict[tuple[str, str], list[str]]) -> set[str]:
+    """Load (name, type) -> values into one zone per top-level domain; returns
+    the zone names."""
     by_tld: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (name, rtype), values in data.items():
         tld = name.rsplit(".", 1)[-1] + "."
@@ -85,6 +85,11 @@ def serve(pdns: Any) -> set[str]:
             pdns.create_zone(tld)
         pdns.api("PATCH", f"zones/{tld}", {"rrsets": sets})
     return set(by_tld)
+
+
+def serve(pdns: Any) -> set[str]:
+    """Everything of the survey, as `serve_rrsets` loads it."""
+    return serve_rrsets(pdns, rrsets())
 
 
 def server_queries(pdns: Any) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import dns.resolver
 import pytest
 import yaml
+from spf_realworld import serve_rrsets
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
@@ -38,40 +39,18 @@ def zones_in_config() -> list[str]:
 LOCK = "zones/mail/spf-lock.json"
 
 
-def _txt_content(text: str) -> str:
-    raw = text.encode()
-    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
-    return " ".join(
-        '"' + c.decode().replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks
-    )
-
-
 def serve_third_parties(pdns: Any) -> None:
     """The vendor records the policies depend on, exactly as the project's SPF
-    lock file recorded them, served from one zone per top-level domain: the
-    receivers below resolve the same data the processor analysed offline."""
+    lock file recorded them: the receivers below resolve the same data the
+    processor analysed offline."""
     answers = json.loads(Path(LOCK).read_text())["answers"]
-    by_tld: dict[str, list[dict[str, Any]]] = {}
-    for name, entry in answers.items():
-        for rtype in ("TXT", "A", "AAAA", "MX"):
-            values = entry.get(rtype)
-            if not values:
-                continue
-            content = [_txt_content(v) if rtype == "TXT" else v for v in values]
-            by_tld.setdefault(name.rsplit(".", 1)[-1] + ".", []).append(
-                {
-                    "name": name + ".",
-                    "type": rtype,
-                    "ttl": 300,
-                    "changetype": "REPLACE",
-                    "records": [{"content": c, "disabled": False} for c in content],
-                }
-            )
-    existing = set(pdns.zone_names())
-    for tld, rrsets in by_tld.items():
-        if tld not in existing:
-            pdns.create_zone(tld)
-        pdns.api("PATCH", f"zones/{tld}", {"rrsets": rrsets})
+    data = {
+        (name, rtype): entry[rtype]
+        for name, entry in answers.items()
+        for rtype in ("TXT", "A", "AAAA", "MX")
+        if entry.get(rtype)
+    }
+    serve_rrsets(pdns, data)
 
 
 @pytest.fixture

@@ -32,6 +32,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _action(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    help: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """One ACTION of a command group (`dkim rotate`), with the shared epilog."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help,
+        description=description or help,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where the policies are")
     g.add_argument(
@@ -108,33 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("dkim", "DKIM key lifecycle: keygen, rotate, export")
     dsub = p.add_subparsers(dest="dkim_command", metavar="ACTION", parser_class=_Parser)
     dsub.required = True
-    dp = dsub.add_parser(
-        "keygen",
-        help="generate the missing keys of fixed selectors (never replaces a key)",
-        description="generate the missing keys of fixed selectors (never replaces a key)",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    dp = _action(
+        dsub, "keygen", "generate the missing keys of fixed selectors (never replaces a key)"
     )
     dp.add_argument("domain", nargs="?", help="only this domain's policy")
     _common(dp)
-    dp = dsub.add_parser(
+    dp = _action(
+        dsub,
         "rotate",
-        help="apply due rotation steps (publish, activate, retire, revoke); writes the state",
-        description="apply due rotation steps (publish, activate, retire, revoke); writes the "
+        "apply due rotation steps (publish, activate, retire, revoke); writes the state",
+        "apply due rotation steps (publish, activate, retire, revoke); writes the "
         "state file, which you commit",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dp.add_argument("domain", nargs="?", help="only this domain's policy")
     _common(dp)
     dp.add_argument("--dry-run", action="store_true", help="show what is due, write nothing")
     dp.add_argument("--now", metavar="ISO-TIME", help="judge what is due at this time")
-    dp = dsub.add_parser(
+    dp = _action(
+        dsub,
         "export",
-        help="signer config for the active keys (OpenDKIM KeyTable/SigningTable, Rspamd)",
-        description="signer config for the active keys (OpenDKIM KeyTable/SigningTable, Rspamd)",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "signer config for the active keys (OpenDKIM KeyTable/SigningTable, Rspamd)",
     )
     dp.add_argument("domain", nargs="?", help="only this domain's policy")
     _common(dp)
@@ -145,13 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("mta-sts", "MTA-STS policy files for the web server")
     msub = p.add_subparsers(dest="mta_sts_command", metavar="ACTION", parser_class=_Parser)
     msub.required = True
-    mp = msub.add_parser(
+    mp = _action(
+        msub,
         "policy",
-        help="print a domain's policy file, or write every domain's into a folder",
-        description="print a domain's mta-sts.txt, or write <DIR>/<domain>/.well-known/"
+        "print a domain's policy file, or write every domain's into a folder",
+        "print a domain's mta-sts.txt, or write <DIR>/<domain>/.well-known/"
         "mta-sts.txt for every domain (the document root of https://mta-sts.<domain>/)",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mp.add_argument("domain", nargs="?")
     _common(mp)
@@ -160,12 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("spf", "SPF lock file: refresh third-party records")
     ssub = p.add_subparsers(dest="spf_command", metavar="ACTION", parser_class=_Parser)
     ssub.required = True
-    sp = ssub.add_parser(
-        "refresh",
-        help="resolve third-party SPF records live and update the lock file",
-        description="resolve third-party SPF records live and update the lock file",
-        epilog=EPILOG,
-    )
+    sp = _action(ssub, "refresh", "resolve third-party SPF records live and update the lock file")
     _common(sp)
     sp.add_argument(
         "--nameserver",

@@ -1,0 +1,163 @@
+"""DNS failures as users meet them: the live resolver against a real
+PowerDNS (NXDOMAIN, include loops, several SPF records, a CNAME chain to
+nowhere) and against a loopback server that answers SERVFAIL or nothing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.rcode
+import pytest
+
+from octodns_mailauth.findings import Location
+from octodns_mailauth.live_resolver import LiveResolver
+from octodns_mailauth.resolver import DnsError
+from octodns_mailauth.spf import analyze
+
+ZONE = "faults.example"
+
+
+def messages(tree: Any) -> str:
+    return "\n".join(f.format() for f in tree.findings(Location("mail/x.yaml", 3, "senders")))
+
+
+@pytest.fixture(scope="module")
+def served(pdns: Any) -> Iterator[LiveResolver]:
+    if f"{ZONE}." in pdns.zone_names():
+        pdns.delete_zone(ZONE)
+    pdns.create_zone(ZONE)
+
+    def txt(name: str, *values: str) -> dict[str, Any]:
+        return {
+            "name": f"{name}.{ZONE}.",
+            "type": "TXT",
+            "ttl": 60,
+            "changetype": "REPLACE",
+            "records": [{"content": f'"{v}"', "disabled": False} for v in values],
+        }
+
+    def cname(name: str, target: str) -> dict[str, Any]:
+        return {
+            "name": f"{name}.{ZONE}.",
+            "type": "CNAME",
+            "ttl": 60,
+            "changetype": "REPLACE",
+            "records": [{"content": f"{target}.{ZONE}.", "disabled": False}],
+        }
+
+    rrsets = [
+        txt("loop-a", f"v=spf1 include:loop-b.{ZONE} -all"),
+        txt("loop-b", f"v=spf1 include:loop-a.{ZONE} -all"),
+        txt("two", "v=spf1 ip4:192.0.2.1 -all", "v=spf1 ip4:192.0.2.2 -all"),
+        txt("uses-two", f"v=spf1 include:two.{ZONE} -all"),
+        txt("uses-missing", f"v=spf1 include:missing.{ZONE} -all"),
+        cname("chain", "chain2"),
+        cname("chain2", "nowhere"),
+        txt("uses-chain", f"v=spf1 include:chain.{ZONE} -all"),
+        txt("voids", f"v=spf1 a:n1.{ZONE} a:n2.{ZONE} a:n3.{ZONE} -all"),
+    ]
+    pdns.api("PATCH", f"zones/{ZONE}", {"rrsets": rrsets})
+    with LiveResolver([f"{pdns.host}:{pdns.dns_port}"], timeout=1.0, retries=1) as resolver:
+        yield resolver
+
+
+pytestmark = pytest.mark.pdns
+
+
+def test_nxdomain_include(served: LiveResolver) -> None:
+    tree = analyze(f"uses-missing.{ZONE}", served)
+    assert tree.permerror
+    text = messages(tree)
+    assert f"include:missing.{ZONE}" in text and "RFC 7208" in text
+    with pytest.raises(DnsError, match="nxdomain"):
+        served.query(f"missing.{ZONE}", "TXT")
+
+
+def test_include_loop(served: LiveResolver) -> None:
+    tree = analyze(f"loop-a.{ZONE}", served)
+    assert tree.permerror
+    assert "loop" in messages(tree).lower()
+
+
+def test_several_spf_records_at_one_name(served: LiveResolver) -> None:
+    tree = analyze(f"uses-two.{ZONE}", served)
+    assert tree.permerror
+    text = messages(tree)
+    assert "RFC 7208 §4.5" in text, text
+
+
+def test_cname_chain_to_nowhere(served: LiveResolver) -> None:
+    with pytest.raises(DnsError) as info:
+        served.query(f"chain.{ZONE}", "TXT")
+    assert info.value.kind == "nxdomain"
+    tree = analyze(f"uses-chain.{ZONE}", served)
+    assert tree.permerror
+    assert f"chain.{ZONE}" in messages(tree)
+
+
+def test_void_lookup_limit(served: LiveResolver) -> None:
+    tree = analyze(f"voids.{ZONE}", served)
+    assert tree.void_exceeded
+    assert "void lookups" in messages(tree)
+
+
+class _BadServer:
+    """A loopback UDP server that answers SERVFAIL, or never answers."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            self.received += 1
+            if self.mode == "servfail":
+                reply = dns.message.make_response(dns.message.from_wire(data))
+                reply.set_rcode(dns.rcode.SERVFAIL)
+                self.sock.sendto(reply.to_wire(), peer)
+
+    def __enter__(self) -> _BadServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode, kind", [("servfail", "servfail"), ("silent", "timeout")])
+def test_failing_server(mode: str, kind: str) -> None:
+    with (
+        _BadServer(mode) as server,
+        LiveResolver([f"127.0.0.1:{server.port}"], timeout=0.3, retries=1) as resolver,
+    ):
+        with pytest.raises(DnsError) as info:
+            resolver.query("vendor.example", "TXT")
+        assert info.value.kind == kind
+        assert "vendor.example" in str(info.value) and kind in str(info.value)
+        # Asked once plus one retry, then the answer is remembered for the run.
+        assert resolver.queries_sent == 2
+        with pytest.raises(DnsError):
+            resolver.query("vendor.example", "TXT")
+        assert resolver.queries_sent == 2
+        # An include that cannot be resolved is a temporary error the user is told about.
+        tree = analyze("example.test", resolver, record="v=spf1 include:vendor.example -all")
+        assert not tree.permerror
+        text = messages(tree)
+        assert "vendor.example" in text and kind in text, text

@@ -92,8 +92,9 @@ def compile_policy(
 
 
 def _check_collisions(ctx: CompileContext) -> None:
-    """Two owners at one (name, type), or a CNAME beside anything: an error,
-    never a silent merge (a selector with two keys verifies nothing)."""
+    """Two owners of one kind of record at a name (two SPF records, two keys
+    at a selector), or a CNAME beside anything: an error, never a silent merge
+    (a selector with two keys verifies nothing).  Plain TXT values merge."""
     by_name: dict[str, list[DesiredRecord]] = {}
     for record in ctx.result.records:
         by_name.setdefault(record.name, []).append(record)
@@ -113,6 +114,11 @@ def _check_collisions(ctx: CompileContext) -> None:
             continue
         by_type: dict[tuple[str, str | None], DesiredRecord] = {}
         for r in records:
+            if r.type == "TXT" and r.kind is None:
+                # TXT values of no managed kind (provider verification tokens)
+                # coexist at a name: receivers and verifiers each look for their
+                # own prefix.  Only one SPF, DMARC, ... record per name works.
+                continue
             first = by_type.get((r.type, r.kind))
             if first is not None and first.owner != r.owner:
                 ctx.find(

@@ -96,7 +96,9 @@ class KeystoreKeys:
                 else:
                     raise KeyUnavailable(
                         f"no DKIM key for selector {key.selector} of {domain} in {self.root}; "
-                        "let the processor generate it (generate_keys: true)"
+                        "run `octodns-mailauth dkim keygen --config <your octoDNS config>` "
+                        "where the keystore lives (or set generate_keys: true when it is on "
+                        "this machine)"
                     )
         except (KeystoreError, DkimKeyError) as e:
             raise KeyUnavailable(str(e)) from None
@@ -142,6 +144,8 @@ class ProbeKeys:
     def public_key(self, domain: str, key: DkimKey) -> str:
         store = self.inner.store(create=False)
         if self.inner.root is not None and not key.public_key:
-            if store is None or not store.exists(domain, key.selector):
+            missing = store is None or not store.exists(domain, key.selector)
+            if missing and self.inner.generate:
                 return _placeholder(key.algorithm, key.bits)
+        # A key that would not be generated is an error now, not at sync time.
         return self.inner.public_key(domain, key)

@@ -21,7 +21,7 @@ from .compile import CompileResult, KeyUnavailable, compile_policy
 from .context import ZoneView
 from .dkim.rotation import load_rotation_state
 from .errors import MailAuthError, PolicyError
-from .findings import Finding, Severity
+from .findings import Finding, Location, Severity
 from .keysource import KeystoreKeys, ProbeKeys
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
@@ -40,7 +40,7 @@ class MailAuthProcessor(BaseProcessor):
         policies: str,
         keys: str | None = None,
         catalog: str | list[str] | None = None,
-        generate_keys: bool = True,
+        generate_keys: bool = False,
         passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
         spf_lock: str | None = None,
         dkim_state: str | None = None,
@@ -104,8 +104,8 @@ class MailAuthProcessor(BaseProcessor):
                     wanted.append(record)
                 elif self._configured_zones is not None and target not in self._configured_zones:
                     self.log.warning(
-                        "%s: %s is outside every zone in this config; its owner must publish "
-                        "%s %s %s",
+                        "%s: %s is in no zone this processor manages here; its owner must "
+                        "publish %s %s %s",
                         record.location,
                         record.name,
                         record.name + ".",
@@ -152,42 +152,47 @@ class MailAuthProcessor(BaseProcessor):
         return name
 
     @property
-    def _configured_zones(self) -> list[str] | None:
-        return getattr(self, "_zones_cache", None)
+    def _configured_zones(self) -> set[str] | None:
+        return getattr(self, "_my_zones", None)
 
     def _check_zones_configured(self) -> list[Finding]:
-        zones = _zones_of_constructing_manager()
-        self._zones_cache = zones
-        self._zone_set = set(zones) if zones is not None else set(self.policies)
-        if zones is None:
+        config = _config_of_constructing_manager()
+        if config is None:
+            # Built outside octoDNS: the policy domains stand in for the zones.
+            self._zone_set: set[str] = set(self.policies)
+            self._my_zones: set[str] | None = None
             return []
+        zones = {str(z).rstrip(".").lower(): (c or {}) for z, c in config["zones"].items()}
+        manager = config.get("manager") or {}
+        everywhere = self.id in (manager.get("processors") or []) or self.id in (
+            manager.get("post_processors") or []
+        )
+        self._zone_set = set(zones)
+        self._my_zones = {
+            z for z, c in zones.items() if everywhere or self.id in (c.get("processors") or [])
+        }
         out = []
         for lp in self.policies.values():
-            if self._zone_for(lp.domain) not in self._zone_set:
-                out.append(
-                    Finding(
-                        Severity.ERROR,
-                        f"policy for {lp.domain} but no zone in the octoDNS config contains it",
-                        lp.location("domain") if "domain" in str(lp.lines.lines) else None,
-                        f"add {lp.domain}. under zones: with this processor, or remove the file",
-                        code="policy-no-zone",
-                    )
+            zone = self._zone_for(lp.domain)
+            if zone not in self._zone_set:
+                problem = f"policy for {lp.domain} but no zone in the octoDNS config contains it"
+                hint = f"add {lp.domain}. under zones: with this processor, or remove the file"
+            elif zone not in self._my_zones:
+                problem = (
+                    f"policy for {lp.domain} but its zone {zone}. does not run the processor "
+                    f"{self.id!r}, so nothing would be published"
                 )
-                if out[-1].location is None:
-                    from .findings import Location
-
-                    out[-1] = Finding(
-                        out[-1].severity,
-                        out[-1].message,
-                        Location(lp.path, 1),
-                        out[-1].hint,
-                        code=out[-1].code,
-                    )
+                hint = f"add `processors: [{self.id}]` to zone {zone}. in the octoDNS config"
+            else:
+                continue
+            out.append(
+                Finding(Severity.ERROR, problem, Location(lp.path, 1), hint, code="policy-no-zone")
+            )
         return out
 
 
-def _zones_of_constructing_manager() -> list[str] | None:
-    """The zones of the octoDNS config we are being built for.
+def _config_of_constructing_manager() -> dict[str, Any] | None:
+    """The octoDNS config we are being built for (its zones and manager settings).
 
     octoDNS hands processors only their own settings, yet "a policy for a zone
     that is not in the config" must fail at construction, when `octodns-validate`
@@ -199,27 +204,18 @@ def _zones_of_constructing_manager() -> list[str] | None:
     while frame is not None:
         candidate = frame.f_locals.get("self")
         if type(candidate).__name__ == "Manager" and hasattr(candidate, "config"):
-            zones = (candidate.config or {}).get("zones") or {}
-            return [str(z).rstrip(".").lower() for z in zones]
+            config = candidate.config or {}
+            return {"zones": config.get("zones") or {}, "manager": config.get("manager") or {}}
         frame = frame.f_back  # type: ignore[assignment]
     return None
 
 
 def _zone_view(proc: MailAuthProcessor, zone: Any) -> ZoneView:
     """The zone's own records (not ours), as text, for checks that depend on
-    them (MX patterns, parked-domain conflicts)."""
-    view: dict[tuple[str, str], tuple[str, ...]] = {}
-    origin = zone.name.rstrip(".").lower()
-    for record in zone.records:
-        if _ours(proc, record):
-            continue
-        name = f"{record.name}.{origin}" if record.name else origin
-        values = getattr(record, "values", None) or [record.value]
-        texts = tuple(
-            unescape_txt(str(v)) if record._type == "TXT" else _value_text(v) for v in values
-        )
-        view[(name.lower(), record._type)] = texts
-    return view
+    them (MX patterns, parked-domain conflicts); shared with the CLI."""
+    from .zoneview import zone_view
+
+    return zone_view(zone, lambda record: _ours(proc, record))
 
 
 # --- merging into the zone ---------------------------------------------------------------
@@ -234,16 +230,26 @@ def _merge(
         existing[(record.name, record._type)] = record
         by_name.setdefault(record.name, []).append(record)
     zone_name = zone.name.rstrip(".").lower()
+    claimed: dict[tuple[str, str, str | None], DesiredRecord] = {}
     for want in records:
         name = want.relative_name(zone_name)
         here = by_name.get(name, [])
         _check_cname_rules(proc, want, name, here, zone_name)
+        first = claimed.setdefault((name, want.type, want.kind), want)
+        if first is not want and _policy_of(first) != _policy_of(want) and want.kind:
+            # Two policies (a domain's and its subdomain's) want one record: never
+            # let the last writer win silently.
+            raise MailAuthProcessorError(
+                f"{proc.id}: {want.location}: error: {want.owner} wants the {want.kind} "
+                f"{want.type} record at {want.name}, which the policy {_policy_of(first)} "
+                f"also publishes ({first.owner}); hint: let one policy own that name"
+            )
         current = existing.get((name, want.type))
         data: dict[str, Any] = {"type": want.type, "ttl": want.ttl}
+        foreign = current is not None and not _ours(proc, current)
         if want.type == "TXT":
-            values = _merge_txt(proc, want, current, zone_name)
-            data["values"] = [escape_txt(v) for v in values]
-            if current is not None and not _ours(proc, current):
+            data["values"] = _merge_txt(proc, want, current, zone_name)
+            if foreign:
                 data["ttl"] = current.ttl  # not ours to change
         elif want.type == "CNAME":
             if (
@@ -253,12 +259,15 @@ def _merge(
             ):
                 raise _conflict(proc, want, current, "a different CNAME")
             data["value"] = want.values[0]
+            if foreign:
+                data["ttl"] = current.ttl
         else:
             if current is not None and not _ours(proc, current):
                 mine = sorted(want.values)
                 theirs = sorted(_value_text(v) for v in current.values)
                 if mine != theirs:
                     raise _conflict(proc, want, current, f"a different {want.type} record")
+                data["ttl"] = current.ttl  # the same record, already theirs
             data["values"] = [_octodns_value(want.type, v) for v in want.values]
         context = f"{want.location or proc.id} ({want.owner})"
         record = Record.new(
@@ -292,12 +301,22 @@ def _value_text(value: Any) -> str:
 def _merge_txt(
     proc: MailAuthProcessor, want: DesiredRecord, current: Any, zone_name: str
 ) -> list[str]:
-    """Our value(s) plus every value of another kind already at the name."""
+    """Our value(s), escaped for octoDNS, plus every value of another kind
+    already at the name, kept byte for byte (never unescaped and re-escaped,
+    which would change `\\DDD` escapes we do not own)."""
+    ours = [escape_txt(v) for v in want.values]
     if current is None:
-        return list(want.values)
-    theirs = [unescape_txt(v) for v in current.values]
-    keep = [v for v in theirs if not (want.kind and txt_kind_matches(want.kind, v))]
-    clashing = [v for v in theirs if v not in keep and v not in want.values]
+        return ours
+    keep: list[str] = []
+    clashing: list[str] = []
+    for raw in current.values:
+        raw = str(raw)
+        text = unescape_txt(raw)
+        if want.kind and txt_kind_matches(want.kind, text):
+            if text not in want.values:
+                clashing.append(text)
+        else:
+            keep.append(raw)
     if clashing and not _ours(proc, current) and not want.takeover:
         raise _conflict(
             proc,
@@ -306,7 +325,11 @@ def _merge_txt(
             f"a hand-written {want.kind or 'TXT'} value {clashing[0]!r}",
             hint=_takeover_hint(want),
         )
-    return keep + [v for v in want.values if v not in keep]
+    return keep + [v for v in ours if v not in keep]
+
+
+def _policy_of(record: DesiredRecord) -> str:
+    return record.location.file if record.location else "?"
 
 
 def _takeover_hint(want: DesiredRecord) -> str:
@@ -314,7 +337,9 @@ def _takeover_hint(want: DesiredRecord) -> str:
         return "remove it from the zone, or set `spf: {takeover: true}` in the policy"
     if want.kind == "dmarc":
         return "remove it from the zone, or set `dmarc: {takeover: true}` in the policy"
-    return "remove it from the zone or choose another selector"
+    if want.kind == "dkim":
+        return "remove it from the zone or choose another selector"
+    return "remove the hand-written record from the zone; the policy publishes it"
 
 
 def _check_cname_rules(

@@ -11,6 +11,7 @@ from .dkim.keys import DkimKeyError, parse_key_record
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
+from .policy.redact import redact
 from .records import KIND_PATTERNS, DesiredRecord
 
 
@@ -156,7 +157,7 @@ def _group(
                     # A pasted key that no verifier could use fails every signature.
                     ctx.find(
                         Severity.ERROR,
-                        f"{owner}: the DKIM record for {rel} is not usable: {e}",
+                        f"{owner}: the DKIM record for {rel} is not usable: {redact(str(e))}",
                         where,
                         "copy the whole TXT value again from the provider's console",
                         rfc="RFC 6376 §3.6.1",

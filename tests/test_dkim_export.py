@@ -97,7 +97,10 @@ def test_rspamd_config_parses(setup) -> None:  # type: ignore[no-untyped-def]
     [path_line] = path_map.splitlines()
     domain, selector = sel_line.split()
     assert domain == "example.com" and selector in {k.selector for k in keys}
-    assert path_line.split() == ["example.com", str(store.path_for("example.com", selector))]
+    assert path_line.split() == [
+        "example.com",
+        str(store.path_for("example.com", selector).resolve()),
+    ]
 
 
 def test_write_exports_and_warns_about_encrypted_keys(

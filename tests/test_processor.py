@@ -13,6 +13,7 @@ import dns.zone
 import pytest
 import yaml
 from octodns.manager import Manager
+from octodns.record import Record
 
 from octodns_mailauth.processor import MailAuthProcessor, MailAuthProcessorError
 
@@ -31,6 +32,8 @@ def served(zone: str) -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
     for name, _ttl, rdata in z.iterate_rdatas():
         rtype = dns.rdatatype.to_text(rdata.rdtype)
+        if rtype == "SOA":
+            continue  # the serial is the time of writing; not a record of ours
         if rtype == "TXT":
             text = b"".join(rdata.strings).decode()
         else:
@@ -307,6 +310,66 @@ def test_wide_keystore_permissions_are_refused(example: Path) -> None:
     assert "chmod 700" in result.stderr or "0700" in result.stderr
 
 
+def test_policy_for_a_zone_without_the_processor_is_an_error(example: Path) -> None:
+    Path("zones/config/example.org.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.9\n")
+    Path("zones/mail/example.org.yaml").write_text("dmarc: {policy: reject}\n")
+    edit_yaml(
+        CONFIG,
+        lambda d: d["zones"].update(
+            {"example.org.": {"sources": ["config"], "targets": ["local"]}}
+        ),
+    )
+    result = run("octodns-validate", "--config-file", CONFIG)
+    assert result.returncode != 0
+    assert "its zone example.org. does not run the processor 'mailauth'" in result.stderr
+    assert "processors: [mailauth]" in result.stderr
+
+
+def test_two_policies_wanting_one_record_is_an_error(example: Path) -> None:
+    # example.com publishes SPF at bounce.example.com for its relay; a policy
+    # for bounce.example.com wants its own SPF record there.
+    edit_yaml(
+        "zones/mail/example.com.yaml", lambda d: d["spf"].update(names={"bounce": ["relay"]})
+    )
+    Path("zones/mail/bounce.example.com.yaml").write_text(
+        "senders:\n  - {name: c, ip4: [192.0.2.3]}\n"
+        "dmarc: {policy: none, rua: [mailto:dmarc@example.com]}\n"
+    )
+    with pytest.raises(MailAuthProcessorError) as info:
+        sync()
+    text = str(info.value)
+    assert "bounce.example.com" in text and "also publishes" in text
+    assert "zones/mail/example.com.yaml" in text
+
+
+def test_foreign_values_and_ttls_are_kept_verbatim(tmp_path: Path) -> None:
+    from octodns.zone import Zone
+
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "t.example.yaml").write_text(
+        "null_mx: true\nsenders:\n  - {name: a, ip4: [192.0.2.1]}\n"
+        "dmarc: {policy: reject, rua: [mailto:d@t.example]}\n"
+    )
+    zone = Zone("t.example.", [])
+    theirs = [
+        Record.new(zone, "", {"type": "TXT", "ttl": 120, "values": ["caf\\195\\169"]}),
+        Record.new(
+            zone, "", {"type": "MX", "ttl": 300, "value": {"preference": 0, "exchange": "."}}
+        ),
+    ]
+    for record in theirs:
+        zone.add_record(record)
+    proc = MailAuthProcessor("mailauth", policies=str(tmp_path / "mail"))
+    proc.process_source_zone(zone, sources=[])
+    after = {(r.name, r._type): r for r in zone.records}
+    txt = after[("", "TXT")]
+    assert "caf\\195\\169" in txt.values  # an RFC 1035 escape we do not own, unchanged
+    assert any(v.startswith("v=spf1") for v in txt.values)
+    assert txt.ttl == 120
+    # The same null MX was already there: its TTL is not ours to change.
+    assert after[("", "MX")].ttl == 300
+
+
 def test_alias_zone_and_threads(example: Path) -> None:
     edit_yaml(
         CONFIG,
@@ -324,7 +387,11 @@ def test_alias_zone_and_threads(example: Path) -> None:
 
 
 def test_processor_repr_and_direct_construction(example: Path) -> None:
-    proc = MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim")
+    # Without generate_keys, a missing key is an error when octoDNS builds us.
+    with pytest.raises(MailAuthProcessorError, match="no DKIM key for selector relay2026a"):
+        MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim")
+    assert not Path("zones/.dkim").exists()
+    proc = MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim", generate_keys=True)
     assert repr(proc) == (
         "MailAuthProcessor(id='mail', policies=['example.com', 'example.net', "
         "'parked.example', 'shop.example'])"

@@ -184,3 +184,145 @@ def test_example_lock_covers_the_example_offline() -> None:
                 assert node.record is not None, node.via
     assert not lock.missing
     assert os.path.basename(lock.path) == "spf-lock.json"
+
+
+# --- a refresh that partly fails -------------------------------------------------------------
+
+NESTED = """\
+senders:
+  - {name: esp, include: [esp.example]}
+  - {name: crm, include: [crm.example]}
+"""
+HEALTHY = {
+    ("esp.example", "TXT"): ["v=spf1 include:leaf.esp.example a:mx.esp.example ~all"],
+    ("leaf.esp.example", "TXT"): ["v=spf1 include:gone.esp.example ip4:192.0.2.0/24 ~all"],
+    ("mx.esp.example", "A"): ["192.0.2.25"],
+    ("crm.example", "TXT"): ["v=spf1 ip4:198.51.100.0/24 ~all"],
+}
+
+
+class FailsFor(StaticResolver):
+    """Upstream DNS where some (name, type) pairs time out; counts what it was asked."""
+
+    def __init__(self, data: dict, failing: set[tuple[str, str]]) -> None:
+        super().__init__(data)
+        self.failing = failing
+        self.asked: list[tuple[str, str]] = []
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        self.asked.append((name, rdtype))
+        if (name, rdtype) in self.failing:
+            raise DnsError(name, rdtype, "timeout", "test")
+        return super().query(name, rdtype)
+
+
+def nested_policies() -> list:
+    return [parse_policy(NESTED, "mail/example.com.yaml", "example.com")]
+
+
+def test_failed_include_keeps_the_whole_old_subtree_below_it(tmp_path: Path) -> None:
+    path = tmp_path / "spf-lock.json"
+    refresh_lock(nested_policies(), path, FailsFor(HEALTHY, set()), now=T1)
+    first = SpfLock.load(path)
+    # gone.esp.example is NXDOMAIN: recorded, and kept below the failure too.
+    assert first.entries["gone.esp.example"].nxdomain
+    assert set(first.entries) == {
+        "esp.example",
+        "leaf.esp.example",
+        "gone.esp.example",
+        "mx.esp.example",
+        "crm.example",
+    }
+
+    # crm changes upstream and answers; esp.example times out.
+    changed = {**HEALTHY, ("crm.example", "TXT"): ["v=spf1 ip4:203.0.113.0/24 ~all"]}
+    upstream = FailsFor(changed, {("esp.example", "TXT")})
+    diff = refresh_lock(nested_policies(), path, upstream, now=T2)
+    # The names only reachable through esp.example were never asked this time...
+    assert ("leaf.esp.example", "TXT") not in upstream.asked
+    lock = SpfLock.load(path)
+    # ...and yet every old entry under it is still there, with its old time.
+    for name in ("esp.example", "leaf.esp.example", "gone.esp.example", "mx.esp.example"):
+        assert name in lock.entries, name
+        assert lock.entries[name].resolved == T1, name
+        assert lock.entries[name].answers == first.entries[name].answers
+        assert lock.entries[name].nxdomain == first.entries[name].nxdomain
+    # What did answer is current.
+    assert lock.entries["crm.example"].resolved == T2
+    assert lock.entries["crm.example"].answers["TXT"] == ["v=spf1 ip4:203.0.113.0/24 ~all"]
+    # The refresh was partial: `refreshed` stays where the last complete one left it.
+    assert lock.refreshed == T1 and diff.refreshed == T1
+    # The diff shows the real upstream change and no invented removals.
+    assert [c.name for c in diff.changes] == ["crm.example"]
+    assert diff.kept == ["gone.esp.example", "leaf.esp.example", "mx.esp.example"]
+    text = "\n".join(diff.render())
+    assert "esp.example failed: timeout" in text and "keeping the old answer" in text
+    assert "leaf.esp.example" in text and "not advanced" in text
+    # Offline, the kept lock still answers the whole tree: nothing is missing.
+    resolver = LockResolver(lock)
+    from octodns_mailauth.spf import analyze
+
+    tree = analyze("esp.example", resolver)
+    assert not resolver.missing and tree.total == 3
+
+
+def test_failed_address_lookup_keeps_only_that_type(tmp_path: Path) -> None:
+    path = tmp_path / "spf-lock.json"
+    refresh_lock(nested_policies(), path, FailsFor(HEALTHY, set()), now=T1)
+    diff = refresh_lock(
+        nested_policies(), path, FailsFor(HEALTHY, {("mx.esp.example", "A")}), now=T2
+    )
+    lock = SpfLock.load(path)
+    assert lock.entries["mx.esp.example"].answers["A"] == ["192.0.2.25"]
+    assert lock.entries["mx.esp.example"].resolved == T1
+    assert lock.entries["esp.example"].resolved == T2  # answered this time
+    assert diff.kept == [] and lock.refreshed == T1
+
+
+def test_refresh_with_every_lookup_failing_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "spf-lock.json"
+    refresh_lock(nested_policies(), path, FailsFor(HEALTHY, set()), now=T1)
+    before = path.read_bytes()
+    down = {(n, t) for n, t in HEALTHY} | {("gone.esp.example", "TXT")}
+    diff = refresh_lock(nested_policies(), path, FailsFor(HEALTHY, down), now=T2)
+    assert path.read_bytes() == before
+    assert not diff.written and diff.refreshed == T1 and not diff.changes
+    assert len(diff.failures) == 2  # esp.example and crm.example; nothing below was asked
+    assert "left unchanged" in "\n".join(diff.render())
+    # With no lock yet, nothing is created either.
+    fresh = tmp_path / "new" / "spf-lock.json"
+    fresh.parent.mkdir()
+    diff = refresh_lock(nested_policies(), fresh, FailsFor(HEALTHY, down), now=T2)
+    assert not fresh.exists() and not diff.written
+    assert "the lock had no answer for it" in diff.failures[0]
+
+
+def test_cli_refresh_against_a_dead_nameserver_keeps_the_lock(example: Path) -> None:
+    """The reviewer's repro: nothing answers on the named port."""
+    import socket
+    import subprocess
+    import sys
+
+    lock = example / "zones/mail/spf-lock.json"
+    before = lock.read_bytes()
+    assert "_netblocks.google.com" in json.loads(before)["answers"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # bound, never read: every query times out
+        ns = f"127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "octodns-mailauth"),
+                *("spf", "refresh", "--config", "zones/config.yaml"),
+                *("--nameserver", ns, "--timeout", "0.3"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "old answers were kept" in proc.stderr
+    assert lock.read_bytes() == before  # not one byte rewritten
+    assert "left unchanged" in proc.stdout
+    for name in ("_netblocks.google.com", "_netblocks2.google.com", "ab.sendgrid.net"):
+        assert name in proc.stdout  # named as kept

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MailAuthError
+from ..policy.redact import shown
 from ..policy.yamlpos import YamlSyntaxError, load
 
 BUILTIN_DIR = Path(__file__).parent
@@ -174,7 +175,8 @@ def resolve_params(
                 items = [value]
             bad = [v for v in items if param.pattern and not re.fullmatch(param.pattern, v)]
             if bad:
-                problems.append((key, f"{key}={bad[0]!r} does not look right: {param.help}"))
+                # shown(): the value may be a pasted private key, bound for CI logs.
+                problems.append((key, f"{key}={shown(bad[0])} does not look right: {param.help}"))
                 continue
             values[key] = value
     # Defaults may refer to given params, so they render after them.

@@ -147,8 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dp.add_argument("domain", nargs="?", help="only this domain's policy")
     _common(dp)
-    dp.add_argument("--format", choices=["opendkim", "rspamd"], default="opendkim")
-    dp.add_argument("--output", "-o", metavar="DIR", help="write every signer file into DIR")
+    dp.add_argument(
+        "--format",
+        choices=["opendkim", "rspamd", "all"],
+        default="opendkim",
+        help="opendkim: KeyTable + SigningTable; rspamd: dkim_signing.conf + "
+        "dkim_selectors.map + dkim_paths.map; all: both (default: opendkim)",
+    )
+    dp.add_argument(
+        "--output",
+        "-o",
+        metavar="DIR",
+        help="write the chosen format's files into DIR (key paths in them are absolute)",
+    )
     dp.add_argument("--now", metavar="ISO-TIME", help=argparse.SUPPRESS)
 
     p = add("mta-sts", "MTA-STS policy files for the web server")

@@ -110,17 +110,19 @@ def _export(ws: Workspace, args: argparse.Namespace) -> int:
     keys = export.active_signing_keys(
         policies, ws.dkim_state, _keystore(ws, create=False), _now(args.now)
     )
+    formats = export.FORMATS if args.format == "all" else (args.format,)
     if args.output:
-        files, warnings = export.write_exports(keys, args.output)
+        files, warnings = export.write_exports(keys, args.output, formats)
         for path in files:
             print(f"wrote {path}")
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    elif args.format == "rspamd":
-        print(export.render_rspamd_signing(keys), end="")
-    else:
+        return EXIT_OK
+    if "opendkim" in formats:
         print("# KeyTable")
         print(export.render_opendkim_keytable(keys), end="")
         print("# SigningTable")
         print(export.render_opendkim_signingtable(keys), end="")
+    if "rspamd" in formats:
+        print(export.render_rspamd_signing(keys), end="")
     return EXIT_OK

@@ -31,6 +31,8 @@ class Settings:
     passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
     zones: list[str] | None = None  # the zones of the octoDNS config, when one was given
     config: Path | None = None
+    raw: dict[str, Any] | None = None  # the whole octoDNS config, for its YAML sources
+    processor_id: str | None = None
 
 
 def _tolerant_loader() -> type:
@@ -68,6 +70,8 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: an octoDNS config must be a YAML mapping")
     processors = data.get("processors") or {}
+    if not isinstance(processors, dict):
+        raise UsageError(f"{path}: `processors:` must be a mapping of processor ids")
     ours = {
         pid: conf
         for pid, conf in processors.items()
@@ -90,20 +94,48 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
             f"{path}: several mail policy processors ({', '.join(ours)}); choose one with "
             "--processor ID"
         )
-    conf = next(iter(ours.values()))
+    pid, conf = next(iter(ours.items()))
     if not conf.get("policies"):
         raise UsageError(f"{path}: the mail policy processor has no `policies:` folder")
+    where = f"{path}: processors.{pid}"
+    # octoDNS passes these to MailAuthProcessor(...) as they are; a number or a
+    # list where a path belongs must be a clear message here, not a TypeError.
+    for key in ("policies", "keys", "spf_lock", "dkim_state", "passphrase_env"):
+        _require_text(where, key, conf.get(key))
     catalog = conf.get("catalog") or []
-    zones = [str(z).rstrip(".").lower() for z in (data.get("zones") or {})]
+    if isinstance(catalog, list):
+        for i, item in enumerate(catalog):
+            _require_text(where, f"catalog[{i}]", item)
+    else:
+        _require_text(where, "catalog", catalog, "a folder path or a list of folder paths")
+    zones_conf = data.get("zones") or {}
+    if not isinstance(zones_conf, dict):
+        raise UsageError(f"{path}: `zones:` must be a mapping of zone names")
+    zones = [str(z).rstrip(".").lower() for z in zones_conf]
     return Settings(
         policies=Path(conf["policies"]),
         keys=Path(conf["keys"]) if conf.get("keys") else None,
         spf_lock=Path(conf["spf_lock"]) if conf.get("spf_lock") else None,
         dkim_state=Path(conf["dkim_state"]) if conf.get("dkim_state") else None,
-        catalog=[catalog] if isinstance(catalog, str) else [str(c) for c in catalog],
-        passphrase_env=str(conf.get("passphrase_env") or "OCTODNS_MAILAUTH_KEY_PASSPHRASE"),
+        catalog=[catalog] if isinstance(catalog, str) else list(catalog),
+        passphrase_env=conf.get("passphrase_env") or "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
         zones=zones,
         config=path,
+        raw=data,
+        processor_id=str(pid),
+    )
+
+
+def _require_text(where: str, key: str, value: Any, expected: str = "a string") -> None:
+    """None/absent is fine (the default applies); anything but a string is not."""
+    if value is None or isinstance(value, str):
+        return
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise UsageError(
+        f"{where}.{key}: expected {expected}, got {type(value).__name__} {shown}; "
+        f"quote it or fix the value in the octoDNS config"
     )
 
 

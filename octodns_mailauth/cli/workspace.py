@@ -8,6 +8,7 @@ shape stands in and the output says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class Workspace:
     _resolver_loaded: bool = False
     _dkim_state: Any = None
     _keys: CliKeys | None = None
+    _source_zones: dict[str, Any] = field(default_factory=dict)
 
     @property
     def catalog(self) -> Any:
@@ -91,11 +93,92 @@ class Workspace:
         return self._keys
 
     def compile(self, lp: LoadedPolicy, zone: Any = None) -> Any:
+        """As the processor compiles it.  With an octoDNS config, against the
+        records its YAML sources hold for the policy's zone (the view
+        `process_source_zone` passes), so zone-dependent checks and the SPF
+        split run here too."""
         from ..compile import compile_policy
 
+        if zone is None:
+            zone = self.zone_view_for(lp.domain)
         return compile_policy(
             lp, self.catalog, self.keys, self.resolver, zone, dkim_state=self.dkim_state
         )
+
+    def source_zone(self, zone: str) -> Any:
+        """The zone read from the config's YamlProvider sources (cached), or None
+        without a config or when the config has no such zone."""
+        from .sources import read_zone
+
+        if self.settings.raw is None:
+            return None
+        if zone not in self._source_zones:
+            self._source_zones[zone] = read_zone(self.settings.raw, self.settings.config, zone)
+        return self._source_zones[zone]
+
+    def zone_view_for(self, domain: str) -> Any:
+        from ..zoneview import zone_view
+
+        source = self.source_zone(self.zone_for(domain))
+        if source is None:
+            return None
+        return zone_view(source.zone, lambda record: False)  # nothing in it is ours yet
+
+    def processor_zones(self) -> list[str]:
+        """The configured zones that run our processor (per zone or manager-wide)."""
+        raw = self.settings.raw or {}
+        pid = self.settings.processor_id
+        manager = raw.get("manager") if isinstance(raw.get("manager"), dict) else {}
+        everywhere = pid in (manager.get("processors") or []) or pid in (
+            manager.get("post_processors") or []
+        )
+        out = []
+        for name, conf in (raw.get("zones") or {}).items():
+            procs = conf.get("processors") if isinstance(conf, dict) else None
+            if everywhere or pid in (procs or []):
+                out.append(str(name).rstrip(".").lower())
+        return out
+
+    def merge_findings(self, results: list[tuple[LoadedPolicy, Any]]) -> list[Finding]:
+        """Run the processor's own merge (conflict checks: hand-written SPF/DMARC,
+        CNAME beside our records, a different MX) on each zone read from the
+        YAML sources, as `octodns-sync` would.  Empty without a config."""
+        if self.settings.raw is None:
+            return []
+        out: list[Finding] = []
+        for zone in self.processor_zones():
+            wanted = [
+                r
+                for lp, result in results
+                if not result.errors
+                for r in result.records
+                if self.zone_for(r.name) == zone
+            ]
+            source = self.source_zone(zone) if wanted else None
+            if source is None:
+                continue
+            finding = _merge_check(self.settings, source.zone.copy(), wanted)
+            if finding is not None:
+                out.append(finding)
+        return out
+
+    def source_findings(self) -> list[Finding]:
+        """Info: zones whose non-YAML sources the CLI did not read."""
+        out = []
+        for zone in self.processor_zones():
+            source = self.source_zone(zone)
+            if source is not None and source.skipped:
+                out.append(
+                    Finding(
+                        Severity.INFO,
+                        f"zone {zone}: sources {', '.join(source.skipped)} are not YamlProvider "
+                        "sources and were not read; conflicts with their records show only "
+                        "at octodns-sync",
+                        Location(str(self.settings.config)),
+                        code="zone-source-not-read",
+                    )
+                )
+        return out
 
     def policy_for(self, domain: str) -> LoadedPolicy:
         from ..names import normalize
@@ -105,6 +188,26 @@ class Workspace:
             if lp.domain == wanted:
                 return lp
         known = ", ".join(sorted(lp.domain for lp in self.policies)) or "none"
+        if self.load_findings:
+            # The policy may be one of the files that failed to load: show why
+            # (file:line: error: ...) and exit 1, not a bare "no policy" (exit 2).
+            from ..errors import PolicyError
+
+            files = sorted({f.location.file for f in self.load_findings if f.location})
+            raise PolicyError(
+                [
+                    *self.load_findings,
+                    Finding(
+                        Severity.ERROR,
+                        f"no policy for {wanted} loaded from {self.policies_dir()}: "
+                        f"{len(files) or len(self.load_findings)} policy file(s) failed to load "
+                        f"({', '.join(files) or 'see above'}); loaded: {known}",
+                        None,
+                        "fix the errors above, then run this again",
+                        code="policy-not-loaded",
+                    ),
+                ]
+            )
         raise UsageError(f"no policy for {wanted} in {self.policies_dir()} (policies: {known})")
 
     def zone_for(self, domain: str) -> str:
@@ -188,3 +291,41 @@ def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
         by_domain[lp.domain] = lp
         loaded.append(lp)
     return Workspace(settings, loaded, findings)
+
+
+_CONFLICT = re.compile(
+    r"^[^:]*: (?:(?P<file>.+?):(?P<line>\d+): )?error: (?P<message>.*?)(?:; hint: (?P<hint>.*))?$",
+    re.DOTALL,
+)
+
+
+def _merge_check(settings: Settings, zone: Any, wanted: list[Any]) -> Finding | None:
+    """The processor's `_merge` on a copy of the zone; its error as a Finding."""
+    from types import SimpleNamespace
+
+    from ..processor import MailAuthProcessorError, _merge
+
+    # `_merge` only needs an id and an identity for "records we added".
+    proc = SimpleNamespace(id=settings.processor_id or "mailauth")
+    try:
+        _merge(proc, zone, wanted, False)  # type: ignore[arg-type]
+    except MailAuthProcessorError as e:
+        m = _CONFLICT.match(str(e))
+        if m is None:
+            return Finding(Severity.ERROR, str(e), Location(str(settings.config)))
+        where = (
+            Location(m["file"], int(m["line"]))
+            if m["file"]
+            else Location(str(settings.config))
+        )
+        return Finding(
+            Severity.ERROR, m["message"], where, m["hint"], code="zone-merge-conflict"
+        )
+    except Exception as e:  # noqa: BLE001 - octoDNS record validation, as sync would fail
+        return Finding(
+            Severity.ERROR,
+            f"zone {zone.name}: octoDNS rejects the merged records: {e}",
+            Location(str(settings.config)),
+            code="zone-merge-invalid",
+        )
+    return None

@@ -23,6 +23,7 @@ from .rotate import SigningKey
 from .rotation import KeyStatus, RotationState
 
 __all__ = [
+    "FORMATS",
     "active_signing_keys",
     "render_opendkim_keytable",
     "render_opendkim_signingtable",
@@ -58,7 +59,10 @@ def active_signing_keys(
 
 
 def _signing(domain: str, sender: str, selector: str, algorithm: str, ks: Keystore) -> SigningKey:
-    return SigningKey(domain, sender, selector, algorithm, ks.path_for(domain, selector))  # type: ignore[arg-type]
+    # Absolute: OpenDKIM and Rspamd run from their own working directory, so a
+    # path relative to where `dkim export` ran would point nowhere.
+    path = ks.path_for(domain, selector).resolve()
+    return SigningKey(domain, sender, selector, algorithm, path)  # type: ignore[arg-type]
 
 
 def _key_name(key: SigningKey) -> str:
@@ -126,19 +130,32 @@ def render_rspamd_maps(keys: Iterable[SigningKey]) -> tuple[str, str]:
     return "\n".join(selectors) + "\n", "\n".join(paths) + "\n"
 
 
-def write_exports(keys: list[SigningKey], folder: str | Path) -> tuple[list[Path], list[str]]:
-    """Write KeyTable, SigningTable, dkim_signing.conf and the two Rspamd maps
-    into `folder` (each atomically).  Returns (files, warnings)."""
+FORMATS = ("opendkim", "rspamd")
+
+
+def write_exports(
+    keys: list[SigningKey],
+    folder: str | Path,
+    formats: Iterable[str] = FORMATS,
+) -> tuple[list[Path], list[str]]:
+    """Write the files of `formats` into `folder` (each atomically): "opendkim"
+    is KeyTable and SigningTable, "rspamd" is dkim_signing.conf and the two
+    Rspamd maps.  Returns (files, warnings)."""
+    chosen = set(formats)
+    unknown = chosen - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    selector_map, path_map = render_rspamd_maps(keys)
-    files = {
-        "KeyTable": render_opendkim_keytable(keys),
-        "SigningTable": render_opendkim_signingtable(keys),
-        "dkim_signing.conf": render_rspamd_signing(keys),
-        "dkim_selectors.map": selector_map,
-        "dkim_paths.map": path_map,
-    }
+    files: dict[str, str] = {}
+    if "opendkim" in chosen:
+        files["KeyTable"] = render_opendkim_keytable(keys)
+        files["SigningTable"] = render_opendkim_signingtable(keys)
+    if "rspamd" in chosen:
+        selector_map, path_map = render_rspamd_maps(keys)
+        files["dkim_signing.conf"] = render_rspamd_signing(keys)
+        files["dkim_selectors.map"] = selector_map
+        files["dkim_paths.map"] = path_map
     written = []
     for name, text in files.items():
         target = out / name

@@ -11,10 +11,11 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..names import is_label, is_selector
 from .base import _Strict
+from .redact import looks_secret
 
 AlgorithmName = Literal["ed25519", "rsa"]
 
@@ -70,8 +71,8 @@ class DkimKey(_Strict):
         None, description="DKIM selector (one or more DNS labels), e.g. 'relay2026a'"
     )
     algorithm: AlgorithmName = Field("rsa", description="ed25519 (RFC 8463) or rsa (RFC 8301)")
-    bits: int = Field(2048, description="RSA key size: 2048 (default) up to 4096")
-    testing: bool = Field(False, description="publish t=y while testing (RFC 6376 §3.6.1)")
+    bits: StrictInt = Field(2048, description="RSA key size: 2048 (default) up to 4096")
+    testing: StrictBool = Field(False, description="publish t=y while testing (RFC 6376 §3.6.1)")
     public_key: str | None = Field(
         None,
         description="the p= value, when the private key is held elsewhere; "
@@ -135,6 +136,30 @@ class DkimKey(_Strict):
                 "and hyphens, at most 50 characters (the date is appended)"
             )
         return None if value is None else value.lower()
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        # Never quote the value: a private key pasted here must not reach a log.
+        if value is None:
+            return None
+        if "PRIVATE KEY" in value.upper() or (looks_secret(value) and "PUBLIC KEY" not in value):
+            raise ValueError(
+                "public_key holds a PRIVATE key (not shown): remove it from the policy file "
+                "and give the public p= value; treat that key as exposed and replace it"
+            )
+        if "-----" in value:
+            raise ValueError(
+                "public_key is a PEM block: give only the base64 text between its BEGIN and "
+                "END lines (the p= value), on one line"
+            )
+        compact = re.sub(r"\s+", "", value)
+        if not compact or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact):
+            raise ValueError(
+                "public_key is not base64: give the p= value of the DKIM record "
+                "(letters, digits, + and /, maybe = at the end)"
+            )
+        return value
 
     @field_validator("notes")
     @classmethod

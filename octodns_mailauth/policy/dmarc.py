@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from .base import _Strict
 
@@ -50,11 +50,11 @@ class LegacyTags(_Strict):
     """RFC 7489 tags RFC 9989 removed (App. C.5.2).  Receivers that follow RFC 9989
     ignore them; publish them only for old receivers, knowing they are flagged."""
 
-    pct: int | None = Field(
+    pct: StrictInt | None = Field(
         None, ge=0, le=100, description="pct=: percentage of failing mail the policy applies to"
     )
     rf: list[str] | None = Field(None, description="rf=: failure report formats (afrf)")
-    ri: int | None = Field(
+    ri: StrictInt | None = Field(
         None, ge=1, le=4294967295, description="ri=: requested aggregate report interval, seconds"
     )
 
@@ -104,13 +104,13 @@ class DmarcPolicySettings(_Strict):
         description="np=: policy for subdomains that do not exist (defaults to "
         "subdomain_policy, then policy; RFC 9989 §4.7)",
     )
-    public_suffix_domain: bool | None = Field(
+    public_suffix_domain: StrictBool | None = Field(
         None,
         description="psd=: true (psd=y) if this domain is a public suffix operator's, "
         "false (psd=n) to declare it the organizational domain; omit for psd=u "
         "(RFC 9989 §4.7, §4.10.2)",
     )
-    testing: bool = Field(
+    testing: StrictBool = Field(
         False,
         description="t=y: receivers apply one step less (reject as quarantine, quarantine "
         "as none) while you test (RFC 9989 §4.7)",
@@ -136,7 +136,7 @@ class DmarcPolicySettings(_Strict):
         description="RFC 7489 tags removed by RFC 9989 (pct, rf, ri), published only when "
         "set here and always flagged",
     )
-    takeover: bool = Field(
+    takeover: StrictBool = Field(
         False, description="replace a hand-written v=DMARC1 record already in the zone"
     )
 

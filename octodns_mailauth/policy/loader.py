@@ -18,8 +18,9 @@ from ..findings import Finding, Location, Severity
 from ..names import is_hostname, normalize
 from .dmarc import LegacyTags
 from .models import DkimKey, DmarcPolicySettings, Policy, Sender, SpfPolicy
+from .redact import redact, shown
 from .transport import BimiSettings, MtaStsHost, MtaStsSettings, TlsRptSettings
-from .yamlpos import KeyPath, LineMap, YamlSyntaxError, load
+from .yamlpos import MAX_POLICY_BYTES, KeyPath, LineMap, YamlSyntaxError, load
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -77,17 +78,111 @@ def _yaml_path(loc: tuple[Any, ...]) -> KeyPath:
     )
 
 
+# An example of a valid value per key, for hints on type errors.
+_EXAMPLES: dict[str, str] = {
+    "ttl": "ttl: 3600 (seconds, 60 to 604800)",
+    "bits": "bits: 2048 (2048 to 4096)",
+    "max_age": "max_age: 604800 (seconds, at most 31557600)",
+    "lock_max_age_days": "lock_max_age_days: 30",
+    "pct": "pct: 100",
+    "ri": "ri: 86400",
+    "ip4": "ip4: [203.0.113.5, 198.51.100.0/28]",
+    "ip6": "ip6: ['2001:db8::25', '2001:db8:1::/48']",
+    "senders": "senders: [{name: office, provider: microsoft365, tenant: contoso}]",
+    "spf": "spf: {all: fail}",
+    "dmarc": "dmarc: {stage: monitor, rua: [mailto:dmarc@example.com]}",
+    "mta_sts": "mta_sts: {mode: testing, mx: [mx1.example.com]}",
+    "tls_rpt": "tls_rpt: {rua: [mailto:tls-reports@example.com]}",
+    "bimi": "bimi: {logo: https://example.com/logo.svg}",
+    "host": "host: {cname: mta-sts.hosting.example.net}",
+    "legacy": "legacy: {pct: 100}",
+    "dkim": "dkim: {selector: relay2026a, algorithm: ed25519}",
+    "names": "names: {bounce: [relay]}",
+    "unaligned_ok": "unaligned_ok: 'the ticketing system sends with its own MAIL FROM'",
+}
+_IP_KINDS = {
+    "ip_v4_network": "an IPv4 address or CIDR range",
+    "ip_v6_network": "an IPv6 address or CIDR range",
+    "ip_v4_address": "an IPv4 address",
+    "ip_v6_address": "an IPv6 address",
+    "ip_any_network": "an IP address or CIDR range",
+    "ip_any_address": "an IP address",
+}
+_LIMITS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _key_name(loc: KeyPath) -> str:
+    """The YAML key an error is about: `ip6` for senders[0].ip6[1]."""
+    return next((str(p) for p in reversed(loc) if isinstance(p, str)), "the policy")
+
+
+def _example(key: str, fallback: str) -> str:
+    return f"write e.g. {_EXAMPLES[key]}" if key in _EXAMPLES else fallback
+
+
+def _typed_message(kind: str, key: str, err: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, hint) for a pydantic type/limit error, naming the key; None for
+    error types the model's own message already explains."""
+    got = shown(err.get("input"))
+    ctx = err.get("ctx") or {}
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"{key} must be a whole number, not {got}", _example(key, f"write e.g. {key}: 10")
+    if kind in _LIMITS:
+        bound, words = _LIMITS[kind]
+        return (
+            f"{key} is {got}, but it must be {words} {ctx.get(bound)}",
+            _example(key, f"use a value {words} {ctx.get(bound)}"),
+        )
+    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return (
+            f"{key} must be a mapping of settings, not {got}",
+            _example(key, f"write {key}: followed by indented key: value lines")
+            + (f", or remove {key}: to leave it out" if err.get("input") is None else ""),
+        )
+    if kind in _IP_KINDS:
+        return (
+            f"{key}: {got} is not {_IP_KINDS[kind]}",
+            _example(key, "write the address in its usual notation")
+            + (
+                "; IPv4 addresses go under ip4:, IPv6 under ip6:"
+                if kind.startswith(("ip_v4", "ip_v6"))
+                else ""
+            ),
+        )
+    if kind in {"bool_type", "bool_parsing"}:
+        return (
+            f"{key} must be true or false, not {got}",
+            f"write {key}: true or {key}: false (unquoted; yes/no/1/0 are not accepted)",
+        )
+    if kind in {"string_type", "string_too_short"}:
+        return f"{key} must be text, not {got}", _example(key, f"write {key}: 'some text'")
+    if kind in {"list_type", "tuple_type", "set_type"}:
+        return f"{key} must be a list, not {got}", _example(key, f"write {key}: [first, second]")
+    if kind in {"float_parsing", "float_type", "timedelta_type", "timedelta_parsing"}:
+        return f"{key} is not valid: {got}", _example(key, "write e.g. 90d, 12w or 36h")
+    return None
+
+
 def _finding_from_error(err: dict[str, Any], path: str, lines: LineMap) -> Finding:
     loc = lines.normalize(_yaml_path(tuple(err["loc"])))
-    msg = str(err["msg"])
+    # Messages may quote what the user wrote, which may be a pasted key.
+    msg = redact(str(err["msg"]))
     hint = None
     kind = err["type"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if kind == "extra_forbidden" and loc:
+    typed = _typed_message(kind, _key_name(loc), err)
+    if typed is not None:
+        msg, hint = typed
+    elif kind == "extra_forbidden" and loc:
         key = loc[-1]
         model = _model_at(loc[:-1])
-        msg = f"unknown key {key!r}"
+        msg = f"unknown key {shown(key)}"
         if model is not None:
             known = sorted(model.model_fields)
             close = difflib.get_close_matches(str(key), known, n=1)
@@ -103,11 +198,11 @@ def _finding_from_error(err: dict[str, Any], path: str, lines: LineMap) -> Findi
             Severity.ERROR,
             msg,
             Location(path, lines.line_for(loc_for_line), key_path(loc)),
-            hint,
+            _example(str(loc[-1]), "add it") if isinstance(loc[-1], str) else None,
             code="policy-schema",
         )
     elif "input" in err and kind in {"enum", "literal_error"}:
-        msg = f"{err['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
+        msg = f"{shown(err['input'])} is not allowed: {msg[0].lower()}{msg[1:]}"
     return Finding(
         Severity.ERROR,
         msg,
@@ -138,7 +233,7 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
                     Severity.ERROR,
                     str(e),
                     Location(path, e.line),
-                    "check indentation and quoting around that line",
+                    e.hint,
                     code="policy-yaml",
                 )
             ]
@@ -183,7 +278,36 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # Read one byte past the cap so an oversized file is told apart; never
+        # read a FIFO or device (they need not end).
+        if path.exists() and not path.is_file():
+            raise PolicyError(
+                [
+                    Finding(
+                        Severity.ERROR,
+                        f"{path.name} is named like a policy file but is not a regular file "
+                        "(a folder, device or pipe)",
+                        Location(str(path)),
+                        "policy folders hold one <domain>.yaml file per domain: rename or move it",
+                        code="policy-io",
+                    )
+                ]
+            )
+        with path.open("rb") as f:
+            raw = f.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(
+                [
+                    Finding(
+                        Severity.ERROR,
+                        f"the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB",
+                        Location(str(path), 1),
+                        "a policy file is a few kilobytes: is this the right file?",
+                        code="policy-io",
+                    )
+                ]
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise PolicyError(
@@ -200,8 +324,11 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
 
 
 def policy_files(folder: str | Path) -> list[Path]:
+    """Every `*.yaml`/`*.yml` entry in the folder, files or not: load_policy_file
+    refuses one that is not a regular file, so a folder named like a policy is
+    an error rather than a domain silently left out."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(POLICY_SUFFIXES))
+    return sorted(p for p in folder.iterdir() if p.name.endswith(POLICY_SUFFIXES))
 
 
 def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:

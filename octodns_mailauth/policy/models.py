@@ -10,13 +10,30 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from .base import _Strict, check_hostname
 from .dkim import DkimKey
 from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
+from .redact import redact, shown
 from .spf import SpfAll, SpfPolicy
 from .transport import BimiSettings, MtaStsSettings, TlsRptSettings
+
+# Ranges wider than these (a /7 is 1/128 of IPv4) are no list of servers.
+_WIDEST_PREFIX = {4: 8, 6: 16}
+
+
+def _share(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return "all" if network.prefixlen == 0 else f"1/{2**network.prefixlen}"
+
 
 __all__ = [
     "Alignment",
@@ -47,10 +64,10 @@ class Sender(BaseModel):
     ip6: list[ipaddress.IPv6Network] = Field(
         default_factory=list, description="IPv6 addresses or CIDR ranges (SPF ip6)"
     )
-    a: bool | list[str] = Field(
+    a: StrictBool | list[str] = Field(
         False, description="true for SPF `a` of the domain, or host names for `a:host`"
     )
-    mx: bool | list[str] = Field(
+    mx: StrictBool | list[str] = Field(
         False, description="true for SPF `mx` of the domain, or names for `mx:name`"
     )
     include: list[str] = Field(default_factory=list, description="extra SPF includes")
@@ -62,7 +79,7 @@ class Sender(BaseModel):
         description="the envelope MAIL FROM (return-path) domain this sender uses; own "
         "servers default to the policy domain, catalog providers know theirs",
     )
-    flatten: bool = Field(
+    flatten: StrictBool = Field(
         False,
         description="replace this sender's SPF includes by the addresses they resolve to "
         "(from the SPF lock file)",
@@ -82,23 +99,59 @@ class Sender(BaseModel):
 
     @field_validator("ip4", "ip6", mode="before")
     @classmethod
-    def _networks(cls, value: Any) -> Any:
-        # strict=False: `198.51.100.1/28` is a typo for a network we refuse below
+    def _networks(cls, value: Any, info: ValidationInfo) -> Any:
+        # strict=True: `198.51.100.1/28` is a typo for a network we refuse below
         # with a clear message rather than silently widening.
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
             return value
+        version = 4 if info.field_name == "ip4" else 6
         out = []
         for item in value:
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise ValueError(
+                    f"{shown(item)} is not an IP address or CIDR range; write e.g. "
+                    + ("203.0.113.5 or 198.51.100.0/28" if version == 4 else "2001:db8::25")
+                )
             try:
-                out.append(ipaddress.ip_network(str(item), strict=True))
+                network = ipaddress.ip_network(str(item), strict=True)
             except ValueError as e:
                 raise ValueError(
-                    f"{item!r} is not an IP address or CIDR range ({e}); write e.g. "
-                    "203.0.113.5 or 198.51.100.0/28 with the host bits zero"
+                    f"{shown(item)} is not an IP address or CIDR range ({redact(str(e))}); "
+                    "write e.g. 203.0.113.5 or 198.51.100.0/28 with the host bits zero"
                 ) from None
+            if network.version != version:
+                other = "ip6" if version == 4 else "ip4"
+                raise ValueError(
+                    f"{item} is an IPv{network.version} "
+                    f"{'address' if network.num_addresses == 1 else 'range'}, not "
+                    f"IPv{version}: list it under {other}: instead"
+                )
+            if network.prefixlen < _WIDEST_PREFIX[version]:
+                raise ValueError(
+                    f"{item} covers {_share(network)} of all IPv{version} addresses: an SPF "
+                    "record listing it lets nearly anyone pass, like +all (RFC 7208 §5.1); "
+                    "list the addresses your servers send from, e.g. "
+                    + ("203.0.113.5 or 198.51.100.0/28" if version == 4 else "2001:db8:1::/48")
+                )
+            out.append(network)
         return out
+
+    @field_validator("unaligned_ok", mode="before")
+    @classmethod
+    def _unaligned_reason(cls, value: Any) -> Any:
+        # `unaligned_ok: true` would acknowledge nothing: the reason is the point
+        # (the next reader learns why enforcement is safe for this sender).
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                "unaligned_ok takes the reason this sender cannot align, as text, not "
+                f"{shown(value)}: write e.g. unaligned_ok: 'the ticketing vendor signs with "
+                "its own domain and uses its own MAIL FROM'"
+            )
+        return value.strip()
 
     @field_validator("include", mode="before")
     @classmethod
@@ -142,19 +195,19 @@ class Policy(_Strict):
     domain: str | None = Field(
         None, description="the domain this policy is for; defaults to the file name"
     )
-    ttl: int = Field(3600, ge=60, le=604800, description="TTL of the records we publish")
+    ttl: StrictInt = Field(3600, ge=60, le=604800, description="TTL of the records we publish")
     senders: list[Sender] = Field(default_factory=list)
     spf: SpfPolicy = Field(default_factory=SpfPolicy)
     dmarc: DmarcPolicySettings | None = None
     mta_sts: MtaStsSettings | None = Field(None, description="MTA-STS policy (RFC 8461)")
     tls_rpt: TlsRptSettings | None = Field(None, description="TLS reporting (RFC 8460)")
     bimi: BimiSettings | None = Field(None, description="BIMI logo record")
-    parked: bool = Field(
+    parked: StrictBool = Field(
         False,
         description="the domain sends and receives no mail: publish null MX, "
         "v=spf1 -all, DMARC reject and the M3AAWG wildcard records",
     )
-    null_mx: bool = Field(
+    null_mx: StrictBool = Field(
         False, description="the domain receives no mail: publish MX 0 . (RFC 7505)"
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from .base import _Strict, check_hostname
 
@@ -29,7 +29,7 @@ class SpfPolicy(_Strict):
     all: SpfAll = Field(
         SpfAll.fail, description="what happens to unlisted senders: fail (-all), softfail (~all)"
     )
-    takeover: bool = Field(
+    takeover: StrictBool = Field(
         False,
         description="replace a hand-written v=spf1 record already in the zone instead of "
         "refusing to run",
@@ -45,7 +45,7 @@ class SpfPolicy(_Strict):
         description="SPF records at other names (return-path / bounce hosts): a name relative "
         "to the domain (or absolute under it) -> the senders whose terms it lists",
     )
-    lock_max_age_days: int = Field(
+    lock_max_age_days: StrictInt = Field(
         30,
         ge=1,
         description="warn when the SPF lock file's answers are older than this many days",

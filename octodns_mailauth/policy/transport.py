@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..names import is_hostname, is_selector, normalize
 from .base import _Strict, check_hostname
@@ -137,7 +137,7 @@ class MtaStsSettings(_Strict):
         description="MX host patterns the policy allows, e.g. mx1.example.com or "
         "*.mail.protection.outlook.com; required unless mode is none",
     )
-    max_age: int = Field(
+    max_age: StrictInt = Field(
         604800,
         ge=0,
         le=MAX_AGE_LIMIT,
@@ -224,7 +224,7 @@ class BimiSettings(_Strict):
     authority: str | None = Field(
         None, description="a=: the https URL of the mark certificate (VMC/CMC, PEM)"
     )
-    decline: bool = Field(
+    decline: StrictBool = Field(
         False, description="publish `v=BIMI1; l=; a=;`: this domain has no logo, on purpose"
     )
 

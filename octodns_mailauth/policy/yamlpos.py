@@ -14,14 +14,23 @@ import yaml
 
 KeyPath = tuple[str | int, ...]
 
+# A policy is a few kilobytes; the cap keeps a pasted log or a generated file
+# from costing minutes and memory before anything useful is said.
+MAX_POLICY_BYTES = 1024 * 1024
+# Far deeper than any policy; keeps the walk (and construction) off the
+# interpreter's recursion limit.
+MAX_DEPTH = 32
+ANCHOR_MESSAGE = "YAML anchors and aliases are not allowed in policy files"
+
 # libyaml's loader keeps the same marks and is ~10x faster; pre-commit and
 # providers with thousands of domains feel the difference.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlSyntaxError(ValueError):
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, hint: str | None = None) -> None:
         self.line = line
+        self.hint = hint or "check indentation and quoting around that line"
         super().__init__(message)
 
 
@@ -53,14 +62,26 @@ class LineMap:
 
 
 def load(text: str) -> tuple[Any, LineMap]:
-    """Parse one YAML document into plain data and its line map."""
+    """Parse one YAML document into plain data and its line map.
+
+    Anchors and aliases are refused on the node tree, before construction: an
+    alias can make the tree cyclic (`&a [*a]`) or exponentially large (the
+    "billion laughs"), and a policy gains nothing from them.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise YamlSyntaxError(
+            f"the file is larger than {MAX_POLICY_BYTES // 1024} KiB",
+            None,
+            "a policy file is a few kilobytes: is this the right file?",
+        )
     loader = _Loader(text)
     try:
+        _refuse_anchors(text)
         node = loader.get_single_node()
         if node is None:
             return None, LineMap()
         lines = LineMap()
-        _walk(node, (), lines)
+        _walk(node, (), lines, set())
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -76,7 +97,40 @@ def load(text: str) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: LineMap) -> None:
+def _refuse_anchors(text: str) -> None:
+    """The first anchor (`&name`) or alias (`*name`) in the text, as an error.
+
+    Only the parser's events say where an anchor is (the composed tree shares
+    nodes and forgets names), so scan them; most files contain neither
+    character and skip the scan.
+    """
+    if "&" not in text and "*" not in text:
+        return
+    for event in yaml.parse(text, Loader=_Loader):
+        if getattr(event, "anchor", None) is not None:
+            found = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
+            raise YamlSyntaxError(
+                f"{ANCHOR_MESSAGE} (found {found}); write the value out where it is needed",
+                event.start_mark.line + 1,
+            )
+
+
+def _walk(node: yaml.Node, path: KeyPath, lines: LineMap, seen_nodes: set[int]) -> None:
+    # A node met twice is an alias the scan above did not catch: refuse it rather
+    # than walk (or construct) a shared or cyclic tree.
+    if id(node) in seen_nodes:
+        raise YamlSyntaxError(
+            ANCHOR_MESSAGE,
+            node.start_mark.line + 1,
+            "write the value out in full where it is needed, without &name or *name",
+        )
+    seen_nodes.add(id(node))
+    if len(path) > MAX_DEPTH:
+        raise YamlSyntaxError(
+            f"the YAML is nested more than {MAX_DEPTH} levels deep",
+            node.start_mark.line + 1,
+            "a policy nests a few levels (senders: - dkim: ...): check the brackets",
+        )
     lines.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -87,8 +141,8 @@ def _walk(node: yaml.Node, path: KeyPath, lines: LineMap) -> None:
                 raise YamlSyntaxError(f"duplicate key '{key}' (first at line {seen[key]})", line)
             seen[key] = line
             lines.lines[path + (key,)] = line
-            _walk(value_node, path + (key,), lines)
+            _walk(value_node, path + (key,), lines, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines.lines[path + (i,)] = item.start_mark.line + 1
-            _walk(item, path + (i,), lines)
+            _walk(item, path + (i,), lines, seen_nodes)

@@ -250,15 +250,19 @@ class RangeChange:
 class LockDiff:
     path: Path
     changes: list[RangeChange] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # DNS errors (lock entries kept)
-    refreshed: datetime | None = None
+    failures: list[str] = field(default_factory=list)  # DNS errors, each saying what was kept
+    refreshed: datetime | None = None  # the lock's `refreshed` after this run
+    kept: list[str] = field(default_factory=list)  # old entries kept below failed names
+    written: bool = True  # False: every lookup failed, the file was left as it was
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
 
     def render(self) -> list[str]:
-        if not self.changes:
+        if not self.written:
+            lines = [f"{self.path}: not rewritten"]
+        elif not self.changes:
             lines = [f"{self.path}: no upstream change"]
         else:
             lines = [f"{self.path}: {len(self.changes)} name(s) changed upstream"]
@@ -273,6 +277,18 @@ class LockDiff:
             lines.extend(f"    - {r}" for r in change.removed)
             lines.extend(f"    {o}" for o in change.other)
         lines.extend(f"! {f}" for f in self.failures)
+        if self.kept:
+            lines.append(
+                f"! kept the old answers for {len(self.kept)} name(s) below the failed "
+                "lookups, not asked this time: " + ", ".join(self.kept)
+            )
+        if not self.written:
+            lines.append(f"! no lookup succeeded: {self.path} was left unchanged")
+        elif self.failures:
+            lines.append(
+                "! the lock's 'refreshed' time and the kept answers' 'resolved' times were "
+                "not advanced"
+            )
         return lines
 
 
@@ -370,23 +386,107 @@ def refresh_lock(
     now: datetime | None = None,
 ) -> LockDiff:
     """Resolve live everything the policies' SPF depends on, rewrite the lock
-    atomically and return what changed upstream.  On a DNS failure for a name
-    the old entry is kept (and the failure listed), so a flaky network never
-    empties the lock."""
+    atomically and return what changed upstream.
+
+    A DNS failure hides more than the failed name: the includes below it are
+    never asked.  So when any lookup fails, every old entry the new walk did
+    not reach but the failed names lead to (per the old lock) is kept as it
+    was, with its old `resolved` time, and `refreshed` is not advanced: the
+    lock still says how old those answers are.  When no lookup succeeded at
+    all the file is left untouched."""
     now = now or datetime.now(timezone.utc)
     path = Path(lock_path)
     old = SpfLock.load(path) if path.exists() else None
     recorder, own = collect_answers(policies, resolver, catalog=catalog)
     new = lock_from_recording(path, recorder, now, exclude=own)
     diff = LockDiff(path, refreshed=now)
-    for err in recorder.failures:
-        diff.failures.append(f"{err}; keeping the old answer")
+    failed = _unique_failures(recorder.failures)
+    if not failed:
+        diff.changes = diff_locks(old, new)
+        new.write()
+        return diff
+    old_entries = old.entries if old else {}
+    kept = _keep_old_subtrees(old, new, failed) if old else set()
+    for err in failed:
         key = _norm(err.name)
-        if old and key in old.entries and key not in new.entries:
-            new.entries[key] = old.entries[key]
+        if key in old_entries:
+            diff.failures.append(f"{err}; keeping the old answer")
+        else:
+            diff.failures.append(f"{err}; the lock had no answer for it, so it still has none")
+    below = sorted(kept - {_norm(e.name) for e in failed})
+    if below:
+        diff.kept = below
+    answered = [n for n, _ in recorder.answers] + list(recorder.nxdomain)
+    if not any(not _own(n, own) for n in answered):
+        # Nothing answered: a rewrite could only lose information.
+        diff.written = False
+        diff.refreshed = old.refreshed if old else None
+        return diff
+    new.refreshed = old.refreshed if old else None  # this refresh was not complete
+    diff.refreshed = new.refreshed
     diff.changes = diff_locks(old, new)
     new.write()
     return diff
+
+
+def _unique_failures(failures: list[DnsError]) -> list[DnsError]:
+    """One failure per (name, type): several policies may ask the same name."""
+    seen: dict[tuple[str, str], DnsError] = {}
+    for err in failures:
+        seen.setdefault((_norm(err.name), err.rdtype.upper()), err)
+    return list(seen.values())
+
+
+class _Asking:
+    """A resolver over the old lock that notes every (name, type) asked."""
+
+    def __init__(self, inner: LockResolver) -> None:
+        self.inner = inner
+        self.asked: set[tuple[str, str]] = set()
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        self.asked.add((_norm(name), rdtype.upper()))
+        return self.inner.query(name, rdtype)
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        return None
+
+
+def _keep_old_subtrees(old: SpfLock, new: SpfLock, failed: list[DnsError]) -> set[str]:
+    """Copy into `new` the old answers for every failed (name, type) and, for a
+    failed TXT, for everything the old record there led to (its includes,
+    their a/mx/exists targets...), unless the new walk answered it itself.
+    Returns the names whose old answers were kept."""
+    from .lookups import analyze
+
+    asking = _Asking(LockResolver(old))
+    for err in failed:
+        name, rdtype = _norm(err.name), err.rdtype.upper()
+        asking.asked.add((name, rdtype))
+        if rdtype == "TXT" and name in old.entries:
+            analyze(name, asking)
+    kept: set[str] = set()
+    for name, rdtype in sorted(asking.asked):
+        before = old.entries.get(name)
+        if before is None:
+            continue
+        after = new.entries.get(name)
+        if after is not None and (after.nxdomain or rdtype in after.answers):
+            continue  # answered by this refresh: the new answer wins
+        if before.nxdomain:
+            if after is None:
+                new.entries[name] = LockEntry(before.resolved, nxdomain=True)
+                kept.add(name)
+            continue
+        if rdtype not in before.answers:
+            continue
+        if after is None:
+            after = new.entries[name] = LockEntry(before.resolved)
+        # The entry's time is its oldest answer's, so staleness stays visible.
+        after.resolved = min(after.resolved, before.resolved)
+        after.answers[rdtype] = list(before.answers[rdtype])
+        kept.add(name)
+    return kept
 
 
 def iter_missing(resolver: Resolver | None) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,43 @@
+"""Keep what users paste out of what we print.
+
+Error messages quote the offending value so the user can find it, but a value
+may be a pasted private key (a PEM block, or its bare base64 body), and
+messages end up in CI logs.  Every message that echoes policy input goes
+through `redact` (and quoted values through `shown`).
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_SHOWN = 60
+
+# A PEM block, closed or cut off (a paste may lose its END line).
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*-----.*?(?:-----END [A-Z0-9 ]*-----|$)", re.DOTALL | re.IGNORECASE
+)
+# A long base64 run: a key body pasted without its BEGIN/END lines.  DKIM p=
+# values are public, but we cannot tell them from a private key body here.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{80,}={0,2}")
+
+
+def looks_secret(text: str) -> bool:
+    """True for text that carries (or may carry) private key material."""
+    return "PRIVATE KEY" in text.upper() or bool(_PEM.search(text))
+
+
+def redact(text: str) -> str:
+    """`text` with PEM blocks and long base64 runs replaced by placeholders."""
+    text = _PEM.sub("<PEM block, not shown>", text)
+    text = re.sub(r"PRIVATE KEY", "<private key, not shown>", text, flags=re.IGNORECASE)
+    return _B64_RUN.sub(lambda m: f"{m.group(0)[:8]}...<{len(m.group(0))} characters>", text)
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it: repr, redacted, cut to MAX_SHOWN characters."""
+    if isinstance(value, str) and looks_secret(value):
+        return "<a PEM block or private key, not shown>"
+    text = redact(repr(value))
+    if len(text) > MAX_SHOWN:
+        text = text[: MAX_SHOWN - 3] + "..." + f" ({len(text)} characters)"
+    return text

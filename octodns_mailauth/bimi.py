@@ -9,6 +9,7 @@ and, like the policy, is input the user wrote.
 from __future__ import annotations
 
 import re
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -167,11 +168,28 @@ def _check_dmarc(ctx: CompileContext) -> bool:
     if not weak and getattr(dmarc, "testing", False) and DmarcPolicy.quarantine in (p, sub):
         weak, key = ["testing is true, which applies quarantine as none (t=y)"], "testing"
     if weak:
+        if key == "testing":
+            # policy is already quarantine: the fix is the t=y flag, not p=.
+            hint = (
+                "remove testing: true from dmarc, or set policy: reject (which t=y applies "
+                "as quarantine)"
+            )
         ctx.find(
             Severity.ERROR,
             f"BIMI is ignored unless DMARC is at enforcement, but {' and '.join(weak)}",
             _dmarc_location(ctx, key),
             hint,
+            code="bimi-dmarc-not-enforced",
+        )
+        return False
+    pct = dmarc.legacy.pct if dmarc.legacy is not None else None
+    if pct is not None and pct < 100:
+        # BIMI requires the policy to apply to all failing mail: pct=100 (or none).
+        ctx.find(
+            Severity.ERROR,
+            f"BIMI is ignored unless DMARC applies to all mail, but legacy pct is {pct}",
+            ctx.location("dmarc", "legacy", "pct"),
+            "remove pct from dmarc.legacy (RFC 9989 has no pct=), or set pct: 100",
             code="bimi-dmarc-not-enforced",
         )
         return False
@@ -190,9 +208,22 @@ def _check_logo_file(ctx: CompileContext, settings: BimiSettings) -> bool:
     if settings.logo_file is None:
         return True
     where = ctx.location("bimi", "logo_file")
+    # Relative to the policy file's folder, not the working directory.
     path = Path(ctx.lp.path).parent / settings.logo_file
     try:
-        data = path.read_bytes()
+        # stat before open: opening a FIFO blocks, and a device (/dev/zero) never
+        # ends; read one byte past the limit so an oversized logo is told apart.
+        if not stat.S_ISREG(path.stat().st_mode):
+            ctx.find(
+                Severity.ERROR,
+                f"the logo file {path} is not a regular file",
+                where,
+                "point logo_file at the .svg file, relative to the policy file's folder",
+                code="bimi-logo-unreadable",
+            )
+            return False
+        with path.open("rb") as f:
+            data = f.read(MAX_LOGO_BYTES + 1)
     except OSError as e:
         ctx.find(
             Severity.ERROR,
@@ -200,6 +231,16 @@ def _check_logo_file(ctx: CompileContext, settings: BimiSettings) -> bool:
             where,
             "logo_file is relative to the policy file's folder",
             code="bimi-logo-unreadable",
+        )
+        return False
+    if len(data) > MAX_LOGO_BYTES:
+        ctx.find(
+            Severity.ERROR,
+            f"logo {path} is larger than {MAX_LOGO_BYTES // 1024} KiB; receivers refuse "
+            "larger SVG Tiny PS logos",
+            where,
+            "simplify the paths or remove metadata and comments",
+            code="bimi-logo-large",
         )
         return False
     problems = svg_problems(data)
@@ -211,13 +252,5 @@ def _check_logo_file(ctx: CompileContext, settings: BimiSettings) -> bool:
             "export the logo as SVG Tiny PS (see bimigroup.org, 'Creating BIMI SVG logo files')",
             rfc="draft-svg-tiny-ps-abrotman",
             code="bimi-logo-invalid",
-        )
-    if len(data) > MAX_LOGO_BYTES:
-        ctx.find(
-            Severity.WARNING,
-            f"logo {path} is {len(data)} bytes; receivers refuse logos over 32 KiB",
-            where,
-            "simplify the paths or remove metadata",
-            code="bimi-logo-large",
         )
     return not problems

@@ -339,7 +339,10 @@ def _takeover_hint(want: DesiredRecord) -> str:
         return "remove it from the zone, or set `dmarc: {takeover: true}` in the policy"
     if want.kind == "dkim":
         return "remove it from the zone or choose another selector"
-    return "remove the hand-written record from the zone; the policy publishes it"
+    setting = {"mta-sts": "mta_sts", "tlsrpt": "tls_rpt", "bimi": "bimi"}.get(want.kind or "")
+    if setting:
+        return f"remove the hand-written record from the zone, or `{setting}:` from the policy"
+    return "remove it from the zone, or the setting that publishes it from the policy"
 
 
 def _check_cname_rules(

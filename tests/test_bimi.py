@@ -78,6 +78,8 @@ def test_refused_unless_dmarc_is_at_enforcement(
     assert error.location is not None
     assert (error.location.line, error.location.key_path) == (line, key)
     assert "quarantine" in str(error.hint)
+    # The hint names the setting to change: t=y when p= is already quarantine.
+    assert ("remove testing: true" in str(error.hint)) == (key == "dmarc.testing")
     assert bimi_records(result) == {}
 
 
@@ -170,8 +172,9 @@ def test_large_or_missing_logo_file(tmp_path: Path) -> None:
     big = (DATA / "logo.svg").read_text().replace("</svg>", "<!-- " + "x" * 33000 + " -->\n</svg>")
     (tmp_path / "big.svg").write_text(big)
     result = compile_file(tmp_path, f"{ENFORCED}bimi: {{logo: '{LOGO}', logo_file: big.svg}}\n")
-    warnings = [f.code for f in result.warnings if (f.code or "").startswith("bimi")]
-    assert warnings == ["bimi-logo-large"]
+    # Refused, not warned about: receivers do not show a logo over 32 KiB.
+    assert [e.code for e in result.errors] == ["bimi-logo-large"]
+    assert not bimi_records(result)
     result = compile_file(tmp_path, f"{ENFORCED}bimi: {{logo: '{LOGO}', logo_file: gone.svg}}\n")
     assert [e.code for e in result.errors] == ["bimi-logo-unreadable"]
     assert "gone.svg" in result.errors[0].message

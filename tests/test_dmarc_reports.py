@@ -103,7 +103,7 @@ def test_destination_outside_the_config_is_a_warning_with_the_exact_record(
     assert f'{AUTH}. TXT "v=DMARC1"' in text
     assert "zones/mail/example.com.yaml" in text and "RFC 9990" in text
     # The processor found no configured zone for it and says so too.
-    assert f"outside every zone in this config; its owner must publish {AUTH}." in text
+    assert f"is in no zone this processor manages here; its owner must publish {AUTH}." in text
     _zone_dns(monkeypatch)
     with pytest.raises(cd.UnverifiedDMARCURIDestination) as info:
         cd.verify_dmarc_report_destination("example.com", DEST)

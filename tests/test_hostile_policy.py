@@ -56,6 +56,9 @@ KEYS = [
     "mx", "include", "dkim", "selector", "algorithm", "bits", "policy", "rua", "all",
     "tenant", "account", "link", "dkim_tokens", "region", "mail_from", "takeover",
     "subdomain_policy", "public_key", "flatten", "return_path", "unaligned_ok",
+    "mta_sts", "tls_rpt", "bimi", "parked", "null_mx", "stage", "legacy", "rotate", "names",
+    "mode", "max_age", "host", "logo", "logo_file", "decline", "testing", "pct", "prefix",
+    "publish_ahead", "verification", "dkim_record",
 ]  # fmt: skip
 trees = st.recursive(
     scalars,
@@ -105,6 +108,58 @@ def test_mutated_seeds(seed: str, edits: list[tuple[int, str]], cut: int) -> Non
     if cut:
         text = text[:-cut]
     outcome(text)
+
+
+# YAML anchors and aliases, spliced into otherwise valid policies: always a
+# PolicyError naming them, never a RecursionError or an exponential expansion.
+anchor_names = st.text(alphabet="abcxyz", min_size=1, max_size=3)
+
+
+@st.composite
+def with_anchors(draw: st.DrawFn) -> str:
+    seed = draw(st.sampled_from(SEEDS))
+    lines = seed.splitlines()
+    name = draw(anchor_names)
+    where = draw(st.integers(min_value=0, max_value=max(len(lines) - 1, 0)))
+    form = draw(
+        st.sampled_from(
+            [
+                f"x: &{name} [*{name}]",  # a cycle
+                f"x: &{name} [1, 2]\ny: [*{name}, *{name}]",
+                f"senders: &{name} [*{name}]",
+                f"x: *{name}",  # an alias with no anchor
+                "\n".join(  # a small "billion laughs"
+                    [f"l0: &l0 [{name}, {name}, {name}, {name}]"]
+                    + [
+                        f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}, *l{i - 1}, *l{i - 1}]"
+                        for i in range(1, 8)
+                    ]
+                ),
+            ]
+        )
+    )
+    if draw(st.booleans()) and lines:
+        # Put the anchor on a value inside the seed instead.
+        line = lines[where]
+        key = line.split(": ", 1)[0]
+        if ": " in line and "#" not in key and not line.rstrip().endswith(":"):
+            key, value = line.split(": ", 1)
+            lines[where] = f"{key}: &{name} {value}"
+            return "\n".join(lines) + "\n"
+    return form + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(with_anchors())
+def test_anchors_and_aliases_are_refused(text: str) -> None:
+    try:
+        parse_policy(text, "fuzz.yaml", "fuzz.example")
+    except PolicyError as e:
+        assert e.findings and all(f.location is not None for f in e.findings)
+        messages = " ".join(f.message for f in e.findings)
+        assert "anchors and aliases are not allowed" in messages or "YAML syntax" in messages
+        return
+    raise AssertionError(f"an anchor or alias was accepted:\n{text}")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

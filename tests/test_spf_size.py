@@ -62,3 +62,13 @@ def test_long_txt_is_split_into_255_octet_strings_on_the_wire(pdns: Any) -> None
     assert len(rdata.strings) >= 2
     assert all(len(s) <= 255 for s in rdata.strings)
     assert b"".join(rdata.strings).decode() == value  # joined without spaces (§3.3)
+
+
+def test_anchored_names_the_domain_only_for_bare_a_mx_ptr() -> None:
+    from octodns_mailauth.spf.size import anchored
+
+    assert anchored("a", "example.com") == "a:example.com"
+    assert anchored("-mx/24//64", "example.com") == "-mx:example.com/24//64"
+    assert anchored("~ptr", "example.com") == "~ptr:example.com"
+    for kept in ("a:mail.example.net", "include:x.example", "ip4:192.0.2.1", "exists:%{i}.x"):
+        assert anchored(kept, "example.com") == kept

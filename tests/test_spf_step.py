@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.cli import report
+from octodns_mailauth.cli.report import DomainReport
 from octodns_mailauth.compile import CompileResult, compile_policy
 from octodns_mailauth.context import KeyUnavailable
 from octodns_mailauth.findings import Severity
@@ -357,3 +359,86 @@ def test_octodns_sync_fails_past_ten_and_passes_flattened(example: Path) -> None
     assert tree.record is not None and tree.record.startswith("v=spf1")
     assert tree.total <= 10 and not tree.permerror, tree.render()
     assert "include:_spf.google.com" not in tree.record  # the costliest went first
+
+
+# --- lookups per sender add up to the total ---------------------------------------------------
+
+
+def _report(
+    text: str, resolver: object, zone: dict | None = None
+) -> tuple[CompileResult, DomainReport]:
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    result = compile_policy(lp, CATALOG, NoKeys(), resolver, zone, now=NOW)  # type: ignore[arg-type]
+    return result, report.build(lp, result)
+
+
+def _published(result: CompileResult, zone: dict | None = None) -> StaticResolver:
+    """The records we publish, the zone's and the third-party data, for an
+    independent analysis."""
+    data = records_of(SPREAD)
+    data.update({key: list(values) for key, values in (zone or {}).items()})
+    for r in result.records:
+        if r.kind == "spf":
+            data[(r.name, "TXT")] = [r.values[0]]
+    return StaticResolver(data)
+
+
+SPREAD = {
+    **THIRD_PARTY,
+    "many.example": "v=spf1 "
+    + " ".join(f"exists:%{{i}}.e{i}.many.example" for i in range(7))
+    + " ip4:192.0.2.0/24 ~all",
+}
+FARM = ", ".join(f"198.51.{i}.7" for i in range(40))  # long enough to force a split
+
+
+def test_flattened_terms_stay_with_their_sender_in_explain() -> None:
+    zone = {("example.com", "A"): ("192.0.2.80",)}
+    result, rep = _report(
+        "senders:\n"
+        "  - {name: a, include: [many.example], flatten: true}\n"
+        "  - {name: b, a: true}\n",
+        lock_of(SPREAD),
+        zone,
+    )
+    total = analyze("example.com", _published(result, zone)).total  # independent: 7 exists + a
+    assert total == 8
+    assert result.details["spf_per_sender"] == {"a": 7, "b": 1}
+    assert rep.spf_total == total and rep.spf_per_sender == {"a": 7, "b": 1}
+    line = [x for x in report.text(rep).splitlines() if "per sender" in x][0]
+    assert line.strip() == "per sender: a 7, b 1" and "?" not in line
+
+
+def test_split_over_ten_counts_the_link_and_sums_to_the_total() -> None:
+    text = (
+        f"senders:\n  - name: a\n    ip4: [{FARM}]\n    include: [big-esp.example, crm.example]\n"
+        "  - {name: b, include: [helpdesk.example]}\n"
+    )
+    result, rep = _report(text, lock_of(SPREAD))
+    assert "spf-split" in codes(result, Severity.INFO)
+    total = analyze("example.com", _published(result)).total
+    assert total == 13  # 5 + 4 + 3 + the include:_spf1 link
+    (err,) = [f for f in result.errors if f.code == "spf-too-many-lookups"]
+    assert f"needs {total} DNS lookups" in err.message
+    shown = err.message.split("lookups per sender: ")[1].rstrip(")")
+    per = {k: int(v) for k, v in (part.split(": ") for part in shown.split(", "))}
+    assert per == {"a": 9, "b": 3, "split records": 1} and sum(per.values()) == total
+    assert "'a'" in (err.hint or "")  # the costliest sender, not the split
+    assert rep.spf_per_sender == {"a": 9, "b": 3, "split records": 1}
+    assert sum(rep.spf_per_sender.values()) == rep.spf_total == total
+
+
+def test_split_moves_bare_a_and_mx_as_explicit_names() -> None:
+    """In an included record a bare `a` checks the included name (RFC 7208 §5.2),
+    so a term moved into _spf1.<domain> must name the domain itself."""
+    zone = {("example.com", "A"): ("192.0.2.80",), ("example.com", "MX"): ("10 mx.example.com.",)}
+    text = f"senders:\n  - name: a\n    ip4: [{FARM}]\n    a: true\n    mx: true\n"
+    result, rep = _report(text, lock_of(SPREAD), zone)
+    chained = spf_at(result, "_spf1.example.com")
+    terms = chained.split()[1:]
+    assert "a:example.com" in terms and "mx:example.com" in terms
+    assert "a" not in terms and "mx" not in terms
+    tree = analyze("example.com", _published(result, zone))
+    assert tree.void_total == 0  # the moved terms find example.com's A and MX
+    assert rep.spf_per_sender == {"a": 2, "split records": 1}
+    assert sum(rep.spf_per_sender.values()) == tree.total

@@ -53,7 +53,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--config",
         metavar="FILE",
-        help="octoDNS config; settings come from its octodns_mailauth.MailAuthProcessor",
+        help="octoDNS config: settings come from its octodns_mailauth.MailAuthProcessor, and "
+        "each zone's records from its YamlProvider sources (other sources are not read), so "
+        "checks that need the zone (MX, TXT beside SPF, CNAME conflicts) run as in octodns-sync",
     )
     g.add_argument("--processor", metavar="ID", help="which processor, if the config has several")
     g.add_argument("--policies", metavar="DIR", help="folder of policy files (overrides --config)")

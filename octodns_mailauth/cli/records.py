@@ -18,22 +18,26 @@ def run(args: argparse.Namespace) -> int:
     ws = load(resolve(args))
     lp = ws.policy_for(args.domain)
     result = ws.compile(lp)
-    errors = [f for f in result.findings if f.severity is Severity.ERROR]
-    for f in result.findings:
+    # The processor's merge into the zone from the config's YAML sources.
+    findings = list(result.findings) + ws.merge_findings([(lp, result)])
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    for f in findings:
         if f.severity is not Severity.INFO:
             print(f.format(), file=sys.stderr)
     if errors:
         print(f"{lp.domain}: not published: the policy has errors", file=sys.stderr)
         return EXIT_POLICY
     records = result.records
+    # Never silent: a placeholder p= is marked in every format, not only on stderr.
+    placeholders = {f"{selector}._domainkey.{domain}" for domain, selector in ws.keys.placeholders}
     if args.format == "octodns":
-        print(render.records_octodns(records, ws.zone_for(lp.domain)), end="")
+        print(render.records_octodns(records, ws.zone_for(lp.domain), placeholders), end="")
     elif args.format == "bind":
-        print(render.records_bind(records))
+        print(render.records_bind(records, placeholders))
     elif args.format == "json":
-        print(render.dumps([render.record_dict(r) for r in records]))
+        print(render.dumps([render.record_dict(r, placeholders) for r in records]))
     else:
-        print(render.records_table(records))
+        print(render.records_table(records, placeholders))
     for domain, selector in ws.keys.placeholders:
         print(
             f"note: DKIM selector {selector} of {domain} has no key in the keystore yet; its "

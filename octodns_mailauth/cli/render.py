@@ -4,7 +4,7 @@ BIND zone-file lines, and Markdown helpers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..findings import Finding, Severity
@@ -28,7 +28,14 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def record_dict(r: DesiredRecord) -> dict[str, Any]:
+PLACEHOLDER_NOTE = "placeholder key: generated on the first octodns-sync"
+
+
+def _is_placeholder(r: DesiredRecord, placeholders: Collection[str]) -> bool:
+    return r.type == "TXT" and r.name in placeholders
+
+
+def record_dict(r: DesiredRecord, placeholders: Collection[str] = ()) -> dict[str, Any]:
     return {
         "name": r.name,
         "type": r.type,
@@ -37,6 +44,7 @@ def record_dict(r: DesiredRecord) -> dict[str, Any]:
         "owner": r.owner,
         "file": r.location.file if r.location else None,
         "line": r.location.line if r.location else None,
+        "placeholder": _is_placeholder(r, placeholders),
     }
 
 
@@ -75,13 +83,14 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def records_table(records: Iterable[DesiredRecord]) -> str:
+def records_table(records: Iterable[DesiredRecord], placeholders: Collection[str] = ()) -> str:
     rows = []
     for r in sorted_records(records):
+        note = "PLACEHOLDER" if _is_placeholder(r, placeholders) else ""
         for value in r.values:
             shown = f'"{value}"' if r.type == "TXT" else value
-            rows.append([r.name, r.type, str(r.ttl), r.owner, shown])
-    return table(rows, ["NAME", "TYPE", "TTL", "OWNER", "VALUE"])
+            rows.append([r.name, r.type, str(r.ttl), r.owner, note, shown])
+    return table(rows, ["NAME", "TYPE", "TTL", "OWNER", "NOTE", "VALUE"])
 
 
 def _octodns_value(r: DesiredRecord, value: str) -> Any:
@@ -93,13 +102,18 @@ def _octodns_value(r: DesiredRecord, value: str) -> Any:
     return value
 
 
-def records_octodns(records: Iterable[DesiredRecord], zone: str) -> str:
+def records_octodns(
+    records: Iterable[DesiredRecord], zone: str, placeholders: Collection[str] = ()
+) -> str:
     """The records as octoDNS YamlProvider data for `zone` (names relative to it)."""
     import yaml
 
     by_name: dict[str, list[dict[str, Any]]] = {}
     outside: list[DesiredRecord] = []
+    marked: list[DesiredRecord] = []
     for r in sorted_records(records):
+        if _is_placeholder(r, placeholders):
+            marked.append(r)
         if r.name != zone and not r.name.endswith("." + zone):
             outside.append(r)
             continue
@@ -111,7 +125,10 @@ def records_octodns(records: Iterable[DesiredRecord], zone: str) -> str:
             entry["values"] = values
         by_name.setdefault(r.relative_name(zone), []).append(entry)
     data = {name: (rs[0] if len(rs) == 1 else rs) for name, rs in sorted(by_name.items())}
-    text = f"# octoDNS records for zone {zone}.\n---\n"
+    text = f"# octoDNS records for zone {zone}.\n"
+    for r in marked:
+        text += f"# {r.name} {r.type}: {PLACEHOLDER_NOTE}, do not copy its p= value\n"
+    text += "---\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=10_000)
     for r in outside:
         text += f"# outside zone {zone}: {r.name} {r.type} {' '.join(r.values)}\n"
@@ -139,9 +156,11 @@ def _quote(chunk: bytes) -> str:
     return '"' + "".join(out) + '"'
 
 
-def records_bind(records: Iterable[DesiredRecord]) -> str:
+def records_bind(records: Iterable[DesiredRecord], placeholders: Collection[str] = ()) -> str:
     lines = []
     for r in sorted_records(records):
+        if _is_placeholder(r, placeholders):
+            lines.append(f"; {r.name} {r.type}: {PLACEHOLDER_NOTE}, do not copy its p= value")
         for value in r.values:
             rdata = " ".join(txt_strings(value)) if r.type == "TXT" else value
             lines.append(f"{r.name}.\t{r.ttl}\tIN\t{r.type}\t{rdata}")

@@ -98,6 +98,13 @@ def _spf(report: DomainReport, lp: Any, result: Any) -> None:
         # Every sender, in policy order; those with addresses only cost nothing.
         report.spf_per_sender = {facts.name: 0 for facts in result.senders}
         report.spf_total = int(tree.total)
+        per = result.details.get("spf_per_sender")
+        if isinstance(per, dict):
+            # The SPF step's own count: flattened-in terms keep their sender, the
+            # links of a size split show as "split records", and it sums to the total.
+            for who, n in per.items():
+                report.spf_per_sender[who] = report.spf_per_sender.get(who, 0) + int(n)
+            return
         for child in getattr(tree, "children", []):
             via = child.via or child.domain
             sender = _sender_of_term(lp, result, via)

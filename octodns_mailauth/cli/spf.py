@@ -31,11 +31,15 @@ def run(args: argparse.Namespace) -> int:
     for line in diff.render():
         print(line)
     if diff.failures:
-        # The lock was still written (old answers kept), but it is not current.
+        # Old answers under the failed names were kept (nothing written if nothing answered).
+        state = (
+            "the lock was left unchanged"
+            if not diff.written
+            else "their old answers, and those of the names below them, were kept in the lock"
+        )
         raise UsageError(
             f"{len(diff.failures)} lookup(s) failed via "
-            f"{args.nameserver or 'the system resolver'}; their old answers were kept in "
-            "the lock; run again when DNS answers"
+            f"{args.nameserver or 'the system resolver'}; {state}; run again when DNS answers"
         )
     return EXIT_OK
 

@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
         result = ws.compile(lp)
         results.append((lp, result))
         findings.extend(result.findings)
+    # With --config: the processor's merge into each zone read from the YAML
+    # sources, so conflicts octodns-sync would reject fail here first.
+    findings.extend(ws.merge_findings(results))
+    findings.extend(ws.source_findings())
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if args.format == "json":
         _json(ws, results, findings)
@@ -53,6 +57,7 @@ def _unloaded(ws: object) -> int:
 def _json(ws: object, results: list, findings: list[Finding]) -> None:
     from .render import dumps, finding_dict, record_dict
 
+    placeholders = {f"{s}._domainkey.{d}" for d, s in ws.keys.placeholders}  # type: ignore[attr-defined]
     data = {
         "ok": not any(f.severity is Severity.ERROR for f in findings),
         "errors": sum(f.severity is Severity.ERROR for f in findings),
@@ -62,7 +67,7 @@ def _json(ws: object, results: list, findings: list[Finding]) -> None:
             {
                 "domain": lp.domain,
                 "file": lp.path,
-                "records": [record_dict(r) for r in result.records],
+                "records": [record_dict(r, placeholders) for r in result.records],
             }
             for lp, result in results
         ],

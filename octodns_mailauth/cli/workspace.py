@@ -227,6 +227,8 @@ class Workspace:
         if self.settings.zones is None:
             return []
         out = []
+        mine = set(self.processor_zones())
+        pid = self.settings.processor_id
         for lp in self.policies:
             if not any(relative_to(lp.domain, z) is not None for z in self.settings.zones):
                 out.append(
@@ -236,6 +238,18 @@ class Workspace:
                         "contains it",
                         Location(lp.path, 1),
                         f"add {lp.domain}. under zones: with this processor, or remove the file",
+                        code="policy-no-zone",
+                    )
+                )
+            elif self.settings.raw is not None and (zone := self.zone_for(lp.domain)) not in mine:
+                # The processor refuses this too: nothing would be published.
+                out.append(
+                    Finding(
+                        Severity.ERROR,
+                        f"policy for {lp.domain} but its zone {zone}. in {self.settings.config} "
+                        f"does not run the processor {pid!r}, so nothing would be published",
+                        Location(lp.path, 1),
+                        f"add `processors: [{pid}]` to zone {zone}.",
                         code="policy-no-zone",
                     )
                 )
@@ -314,13 +328,9 @@ def _merge_check(settings: Settings, zone: Any, wanted: list[Any]) -> Finding | 
         if m is None:
             return Finding(Severity.ERROR, str(e), Location(str(settings.config)))
         where = (
-            Location(m["file"], int(m["line"]))
-            if m["file"]
-            else Location(str(settings.config))
+            Location(m["file"], int(m["line"])) if m["file"] else Location(str(settings.config))
         )
-        return Finding(
-            Severity.ERROR, m["message"], where, m["hint"], code="zone-merge-conflict"
-        )
+        return Finding(Severity.ERROR, m["message"], where, m["hint"], code="zone-merge-conflict")
     except Exception as e:  # noqa: BLE001 - octoDNS record validation, as sync would fail
         return Finding(
             Severity.ERROR,

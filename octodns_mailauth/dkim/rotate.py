@@ -120,7 +120,8 @@ def advance_rotation(
                     Severity.ERROR,
                     f"DKIM rotation of {config.prefix}: {problem}",
                     where,
-                    "lengthen `rotate:` or shorten the phase durations (or the policy ttl)",
+                    "change the setting the message names; or lengthen `rotate:` or shorten "
+                    "the phase durations (or the policy ttl)",
                     rfc="RFC 6376 §3.6.1",
                     code="dkim-rotation-period",
                 )

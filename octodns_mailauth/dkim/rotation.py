@@ -131,9 +131,11 @@ class RotationConfig:
             ("revoke_for", self.revoke_for),
         ):
             if value < floor:
+                # Say which setting to change: the generic hint names `rotate:`.
                 out.append(
                     f"{name} {format_duration(value)} is shorter than 2x the record TTL "
-                    f"({format_duration(floor)}); resolvers could still hold the old answer"
+                    f"({format_duration(floor)}); resolvers could still hold the old answer: "
+                    f"set {name}: {format_duration(floor)} or more (or lower the policy ttl)"
                 )
         needed = max(MIN_PERIOD, self.publish_ahead + self.retire_for + self.revoke_for)
         if self.period < needed:

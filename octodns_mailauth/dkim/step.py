@@ -107,7 +107,8 @@ def _rotating(
             Severity.ERROR,
             f"DKIM rotation of {config.prefix}: {problem}",
             where,
-            "lengthen `rotate:` or shorten the phase durations (or the policy ttl)",
+            "change the setting the message names; or lengthen `rotate:` or shorten "
+            "the phase durations (or the policy ttl)",
             code="dkim-rotation-period",
         )
     if problems:

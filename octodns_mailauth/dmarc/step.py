@@ -38,16 +38,17 @@ def dmarc_step(ctx: CompileContext) -> None:
             code="dmarc-no-senders",
         )
     if settings is None:
-        inherited = ""
         if org != ctx.domain:
-            inherited = (
-                f"; receivers fall back to {org}'s record and apply its sp= "
-                "(np= for names that do not exist)"
+            # The organizational domain's record covers us, rua= included.
+            detail = (
+                f": receivers fall back to {org}'s record, apply its sp= (np= for names "
+                f"that do not exist) and send reports to its rua="
             )
+        else:
+            detail = ": receivers get no instructions and you get no reports for it"
         ctx.find(
             Severity.WARNING,
-            f"no DMARC policy for {ctx.domain}{inherited or ': receivers get no instructions'}"
-            " and you get no reports for it",
+            f"no DMARC policy for {ctx.domain}{detail}",
             Location(ctx.lp.path, 1, "dmarc"),
             "add `dmarc: {stage: monitor, rua: [mailto:...]}` to start monitoring",
             code="dmarc-missing",
@@ -223,7 +224,7 @@ def _report_authorizations(ctx: CompileContext, settings: DmarcPolicySettings) -
             f"{dest.tag} {dest.uri} is outside {ctx.domain}'s organizational domain: receivers "
             f"send reports there only if {dest.host} publishes "
             f'{name}. TXT "{AUTHORIZATION_VALUE}" (published for you if {dest.host} is a '
-            "zone in this octoDNS config)",
+            "zone of this octoDNS config that runs the processor)",
             where,
             f"ask the owner of {dest.host} to publish that record (report services often "
             f"publish *._report._dmarc.{dest.host} for every customer)",

@@ -99,6 +99,12 @@ _EXAMPLES: dict[str, str] = {
     "dkim": "dkim: {selector: relay2026a, algorithm: ed25519}",
     "names": "names: {bounce: [relay]}",
     "unaligned_ok": "unaligned_ok: 'the ticketing system sends with its own MAIL FROM'",
+    "rotate": "rotate: 90d",
+    "publish_ahead": "publish_ahead: 2d",
+    "retire_for": "retire_for: 7d",
+    "revoke_for": "revoke_for: 7d",
+    "a": "a: true, or a: [mail.example.com]",
+    "mx": "mx: true, or mx: [example.com]",
 }
 _IP_KINDS = {
     "ip_v4_network": "an IPv4 address or CIDR range",
@@ -109,9 +115,9 @@ _IP_KINDS = {
     "ip_any_address": "an IP address",
 }
 _LIMITS = {
-    "greater_than_equal": ("ge", "at least"),
-    "greater_than": ("gt", "more than"),
-    "less_than_equal": ("le", "at most"),
+    "greater_than_equal": ("ge", "greater than or equal to"),
+    "greater_than": ("gt", "greater than"),
+    "less_than_equal": ("le", "less than or equal to"),
     "less_than": ("lt", "less than"),
 }
 
@@ -130,12 +136,15 @@ def _typed_message(kind: str, key: str, err: dict[str, Any]) -> tuple[str, str] 
     error types the model's own message already explains."""
     got = shown(err.get("input"))
     ctx = err.get("ctx") or {}
+    if key in {"a", "mx"} and kind in {"bool_type", "bool_parsing", "list_type"}:
+        # `true | [names]`: one message for both halves of the union.
+        return f"{key} must be true, false or a list of host names, not {got}", _example(key, "")
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return f"{key} must be a whole number, not {got}", _example(key, f"write e.g. {key}: 10")
     if kind in _LIMITS:
         bound, words = _LIMITS[kind]
         return (
-            f"{key} is {got}, but it must be {words} {ctx.get(bound)}",
+            f"{key} is {got}: it must be {words} {ctx.get(bound)}",
             _example(key, f"use a value {words} {ctx.get(bound)}"),
         )
     if kind in {"model_type", "dict_type", "model_attributes_type"}:
@@ -203,6 +212,9 @@ def _finding_from_error(err: dict[str, Any], path: str, lines: LineMap) -> Findi
         )
     elif "input" in err and kind in {"enum", "literal_error"}:
         msg = f"{shown(err['input'])} is not allowed: {msg[0].lower()}{msg[1:]}"
+    elif kind == "value_error" and loc and _key_name(loc) in _EXAMPLES:
+        # Our validators explain the problem; add a known-good value to copy.
+        hint = _example(_key_name(loc), "")
     return Finding(
         Severity.ERROR,
         msg,
@@ -225,7 +237,7 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
     from ..errors import PolicyError
 
     try:
-        data, lines = load(text)
+        data, lines = load(text, MAX_POLICY_BYTES)
     except YamlSyntaxError as e:
         raise PolicyError(
             [
@@ -254,9 +266,9 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
     try:
         policy = Policy.model_validate(data)
     except ValidationError as e:
-        raise PolicyError(
-            [_finding_from_error(err, path, lines) for err in e.errors()]  # type: ignore[arg-type]
-        ) from None
+        findings = [_finding_from_error(err, path, lines) for err in e.errors()]  # type: ignore[arg-type]
+        # A union (`a: true | [names]`) reports once per member: say it once.
+        raise PolicyError(list(dict.fromkeys(findings))) from None
     domain = policy.domain or default_domain
     if not domain or not is_hostname(domain):
         raise PolicyError(

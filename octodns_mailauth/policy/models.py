@@ -32,7 +32,7 @@ _WIDEST_PREFIX = {4: 8, 6: 16}
 
 
 def _share(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
-    return "all" if network.prefixlen == 0 else f"1/{2**network.prefixlen}"
+    return "every one" if network.prefixlen == 0 else f"1/{2**network.prefixlen}"
 
 
 __all__ = [
@@ -130,7 +130,7 @@ class Sender(BaseModel):
                 )
             if network.prefixlen < _WIDEST_PREFIX[version]:
                 raise ValueError(
-                    f"{item} covers {_share(network)} of all IPv{version} addresses: an SPF "
+                    f"{item} covers {_share(network)} of the IPv{version} addresses: an SPF "
                     "record listing it lets nearly anyone pass, like +all (RFC 7208 §5.1); "
                     "list the addresses your servers send from, e.g. "
                     + ("203.0.113.5 or 198.51.100.0/28" if version == 4 else "2001:db8:1::/48")
@@ -148,8 +148,7 @@ class Sender(BaseModel):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(
                 "unaligned_ok takes the reason this sender cannot align, as text, not "
-                f"{shown(value)}: write e.g. unaligned_ok: 'the ticketing vendor signs with "
-                "its own domain and uses its own MAIL FROM'"
+                f"{shown(value)}"
             )
         return value.strip()
 

@@ -21,6 +21,7 @@ MAX_POLICY_BYTES = 1024 * 1024
 # interpreter's recursion limit.
 MAX_DEPTH = 32
 ANCHOR_MESSAGE = "YAML anchors and aliases are not allowed in policy files"
+_ANCHOR_HINT = "write the value out in full where it is needed, without &name or *name"
 
 # libyaml's loader keeps the same marks and is ~10x faster; pre-commit and
 # providers with thousands of domains feel the difference.
@@ -61,16 +62,18 @@ class LineMap:
         return self.lines.get((), None)
 
 
-def load(text: str) -> tuple[Any, LineMap]:
+def load(text: str, max_bytes: int | None = None) -> tuple[Any, LineMap]:
     """Parse one YAML document into plain data and its line map.
 
     Anchors and aliases are refused on the node tree, before construction: an
     alias can make the tree cyclic (`&a [*a]`) or exponentially large (the
     "billion laughs"), and a policy gains nothing from them.
     """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+    # The cap is the caller's: policies are small, a DKIM state file for
+    # thousands of domains is not.
+    if max_bytes is not None and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise YamlSyntaxError(
-            f"the file is larger than {MAX_POLICY_BYTES // 1024} KiB",
+            f"the file is larger than {max_bytes // 1024} KiB",
             None,
             "a policy file is a few kilobytes: is this the right file?",
         )
@@ -110,8 +113,9 @@ def _refuse_anchors(text: str) -> None:
         if getattr(event, "anchor", None) is not None:
             found = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
             raise YamlSyntaxError(
-                f"{ANCHOR_MESSAGE} (found {found}); write the value out where it is needed",
+                f"{ANCHOR_MESSAGE} (found {found})",
                 event.start_mark.line + 1,
+                _ANCHOR_HINT,
             )
 
 
@@ -122,7 +126,7 @@ def _walk(node: yaml.Node, path: KeyPath, lines: LineMap, seen_nodes: set[int]) 
         raise YamlSyntaxError(
             ANCHOR_MESSAGE,
             node.start_mark.line + 1,
-            "write the value out in full where it is needed, without &name or *name",
+            _ANCHOR_HINT,
         )
     seen_nodes.add(id(node))
     if len(path) > MAX_DEPTH:

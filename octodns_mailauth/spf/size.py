@@ -9,6 +9,7 @@ on the wire.)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SIZE_GUIDELINE = 450  # RFC 7208 §3.4
@@ -23,6 +24,22 @@ def answer_size(name: str, values: list[str]) -> int:
 
 def chain_name(name: str, n: int) -> str:
     return f"_spf{n}.{name}"
+
+
+# `a`, `mx`, `ptr` without a domain mean "the domain being checked", which inside
+# an included record is the included name (RFC 7208 §5.2: check_host() runs with
+# the include's target), not ours.
+_BARE = re.compile(r"^([+\-~?]?)(a|mx|ptr)((?:/[0-9/]*)?)$", re.IGNORECASE)
+
+
+def anchored(term: str, name: str) -> str:
+    """`term` as it must read in a chained record under `name`: a bare a/mx/ptr
+    names `name` explicitly, so it still checks our name and not `_spfN.<name>`."""
+    match = _BARE.match(term)
+    if match is None:
+        return term
+    qualifier, mech, cidr = match.groups()
+    return f"{qualifier}{mech}:{name}{cidr}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,8 @@ def split_record(name: str, terms: list[str], closing: str, others_size: int = 0
     remaining = list(terms)
     n = 0
     while True:
+        if n == 1:  # from here on, terms live in chained records
+            remaining = [anchored(t, name) for t in remaining]
         here = name if n == 0 else chain_name(name, n)
         budget = SIZE_GUIDELINE - len(here.encode()) - (others_size if n == 0 else 0)
         tail = [closing] if n == 0 else []

@@ -25,7 +25,7 @@ from .flatten import Flattened, collapse, flatten_include, network_term
 from .lock import REFRESH_COMMAND, LockResolver
 from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
 from .parser import SpfSyntaxError, parse, select_records
-from .size import SEC_SIZE, SIZE_GUIDELINE, answer_size, split_record
+from .size import SEC_SIZE, SIZE_GUIDELINE, anchored, answer_size, split_record
 
 MAX_LOOKUPS = MAX_DNS_LOOKUPS
 SEC_LIMIT = "RFC 7208 §4.6.4"
@@ -126,6 +126,8 @@ def spf_step(ctx: CompileContext) -> None:
     _check_zone(ctx, trees)
     _lock_findings(ctx, layer, apex_where)
     ctx.result.details["spf"] = apex
+    per_name = ctx.result.details.get("spf_per_sender_by_name", {})
+    ctx.result.details["spf_per_sender"] = per_name.get(ctx.domain, {})  # type: ignore[union-attr]
     ctx.result.details["spf_trees"] = trees
 
 
@@ -261,6 +263,10 @@ def _publish(
             code="spf-size",
         )
     tree = analyze(name, layer, top)
+    per_sender = lookups_by_sender(
+        tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}
+    )
+    ctx.result.details.setdefault("spf_per_sender_by_name", {})[name] = per_sender
     for chain_name, value in split.records:
         owner = "spf"
         rec_where = where
@@ -277,7 +283,7 @@ def _publish(
             )
         )
     if tree.exceeded:
-        _too_many(ctx, name, tree, before, sender_of, where)
+        _too_many(ctx, name, tree, per_sender, where)
     _tree_findings(ctx, tree, where, sender_of, skip_limit=True)
     return tree
 
@@ -354,39 +360,83 @@ def _flatten(
     return order_terms(list({t.text: t for t in out}.values()))
 
 
-def _per_sender(tree: LookupTree, sender_of: dict[str, str]) -> dict[str, int]:
-    """Lookups each sender's terms cost, from the record's top-level terms."""
-    out: dict[str, int] = {}
-    if tree.record is None:
-        return out
+SPLIT_RECORDS = "split records"  # the include:_spfN links a size split adds
+UNATTRIBUTED = "other"
+
+
+def _canonical(term: str) -> str:
+    """A term as the parser prints it, so it matches the lookup tree's `via`."""
     try:
-        record = parse(tree.record)
+        record = parse(f"v=spf1 {term}")
     except SpfSyntaxError:
-        return out
-    children = {c.via: c for c in tree.children}
-    for mech in record.effective_mechanisms:
-        if not mech.queries_dns:
-            continue
-        text = str(mech)
-        child = children.get(text)
-        sender = sender_of.get(text, "other")
-        out[sender] = out.get(sender, 0) + (child.cost if child else 1)
+        return term
+    return str(record.mechanisms[0]) if record.mechanisms else term
+
+
+def _senders_of(terms: list[SpfTerm], name: str) -> dict[str, str]:
+    """Term text -> the sender that asked for it, also as the term reads once
+    a split moved it into a chained record (`a` becomes `a:<name>`)."""
+    out: dict[str, str] = {}
+    for term in terms:
+        out[_canonical(term.text)] = term.sender
+        out.setdefault(_canonical(anchored(term.text, name)), term.sender)
     return out
+
+
+def lookups_by_sender(
+    tree: LookupTree, sender_of: dict[str, str], chain: set[str] = frozenset()
+) -> dict[str, int]:
+    """The tree's lookups per sender, adding up to `tree.total`.
+
+    Each DNS-querying term of the record costs 1 plus the subtree it leads to,
+    and belongs to the sender that asked for it.  The records a size split
+    chains (`chain`) are not a sender's: the `include:_spfN` link costs one
+    lookup of its own (shown as "split records"), and the terms moved into
+    the chained record are charged to their senders as if they stayed on top.
+    Anything left over (a subtree the walk gave up on) is "other", so the
+    numbers always sum to the total the tree shows."""
+    out: dict[str, int] = {}
+
+    def add(who: str, n: int) -> None:
+        out[who] = out.get(who, 0) + n
+
+    def visit(node: LookupTree) -> None:
+        if node.record is None:
+            return
+        try:
+            record = parse(node.record)
+        except SpfSyntaxError:
+            return
+        children = {c.via: c for c in node.children}
+        labels = [str(m) for m in record.effective_mechanisms if m.queries_dns]
+        if record.effective_redirect:
+            labels.append(f"redirect={record.effective_redirect}")
+        for label in labels:
+            child = children.pop(label, None)
+            if child is not None and child.domain in chain:
+                add(SPLIT_RECORDS, 1)
+                visit(child)
+            else:
+                add(sender_of.get(label, UNATTRIBUTED), child.cost if child else 1)
+
+    visit(tree)
+    left = tree.total - sum(out.values())
+    if left:
+        add(UNATTRIBUTED, left)
+    return {who: n for who, n in out.items() if n}
 
 
 def _too_many(
     ctx: CompileContext,
     name: str,
     tree: LookupTree,
-    before: LookupTree,
-    sender_of: dict[str, str],
+    per: dict[str, int],
     where: Location,
 ) -> None:
-    per = _per_sender(before, sender_of)
-    detail = ", ".join(f"{s}: {n}" for s, n in sorted(per.items(), key=lambda x: -x[1]))
-    costly = [
-        s for s, n in sorted(per.items(), key=lambda x: -x[1]) if n > 1 and s not in ("other",)
-    ]
+    """`per` is the published tree's count per sender: it adds up to the total."""
+    ranked = sorted(per.items(), key=lambda x: -x[1])
+    detail = ", ".join(f"{s}: {n}" for s, n in ranked)
+    costly = [s for s, n in ranked if n > 1 and s not in (UNATTRIBUTED, SPLIT_RECORDS)]
     if ctx.lp.policy.spf.flatten is not SpfFlatten.never:
         hint = (
             "flattening is on, but what it must keep (exists, a, mx, macros, includes that "

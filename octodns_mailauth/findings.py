@@ -43,7 +43,11 @@ class Finding:
     def format(self) -> str:
         """`file:line: severity: message (key path) [RFC]; hint` as editors read it."""
         head = f"{self.location}: " if self.location else ""
-        text = f"{head}{self.severity.value}: {self.message}"
+        return f"{head}{self.severity.value}: {self.detail()}"
+
+    def detail(self) -> str:
+        """The message with its key path, RFC and hint, without file and severity."""
+        text = self.message
         if self.location and self.location.key_path:
             text += f" (at {self.location.key_path})"
         if self.rfc:

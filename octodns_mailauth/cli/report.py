@@ -268,17 +268,7 @@ def text(report: DomainReport) -> str:
     if report.alignment_text:
         out += ["  " + line for line in report.alignment_text]
     else:
-        rows = [
-            [
-                r.sender,
-                r.mail_from or "?",
-                _mark(r.spf_aligned),
-                ", ".join(r.dkim_domains) or "-",
-                _mark(r.dkim_aligned),
-                _mark(r.passes) + (" (acknowledged)" if r.acknowledged else ""),
-            ]
-            for r in report.alignment
-        ]
+        rows = [_alignment_cells(r) for r in report.alignment]
         from .render import table
 
         header = ["sender", "MAIL FROM", "SPF aligned", "DKIM d=", "DKIM aligned", "verdict"]
@@ -334,17 +324,7 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
         out.append(
             md_table(
                 ["sender", "MAIL FROM", "SPF aligned", "DKIM d=", "DKIM aligned", "verdict"],
-                [
-                    [
-                        row.sender,
-                        row.mail_from or "-",
-                        _mark(row.spf_aligned),
-                        ", ".join(row.dkim_domains) or "-",
-                        _mark(row.dkim_aligned),
-                        _mark(row.passes) + (" (acknowledged)" if row.acknowledged else ""),
-                    ]
-                    for row in report.alignment
-                ],
+                [_alignment_cells(row) for row in report.alignment],
             )
         )
     out.append("")
@@ -359,12 +339,16 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
     return "\n".join(out)
 
 
+def _alignment_cells(row: Any) -> list[str]:
+    return [
+        row.sender,
+        row.mail_from or "-",
+        _mark(row.spf_aligned),
+        ", ".join(row.dkim_domains) or "-",
+        _mark(row.dkim_aligned),
+        _mark(row.passes) + (" (acknowledged)" if row.acknowledged else ""),
+    ]
+
+
 def _finding_text(f: Finding) -> str:
-    text = f.message
-    if f.location and f.location.key_path:
-        text += f" (at {f.location.key_path})"
-    if f.rfc:
-        text += f" [{f.rfc}]"
-    if f.hint:
-        text += f"; hint: {f.hint}"
-    return text
+    return f.detail()

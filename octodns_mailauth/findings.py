@@ -46,7 +46,12 @@ class Finding:
         return f"{head}{self.severity.value}: {self.detail()}"
 
     def detail(self) -> str:
-        """The message with its key path, RFC and hint, without file and severity."""
+        """The message with its key path, RFC and hint, without file and severity.
+
+        Redacted as a whole: whatever the message quotes from the policy (a name,
+        a URI, a key path) may be a pasted private key, and findings reach CI logs."""
+        from .policy.redact import redact
+
         text = self.message
         if self.location and self.location.key_path:
             text += f" (at {self.location.key_path})"
@@ -54,7 +59,7 @@ class Finding:
             text += f" [{self.rfc}]"
         if self.hint:
             text += f"; hint: {self.hint}"
-        return text
+        return redact(text)
 
     def __str__(self) -> str:
         return self.format()

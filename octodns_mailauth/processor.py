@@ -49,6 +49,12 @@ class MailAuthProcessor(BaseProcessor):
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, bool], CompileResult] = {}
+        self._dynamic = False
+        if not isinstance(generate_keys, bool):
+            # octoDNS passes config values as written; "false" (or env/VAR) is truthy.
+            raise MailAuthProcessorError(
+                f"{id}: generate_keys must be true or false, not {generate_keys!r}"
+            )
         try:
             extra = [catalog] if isinstance(catalog, str) else list(catalog or [])
             self.catalog = load_catalog(extra)
@@ -64,12 +70,14 @@ class MailAuthProcessor(BaseProcessor):
         errors: list[Finding] = self._check_zones_configured()
         self._foreign: dict[str, list[str]] = {}
         self._home: dict[str, list[str]] = {}
+        claimed: dict[tuple[str, str, str | None], DesiredRecord] = {}
         for lp in self.policies.values():
             self._home.setdefault(self._zone_for(lp.domain), []).append(lp.domain)
             result = compile_policy(
                 lp, self.catalog, probe, self.resolver, dkim_state=self.dkim_state
             )
             errors.extend(result.errors)
+            errors.extend(_claims(result.records, claimed))
             home = self._zone_for(lp.domain)
             for zone in {self._zone_for(r.name) for r in result.records} - {home}:
                 self._foreign.setdefault(zone, []).append(lp.domain)
@@ -89,6 +97,12 @@ class MailAuthProcessor(BaseProcessor):
 
     def process_source_zone(self, desired: Any, sources: Any, lenient: bool = False) -> Any:
         zone = desired.name.rstrip(".").lower()
+        if self._dynamic and zone not in self._zone_set:
+            with self._lock:
+                self._zone_set.add(zone)
+                self._home = {}
+                for domain in self.policies:
+                    self._home.setdefault(self._zone_for(domain), []).append(domain)
         wanted: list[DesiredRecord] = []
         home = [self.policies[d] for d in self._home.get(zone, ())]
         for lp in home:
@@ -161,6 +175,13 @@ class MailAuthProcessor(BaseProcessor):
             # Built outside octoDNS: the policy domains stand in for the zones.
             self._zone_set: set[str] = set(self.policies)
             self._my_zones: set[str] | None = None
+            return []
+        if any("*" in str(z) for z in config["zones"]):
+            # Dynamic zones are expanded by octoDNS only at sync time: learn the
+            # zones as they are processed (see process_source_zone).
+            self._dynamic = True
+            self._zone_set = set()
+            self._my_zones = None
             return []
         zones = {str(z).rstrip(".").lower(): (c or {}) for z, c in config["zones"].items()}
         manager = config.get("manager") or {}
@@ -235,15 +256,9 @@ def _merge(
         name = want.relative_name(zone_name)
         here = by_name.get(name, [])
         _check_cname_rules(proc, want, name, here, zone_name)
-        first = claimed.setdefault((name, want.type, want.kind), want)
-        if first is not want and _policy_of(first) != _policy_of(want) and want.kind:
-            # Two policies (a domain's and its subdomain's) want one record: never
-            # let the last writer win silently.
-            raise MailAuthProcessorError(
-                f"{proc.id}: {want.location}: error: {want.owner} wants the {want.kind} "
-                f"{want.type} record at {want.name}, which the policy {_policy_of(first)} "
-                f"also publishes ({first.owner}); hint: let one policy own that name"
-            )
+        clash = _claims([want], claimed)
+        if clash:
+            raise MailAuthProcessorError(f"{proc.id}: {clash[0].format()}")
         current = existing.get((name, want.type))
         data: dict[str, Any] = {"type": want.type, "ttl": want.ttl}
         foreign = current is not None and not _ours(proc, current)
@@ -326,6 +341,31 @@ def _merge_txt(
             hint=_takeover_hint(want),
         )
     return keep + [v for v in ours if v not in keep]
+
+
+def _claims(
+    records: list[DesiredRecord], claimed: dict[tuple[str, str, str | None], DesiredRecord]
+) -> list[Finding]:
+    """Two policies (a domain's and its subdomain's, say) wanting one record is
+    an error, never a silent last-writer-wins.  TXT values of no managed kind
+    (verification tokens) may share a name."""
+    out = []
+    for want in records:
+        if want.type == "TXT" and want.kind is None:
+            continue
+        first = claimed.setdefault((want.name, want.type, want.kind), want)
+        if first is not want and _policy_of(first) != _policy_of(want):
+            out.append(
+                Finding(
+                    Severity.ERROR,
+                    f"{want.owner} wants the {want.kind or want.type} record at {want.name}, "
+                    f"which the policy {_policy_of(first)} also publishes ({first.owner})",
+                    want.location,
+                    "let one policy own that name",
+                    code="record-claimed-twice",
+                )
+            )
+    return out
 
 
 def _policy_of(record: DesiredRecord) -> str:

@@ -60,13 +60,16 @@ def escape_txt(value: str) -> str:
     return value.replace("\\", "\\\\").replace(";", "\\;")
 
 
+_ESCAPE = re.compile(r"\\(\d{3}|.)", re.DOTALL)
+
+
 def unescape_txt(value: str) -> str:
-    out = []
-    chars = iter(value)
-    for c in chars:
-        if c == "\\":
-            nxt = next(chars, "")
-            out.append(nxt)
-        else:
-            out.append(c)
-    return "".join(out)
+    """octoDNS TXT value -> text: `\\;` and the RFC 1035 §5.1 forms `\\X` and
+    `\\DDD` (a decimal octet), so `v=DMARC1\\059 p=reject` reads as what
+    receivers see."""
+
+    def one(m: re.Match[str]) -> str:
+        code = m.group(1)
+        return chr(int(code)) if code.isdigit() and int(code) < 256 else code
+
+    return _ESCAPE.sub(one, value)

@@ -281,7 +281,7 @@ def test_own_names_come_from_the_zone_not_the_lock() -> None:
     assert "spf-lock-missing" not in codes(result)
 
 
-@pytest.mark.parametrize("mode", ["always", "auto", "never", "off", "true"])
+@pytest.mark.parametrize("mode", ["always", "auto", "never", "false", "true"])
 def test_flatten_modes(mode: str) -> None:
     result = compile_text(
         f"senders:\n  - {{name: a, include: [crm.example]}}\nspf: {{flatten: {mode}}}\n",

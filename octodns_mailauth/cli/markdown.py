@@ -35,6 +35,6 @@ def report(ws: Any, results: list[tuple[Any, Any]], findings: list[Finding]) -> 
         selectors = ", ".join(f"{s} ({d})" for d, s in ws.keys.placeholders)
         out.append(
             f"_DKIM keys not generated yet, p= shown as placeholders: {selectors}. The "
-            "processor generates them on `octodns-sync --doit`._"
+            "keys come from `octodns-mailauth dkim keygen` (or a sync with generate_keys: true)._"
         )
     return "\n".join(out).rstrip() + "\n"

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for domain, selector in ws.keys.placeholders:
         print(
             f"note: DKIM selector {selector} of {domain} has no key in the keystore yet; its "
-            "p= value above is a placeholder: the processor generates the key on the first "
-            "octodns-sync",
+            "p= value above is a placeholder until the key exists (`octodns-mailauth dkim "
+            "keygen`, or the processor with generate_keys: true)",
             file=sys.stderr,
         )
     return EXIT_OK

@@ -14,21 +14,23 @@ MAX_STRING = 255  # octets in one DNS character-string (RFC 1035 §3.3)
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
+    from ..policy.redact import redact
+
     loc = f.location
     return {
         "severity": f.severity.value,
-        "message": f.message,
+        "message": redact(f.message),
         "file": loc.file if loc else None,
         "line": loc.line if loc else None,
-        "key_path": loc.key_path if loc else None,
-        "hint": f.hint,
+        "key_path": redact(loc.key_path) if loc and loc.key_path else None,
+        "hint": redact(f.hint) if f.hint else None,
         "rfc": f.rfc,
         "code": f.code,
         "text": f.format(),
     }
 
 
-PLACEHOLDER_NOTE = "placeholder key: generated on the first octodns-sync"
+PLACEHOLDER_NOTE = "placeholder key: run dkim keygen (or sync with generate_keys: true)"
 
 
 def _is_placeholder(r: DesiredRecord, placeholders: Collection[str]) -> bool:

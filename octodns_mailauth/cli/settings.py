@@ -33,6 +33,7 @@ class Settings:
     config: Path | None = None
     raw: dict[str, Any] | None = None  # the whole octoDNS config, for its YAML sources
     processor_id: str | None = None
+    generate_keys: bool = False  # as the processor: a missing key is an error unless true
 
 
 def _tolerant_loader() -> type:
@@ -108,10 +109,21 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
             _require_text(where, f"catalog[{i}]", item)
     else:
         _require_text(where, "catalog", catalog, "a folder path or a list of folder paths")
+    generate = conf.get("generate_keys", False)
+    if not isinstance(generate, bool):
+        raise UsageError(
+            f"{where}.generate_keys: expected true or false, got {type(generate).__name__} "
+            f"{generate!r}"
+        )
     zones_conf = data.get("zones") or {}
     if not isinstance(zones_conf, dict):
         raise UsageError(f"{path}: `zones:` must be a mapping of zone names")
-    zones = [str(z).rstrip(".").lower() for z in zones_conf]
+    zones: list[str] | None = [str(z).rstrip(".").lower() for z in zones_conf]
+    if any("*" in str(z) for z in zones_conf):
+        # Dynamic zones ('*') are listed by the sources at sync time: the set of
+        # zones is unknown here, so zone checks cover the static zones only.
+        data = dict(data, zones={z: c for z, c in zones_conf.items() if "*" not in str(z)})
+        zones = None
     return Settings(
         policies=Path(conf["policies"]),
         keys=Path(conf["keys"]) if conf.get("keys") else None,
@@ -123,6 +135,7 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
         config=path,
         raw=data,
         processor_id=str(pid),
+        generate_keys=generate,
     )
 
 

@@ -28,6 +28,9 @@ class CliKeys:
         self.inner = KeystoreKeys(
             settings.keys, passphrase_env=settings.passphrase_env, generate=False
         )
+        # Placeholders only where the processor would generate the key; otherwise a
+        # missing key is the same error octodns-validate reports.
+        self.generate = settings.generate_keys or settings.config is None
         self.placeholders: list[tuple[str, str]] = []
 
     def public_key(self, domain: str, key: Any) -> str:
@@ -35,7 +38,7 @@ class CliKeys:
 
         if not key.public_key:
             store = self.inner.store(create=False) if self.inner.root is not None else None
-            if store is None or not store.exists(domain, key.selector):
+            if (store is None or not store.exists(domain, key.selector)) and self.generate:
                 self.placeholders.append((domain, key.selector))
                 return _placeholder(key.algorithm, key.bits)
         return self.inner.public_key(domain, key)

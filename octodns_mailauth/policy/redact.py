@@ -18,7 +18,7 @@ _PEM = re.compile(
 )
 # A long base64 run: a key body pasted without its BEGIN/END lines.  DKIM p=
 # values are public, but we cannot tell them from a private key body here.
-_B64_RUN = re.compile(r"[A-Za-z0-9+/]{80,}={0,2}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}={0,2}")  # a PEM line is 64
 
 
 def looks_secret(text: str) -> bool:

@@ -54,7 +54,7 @@ class SpfPolicy(_Strict):
     @field_validator("flatten", mode="before")
     @classmethod
     def _flatten(cls, value: object) -> object:
-        # YAML reads `off`/`no` as false and `on`/`yes` as true.
+        # `flatten: true` / `false` read as always / never.
         if isinstance(value, bool):
             return SpfFlatten.always if value else SpfFlatten.never
         return value

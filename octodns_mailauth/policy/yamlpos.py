@@ -7,6 +7,7 @@ line, and refuse duplicate keys, which PyYAML would otherwise silently merge.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,33 @@ _ANCHOR_HINT = "write the value out in full where it is needed, without &name or
 
 # libyaml's loader keeps the same marks and is ~10x faster; pre-commit and
 # providers with thousands of domains feel the difference.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
+    """PyYAML resolves plain scalars by YAML 1.1: `yes`/`off` are booleans,
+    `1:00:00` and `0xE10` are 3600, `<<` merges mappings.  Policies follow YAML
+    1.2's core schema instead, so `parked: yes` is an error, not a guess."""
+    keep: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    core = {
+        "tag:yaml.org,2002:bool": re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        "tag:yaml.org,2002:int": re.compile(r"^[-+]?[0-9]+$"),
+        # A float needs a dot or an exponent, so 3600 stays an int.
+        "tag:yaml.org,2002:float": re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        "tag:yaml.org,2002:null": re.compile(r"^(?:~|null|Null|NULL|)$"),
+    }
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        for tag, _regexp in resolvers:
+            if tag in core:
+                keep.setdefault(first, []).append((tag, core[tag]))
+    return keep
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    yaml_implicit_resolvers = _core_schema_resolvers()
 
 
 class YamlSyntaxError(ValueError):

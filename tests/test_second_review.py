@@ -132,3 +132,21 @@ def test_two_policies_wanting_one_record_fail_octodns_validate(example: Path) ->
     result = run("octodns-validate", "--config-file", CONFIG)
     assert result.returncode != 0
     assert "also publishes" in result.stderr and "bounce.example.net" in result.stderr
+
+
+def test_records_refuses_a_policy_whose_zone_does_not_run_the_processor(example: Path) -> None:
+    edit(CONFIG, lambda d: d["zones"]["example.net."].pop("processors"))
+    result = run("octodns-mailauth", "records", "example.net", "--config", CONFIG)
+    assert result.returncode == 1
+    assert "does not run the processor 'mailauth'" in result.stderr
+    assert "v=spf1" not in result.stdout
+
+
+def test_cli_reads_env_values_like_octodns(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    edit(CONFIG, lambda d: d["processors"]["mailauth"].update(policies="env/MAILAUTH_POLICIES"))
+    result = run("octodns-mailauth", "validate", "--config", CONFIG)
+    assert result.returncode == 2
+    assert "environment variable MAILAUTH_POLICIES is not set" in result.stderr
+    monkeypatch.setenv("MAILAUTH_POLICIES", "zones/mail")
+    result = run("octodns-mailauth", "validate", "--config", CONFIG)
+    assert result.returncode == 0, result.stderr

@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     lp = ws.policy_for(args.domain)
     result = ws.compile(lp)
     # The processor's merge into the zone from the config's YAML sources.
-    findings = list(result.findings) + ws.merge_findings([(lp, result)])
+    zone_errors = [f for f in ws.zone_findings() if f.location and f.location.file == lp.path]
+    findings = zone_errors + list(result.findings) + ws.merge_findings([(lp, result)])
     errors = [f for f in findings if f.severity is Severity.ERROR]
     for f in findings:
         if f.severity is not Severity.INFO:

@@ -99,6 +99,7 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
     if not conf.get("policies"):
         raise UsageError(f"{path}: the mail policy processor has no `policies:` folder")
     where = f"{path}: processors.{pid}"
+    conf = _with_secrets(conf, where)
     # octoDNS passes these to MailAuthProcessor(...) as they are; a number or a
     # list where a path belongs must be a clear message here, not a TypeError.
     for key in ("policies", "keys", "spf_lock", "dkim_state", "passphrase_env"):
@@ -137,6 +138,22 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
         processor_id=str(pid),
         generate_keys=generate,
     )
+
+
+def _with_secrets(conf: dict[str, Any], where: str) -> dict[str, Any]:
+    """octoDNS reads `env/NAME` values from the environment; so do we."""
+    import os
+
+    out = dict(conf)
+    for key, value in conf.items():
+        if isinstance(value, str) and value.startswith("env/"):
+            name = value[len("env/") :]
+            if name not in os.environ:
+                raise UsageError(
+                    f"{where}.{key}: environment variable {name} is not set ({value})"
+                )
+            out[key] = os.environ[name]
+    return out
 
 
 def _require_text(where: str, key: str, value: Any, expected: str = "a string") -> None:

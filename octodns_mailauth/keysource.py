@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from pathlib import Path
+from typing import Any
 
 from .context import KeyUnavailable
 from .dkim.keys import (
@@ -39,6 +40,9 @@ class KeystoreKeys:
         self.generate = generate
         self._lock = threading.Lock()
         self._store: Keystore | None = None
+        # Each key is read and parsed once per run: the processor compiles every
+        # policy twice (a dry compile in __init__, then the real one).
+        self._loaded: dict[tuple[str, str], Any] = {}
         self.generated: list[tuple[str, str]] = []
         if self.root is not None:
             self.check()
@@ -79,29 +83,14 @@ class KeystoreKeys:
                 "is configured; set `keys:` in the processor config or paste the p= value as "
                 "public_key"
             )
-        try:
-            with self._lock:
-                store = self.store(create=False)
-                if store is not None and store.exists(domain, key.selector):
-                    private = store.load(domain, key.selector)
-                elif key.public_key:
+        with self._lock:
+            private = self._loaded.get((domain, key.selector))
+            if private is None:
+                private = self._private(domain, key)
+                if private is None:
                     # The pipeline publishes from the policy; the private key lives elsewhere.
-                    return key.public_key
-                elif self.generate:
-                    store = self.store(create=True)
-                    assert store is not None
-                    private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
-                    if created:
-                        self.generated.append((domain, key.selector))
-                else:
-                    raise KeyUnavailable(
-                        f"no DKIM key for selector {key.selector} of {domain} in {self.root}; "
-                        "run `octodns-mailauth dkim keygen --config <your octoDNS config>` "
-                        "where the keystore lives (or set generate_keys: true when it is on "
-                        "this machine)"
-                    )
-        except (KeystoreError, DkimKeyError) as e:
-            raise KeyUnavailable(str(e)) from None
+                    return key.public_key  # type: ignore[return-value]
+                self._loaded[(domain, key.selector)] = private
         _check_algorithm(private, key)
         if key.public_key and not public_key_matches(private, key.public_key):
             # The same check guards `public_key:` in a policy and `p:` in the rotation state.
@@ -111,6 +100,31 @@ class KeystoreKeys:
                 "publish the keystore's key or fix the policy / state file"
             )
         return public_key_b64(private)
+
+    def _private(self, domain: str, key: DkimKey) -> Any:
+        """The stored (or newly generated) private key; None when the policy's
+        public_key is to be published without one."""
+        try:
+            store = self.store(create=False)
+            if store is not None and store.exists(domain, key.selector):
+                return store.load(domain, key.selector)
+            if key.public_key:
+                return None
+            if not self.generate:
+                raise KeyUnavailable(
+                    f"no DKIM key for selector {key.selector} of {domain} in {self.root}; "
+                    "run `octodns-mailauth dkim keygen --config <your octoDNS config>` "
+                    "where the keystore lives (or set generate_keys: true when it is on "
+                    "this machine)"
+                )
+            store = self.store(create=True)
+            assert store is not None
+            private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
+            if created:
+                self.generated.append((domain, key.selector))
+            return private
+        except (KeystoreError, DkimKeyError) as e:
+            raise KeyUnavailable(str(e)) from None
 
 
 def _check_algorithm(private: object, key: DkimKey) -> None:

@@ -190,7 +190,11 @@ def dkim_dns(resolver: dns.resolver.Resolver):  # type: ignore[no-untyped-def]
 def signed(selector: str, domain: str, key_path: Path) -> bytes:
     import dkim
 
-    from octodns_mailauth.dkim.keys import dkimpy_private_key, private_key_from_pem
+    from octodns_mailauth.dkim.keys import (
+        algorithm_of,
+        dkimpy_private_key,
+        private_key_from_pem,
+    )
 
     key = private_key_from_pem(key_path.read_bytes(), None)
     msg = EmailMessage()
@@ -199,11 +203,7 @@ def signed(selector: str, domain: str, key_path: Path) -> bytes:
     msg["Subject"] = "invoice"
     msg.set_content("Hello\n")
     raw = msg.as_bytes().replace(b"\n", b"\r\n")
-    algorithm = (
-        b"ed25519-sha256"
-        if "BEGIN" in key_path.read_text() and len(key_path.read_bytes()) < 300
-        else b"rsa-sha256"
-    )
+    algorithm = f"{algorithm_of(key)}-sha256".encode()
     sig = dkim.sign(
         raw,
         selector.encode(),

@@ -32,6 +32,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _dns_flags(p: argparse.ArgumentParser, nameserver_help: str) -> None:
+    p.add_argument("--nameserver", metavar="HOST[:PORT]", help=nameserver_help)
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+
+
 def _action(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     name: str,
@@ -112,12 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", "compare live DNS with what the policy wants (drift)")
     p.add_argument("domain")
     _common(p)
-    p.add_argument(
-        "--nameserver",
-        metavar="HOST[:PORT]",
-        help="ask this server (e.g. the zone's primary); default: the system resolver",
-    )
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    _dns_flags(p, "ask this server (e.g. the zone's primary); default: the system resolver")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
     p = add("schema", "print the JSON Schema of the policy format")
@@ -183,12 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.required = True
     sp = _action(ssub, "refresh", "resolve third-party SPF records live and update the lock file")
     _common(sp)
-    sp.add_argument(
-        "--nameserver",
-        metavar="HOST[:PORT]",
-        help="ask this resolver; default: the system resolver (this command needs network)",
-    )
-    sp.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    _dns_flags(sp, "ask this resolver; default: the system resolver (this command needs network)")
     return parser
 
 

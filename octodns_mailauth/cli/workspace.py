@@ -263,7 +263,7 @@ def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
     """Every policy in the folder, or the files/folders given.  Policy errors
     become findings (exit 1), a path that does not exist a UsageError (exit 2)."""
     from ..errors import PolicyError
-    from ..policy.loader import load_policy_file, policy_files
+    from ..policy.loader import load_policy_file, policy_files, second_policy
 
     loaded: list[LoadedPolicy] = []
     findings: list[Finding] = []
@@ -295,15 +295,7 @@ def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
         if first is not None:
             if Path(first.path).resolve() == Path(lp.path).resolve():
                 continue  # the same file named twice
-            findings.append(
-                Finding(
-                    Severity.ERROR,
-                    f"a second policy for {lp.domain} (the first is {first.path})",
-                    Location(lp.path, 1, "domain"),
-                    "keep one policy file per domain",
-                    code="policy-duplicate-domain",
-                )
-            )
+            findings.append(second_policy(lp, first))
             continue
         by_domain[lp.domain] = lp
         loaded.append(lp)

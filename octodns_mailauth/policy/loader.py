@@ -343,6 +343,16 @@ def policy_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.endswith(POLICY_SUFFIXES))
 
 
+def second_policy(lp: LoadedPolicy, first: LoadedPolicy) -> Finding:
+    return Finding(
+        Severity.ERROR,
+        f"a second policy for {lp.domain} (the first is {first.path})",
+        Location(lp.path, 1, "domain"),
+        "keep one policy file per domain",
+        code="policy-duplicate-domain",
+    )
+
+
 def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
     """Every policy in a folder; all files' errors are collected before raising."""
     from ..errors import PolicyError
@@ -369,15 +379,7 @@ def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
     by_domain: dict[str, LoadedPolicy] = {}
     for lp in loaded:
         if lp.domain in by_domain:
-            errors.append(
-                Finding(
-                    Severity.ERROR,
-                    f"a second policy for {lp.domain} (the first is {by_domain[lp.domain].path})",
-                    Location(lp.path, 1, "domain"),
-                    "keep one policy file per domain",
-                    code="policy-duplicate-domain",
-                )
-            )
+            errors.append(second_policy(lp, by_domain[lp.domain]))
         by_domain[lp.domain] = lp
     if errors:
         raise PolicyError(errors)

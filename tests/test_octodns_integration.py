@@ -1,5 +1,5 @@
-"""Regression tests for the second review: each case below once passed where
-octoDNS or a receiver would have disagreed."""
+"""The processor inside octoDNS's Manager and the CLI agree: escaped and dynamic
+records, strict settings, secrets never echoed, one finding per conflict."""
 
 from __future__ import annotations
 

@@ -132,7 +132,15 @@ class MailAuthProcessor(BaseProcessor):
             result = self._compile(self.policies[domain], None)
             wanted += [r for r in result.records if self._zone_for(r.name) == zone]
         if not home and not wanted:
-            self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
+            if _receives_mail(desired):  # spoofable: say so where sync output is read
+                self.log.warning(
+                    "process_source_zone: %s has MX records but no mail policy, zone left as "
+                    "is; run `octodns-mailauth init %s --config <config>` to write one",
+                    zone,
+                    zone,
+                )
+            else:
+                self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
             return desired
         _merge(self, desired, wanted, lenient)
         return desired
@@ -294,6 +302,13 @@ def _merge(
         existing[(name, want.type)] = record
         if record not in by_name.setdefault(name, []):
             by_name[name].append(record)
+
+
+def _receives_mail(zone: Any) -> bool:
+    """MX records other than a null MX (RFC 7505 `0 .`): the zone takes mail."""
+    return any(
+        r._type == "MX" and any(str(v.exchange) != "." for v in r.values) for r in zone.records
+    )
 
 
 def _octodns_value(rtype: str, text: str) -> Any:

@@ -232,6 +232,34 @@ def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # ty
         sync()
     assert "no mail policy for example.org, zone left as is" in caplog.text
     assert ("example.org", "TXT") not in served("example.org")
+    assert "has MX records" not in caplog.text  # no MX: no warning
+
+
+def test_zone_with_mx_and_no_policy_is_a_warning(example: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    Path("zones/config/example.org.yaml").write_text(
+        "---\n'':\n  type: MX\n  value: {preference: 10, exchange: mx.example.org.}\n"
+    )
+    edit_yaml(
+        CONFIG,
+        lambda d: d["zones"].update(
+            {
+                "example.org.": {
+                    "sources": ["config"],
+                    "processors": ["mailauth"],
+                    "targets": ["local"],
+                }
+            }
+        ),
+    )
+    with caplog.at_level(logging.INFO):
+        sync()
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "example.org has MX records" in r.getMessage()
+    ]
+    assert len(warned) == 1
+    assert "octodns-mailauth init example.org" in warned[0]
 
 
 def test_policy_for_a_zone_not_in_the_config_fails_validate(example: Path) -> None:

@@ -8,11 +8,10 @@ place it touches disk, for the CLI and script/demo to call.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ._fs import atomic_write
 from .context import CompileContext, CompileResult
 from .findings import Severity
 from .names import normalize
@@ -226,16 +225,6 @@ def write_policy_files(
     for domain, text in sorted(policy_files(items).items()):
         path = Path(out_dir) / domain / WELL_KNOWN
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mta-sts.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # served by a web server: world-readable is the point
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, text, 0o644)  # served by a web server: world-readable is the point
         written.append(path)
     return written

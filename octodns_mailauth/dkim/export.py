@@ -10,12 +10,11 @@ the MTA cannot open.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from .._fs import atomic_write
 from ..policy.loader import LoadedPolicy
 from .keys import pem_is_encrypted
 from .keystore import Keystore
@@ -159,13 +158,7 @@ def write_exports(
     written = []
     for name, text in files.items():
         target = out / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        atomic_write(target, text, 0o644)
         written.append(target)
     warnings = []
     for k in keys:

@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
-import secrets
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .._fs import TMP_SUFFIX, atomic_write, fsync_dir, locked, temp_prefix
 from . import keys
 from .keys import Algorithm, DkimKeyError, PrivateKey
 
 DEFAULT_PASSPHRASE_ENV = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
 KEY_SUFFIX = ".pem"
 LOCK_NAME = ".lock"
-_TMP_SUFFIX = ".tmp"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -61,15 +58,6 @@ def _check_name(kind: str, name: str) -> str:
     return normal
 
 
-def _fsync_dir(path: Path) -> None:
-    # Makes the new directory entry (the link, or a new subdirectory) durable.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Keystore:
     """Private DKIM keys under one root directory."""
 
@@ -82,9 +70,6 @@ class Keystore:
     ) -> None:
         self.root = Path(root)
         self.passphrase_env = passphrase_env
-        # Threads of one process; flock below serialises processes (and threads too, as each
-        # ensure opens its own descriptor, but the cheap in-process lock keeps that obvious).
-        self._thread_lock = threading.Lock()
         if not self.root.exists():
             if not create:
                 raise KeystoreError(f"keystore {self.root} does not exist")
@@ -216,18 +201,14 @@ class Keystore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._thread_lock:
-            lock_path = self.root / LOCK_NAME
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-            except OSError as exc:
-                raise KeystoreError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
-            try:
-                os.fchmod(fd, FILE_MODE)  # a umask like 0277 must not leave it unopenable
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, also if the process dies
+        lock_path = self.root / LOCK_NAME
+        try:
+            with locked(lock_path, FILE_MODE):
                 yield
-            finally:
-                os.close(fd)
+        except OSError as exc:
+            if exc.filename != str(lock_path):
+                raise
+            raise KeystoreError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
 
     def _ensure_domain_dir(self, directory: Path) -> None:
         try:
@@ -238,7 +219,7 @@ class Keystore:
             raise KeystoreError(f"cannot create {directory}: {exc.strerror}") from None
         else:
             os.chmod(directory, DIR_MODE)  # umask-independent
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         self._check_dir(directory, what="domain key")
 
     def ensure(
@@ -311,51 +292,18 @@ class Keystore:
                 "are never replaced, use a new selector to change size"
             )
 
-    @staticmethod
-    def _temp_prefix(final_name: str) -> str:
-        # ".<selector>.pem." + random + ".tmp": hidden, and never ends in ".pem".
-        return f".{final_name}."
-
     def _remove_stray_temps(self, directory: Path, final_name: str) -> None:
         # Called under the lock, when no writer of this store can be mid-write, so any temp
         # file for this selector is left over from a crash. It may hold key material: remove it.
-        prefix = self._temp_prefix(final_name)
+        prefix = temp_prefix(directory / final_name)
         for name in os.listdir(directory):
-            if name.startswith(prefix) and name.endswith(_TMP_SUFFIX):
+            if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(directory / name)
 
     def _write_new(self, path: Path, data: bytes) -> bool:
         """Write ``data`` to ``path`` atomically unless it exists. False if it already did."""
-        directory = path.parent
-        tmp = directory / f"{self._temp_prefix(path.name)}{secrets.token_hex(8)}{_TMP_SUFFIX}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(tmp, flags, FILE_MODE)
-            try:
-                os.fchmod(fd, FILE_MODE)  # the open() mode is filtered by the umask
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)  # contents durable before the name points at them
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise
-                # File systems without hard links: rename still gives an atomic name switch;
-                # we hold the lock, so checking first is the no-overwrite guarantee here.
-                if os.path.lexists(path):
-                    return False
-                os.rename(tmp, path)
-            _fsync_dir(directory)
-            return True
+            return atomic_write(path, data, FILE_MODE, overwrite=False)
         except OSError as exc:
             raise KeystoreError(f"cannot write {path}: {exc.strerror or exc}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)

@@ -11,14 +11,12 @@ without its private key.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._fs import locked
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..policy.loader import LoadedPolicy
@@ -84,18 +82,6 @@ def rotating_entries(
     return out
 
 
-@contextlib.contextmanager
-def _state_lock(state_path: Path) -> Iterator[None]:
-    # flock on the folder: the state file itself is replaced by rename, so a lock
-    # on it would guard a file nobody reads any more.
-    fd = os.open(state_path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def advance_rotation(
     policies: Iterable[LoadedPolicy],
     state_path: str | Path,
@@ -136,7 +122,9 @@ def advance_rotation(
         )
     if errors:
         raise RotationError(errors, "DKIM rotation not started")
-    with _state_lock(path):
+    # Lock the folder: the state file itself is replaced by rename, so a lock on it
+    # would guard a file nobody reads any more.
+    with locked(path.parent):
         state = load_state(path, path.parent)
         errors = _check_state_against_keystore(state, keystore)
         if errors:

@@ -20,14 +20,13 @@ rotate command creates it.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .._fs import atomic_write
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..names import is_hostname, is_selector, normalize
@@ -264,30 +263,6 @@ def render_state(state: RotationState) -> str:
 
 
 def save_state(state: RotationState, path: str | Path) -> None:
-    """Write atomically: a temp file in the same folder, fsync, rename, fsync the folder.
-    Readers see the old file or the new one, never half of one."""
-    target = Path(path)
-    data = render_state(state).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # public data, committed: readable like any repo file
-        os.replace(tmp, target)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _suppress() -> Any:
-    import contextlib
-
-    return contextlib.suppress(OSError)
+    """Write atomically: readers see the old file or the new one, never half of one.
+    Public data, committed: readable like any repo file."""
+    atomic_write(path, render_state(state), 0o644)

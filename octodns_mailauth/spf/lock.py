@@ -24,14 +24,13 @@ Names under the policies' own domains are never stored: the zone answers those.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._fs import atomic_write
 from ..errors import MailAuthError
 from ..resolver import DnsError, Resolver
 
@@ -128,24 +127,9 @@ class SpfLock:
         return json.dumps(data, indent=1, sort_keys=False) + "\n"
 
     def write(self) -> None:
-        """Atomically: a temp file in the same directory, fsync, rename, fsync the directory."""
+        """Atomically: a reader or a crash sees the old lock or the new one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(self.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self.path, self.to_json(), 0o644)
 
     def oldest(self) -> datetime | None:
         times = [e.resolved for e in self.entries.values()]

@@ -237,7 +237,7 @@ def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # ty
 
 def test_zone_with_mx_and_no_policy_is_a_warning(example: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     Path("zones/config/example.org.yaml").write_text(
-        "---\n'':\n  type: MX\n  value: {preference: 10, exchange: mx.example.org.}\n"
+        "---\n'':\n  type: MX\n  value: {exchange: mx.example.org., preference: 10}\n"
     )
     edit_yaml(
         CONFIG,

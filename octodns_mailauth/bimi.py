@@ -17,12 +17,11 @@ from .context import CompileContext
 from .findings import Location, Severity
 from .policy.dmarc import DmarcPolicy
 from .policy.transport import BimiSettings
-from .records import DesiredRecord
+from .records import DesiredRecord, bimi
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 MAX_LOGO_BYTES = 32 * 1024  # the BIMI group's limit, which receivers apply
-DECLINE_VALUE = "v=BIMI1; l=; a=;"
 
 # SVG Tiny PS (draft-svg-tiny-ps-abrotman) forbids these elements outright.
 _FORBIDDEN = {
@@ -38,15 +37,6 @@ _FORBIDDEN = {
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _STYLESHEET = re.compile(rb"<\?xml-stylesheet", re.IGNORECASE)
 _URL_REF = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.IGNORECASE)
-
-
-def bimi_value(settings: BimiSettings) -> str:
-    if settings.decline:
-        return DECLINE_VALUE
-    value = f"v=BIMI1; l={settings.logo}"
-    if settings.authority:
-        value += f"; a={settings.authority}"
-    return value
 
 
 def svg_problems(data: bytes) -> list[str]:
@@ -108,9 +98,8 @@ def bimi_step(ctx: CompileContext) -> None:
     if settings is None:
         return
     name = f"{settings.selector}._bimi.{ctx.domain}"
-    record = DesiredRecord(
-        name, "TXT", ctx.ttl, (bimi_value(settings),), "bimi", "bimi", ctx.location("bimi")
-    )
+    value = bimi.build(settings.logo, settings.authority, decline=settings.decline)
+    record = DesiredRecord(name, "TXT", ctx.ttl, (value,), "bimi", "bimi", ctx.location("bimi"))
     if settings.decline:
         ctx.add(record)  # declining needs no DMARC enforcement and no logo
         return

@@ -17,7 +17,7 @@ from .findings import Severity
 from .names import normalize
 from .policy.loader import LoadedPolicy
 from .policy.transport import MtaStsMode, MtaStsSettings
-from .records import DesiredRecord
+from .records import DesiredRecord, mtasts, mx
 
 WELL_KNOWN = Path(".well-known") / "mta-sts.txt"
 MIN_SENSIBLE_MAX_AGE = 86400  # RFC 8461 §3.2: "typically in the range of weeks or greater"
@@ -38,10 +38,6 @@ def policy_id(policy_text: str) -> str:
     return hashlib.sha256(policy_text.encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
-def txt_value(policy_text: str) -> str:
-    return f"v=STSv1; id={policy_id(policy_text)}"
-
-
 def pattern_matches(pattern: str, host: str) -> bool:
     """RFC 8461 §4.1: `*.example.com` matches exactly one leftmost label
     (`mx.example.com`, not `example.com` nor `a.b.example.com`)."""
@@ -50,17 +46,6 @@ def pattern_matches(pattern: str, host: str) -> bool:
         label, dot, rest = host.partition(".")
         return bool(label) and bool(dot) and rest == pattern[2:]
     return pattern == host
-
-
-def mx_hosts(values: Iterable[str]) -> list[str]:
-    """'10 mx1.example.com.' -> 'mx1.example.com'; a null MX ('0 .') has no host."""
-    out = []
-    for value in values:
-        parts = value.split()
-        exchange = parts[-1] if parts else ""
-        if exchange not in ("", "."):
-            out.append(normalize(exchange))
-    return out
 
 
 def mta_sts_step(ctx: CompileContext) -> None:
@@ -86,7 +71,7 @@ def mta_sts_step(ctx: CompileContext) -> None:
             f"_mta-sts.{ctx.domain}",
             "TXT",
             ctx.ttl,
-            (txt_value(text),),
+            (mtasts.build(policy_id(text)),),
             "mta-sts",
             "mta-sts",
             ctx.location("mta_sts"),
@@ -163,7 +148,7 @@ def _check_mx(ctx: CompileContext, settings: MtaStsSettings) -> None:
     values += [
         v for r in ctx.result.records if r.name == ctx.domain and r.type == "MX" for v in r.values
     ]
-    hosts = list(dict.fromkeys(mx_hosts(values)))
+    hosts = list(dict.fromkeys(mx.exchanges(values)))
     if not hosts:
         ctx.find(
             severity,

@@ -12,11 +12,9 @@ from __future__ import annotations
 from .context import CompileContext
 from .findings import Severity
 from .policy.dmarc import DmarcPolicy
-from .records import DesiredRecord, txt_kind_matches
+from .records import DesiredRecord, dkim, mx, spf, txt_kind_matches
 
-NULL_MX = "0 ."  # RFC 7505 §3
-PARKED_SPF = "v=spf1 -all"
-REVOKED_DKIM = "v=DKIM1; p="  # RFC 6376 §3.6.1: an empty p= is a revoked key
+PARKED_SPF = spf.build(["-all"])
 OWNER = "parked"
 
 
@@ -116,7 +114,7 @@ def _parked(ctx: CompileContext) -> None:
         )
     )
     _wildcard(ctx, f"*.{ctx.domain}", PARKED_SPF, "spf")
-    _wildcard(ctx, f"*._domainkey.{ctx.domain}", REVOKED_DKIM, "dkim")
+    _wildcard(ctx, f"*._domainkey.{ctx.domain}", dkim.REVOKED, "dkim")
 
 
 def _wildcard(ctx: CompileContext, name: str, value: str, kind: str) -> None:
@@ -142,7 +140,7 @@ def _wildcard(ctx: CompileContext, name: str, value: str, kind: str) -> None:
 def _null_mx(ctx: CompileContext, key: str, owner: str) -> None:
     """Publish `MX 0 .`, unless the zone has other MX records: RFC 7505 §3 says
     a domain with a null MX "MUST NOT advertise any other MX RR"."""
-    others = [v for v in ctx.zone.get((ctx.domain, "MX"), ()) if v.split() != NULL_MX.split()]
+    others = [v for v in ctx.zone.get((ctx.domain, "MX"), ()) if v.split() != mx.NULL.split()]
     if others:
         ctx.find(
             Severity.ERROR,
@@ -154,7 +152,7 @@ def _null_mx(ctx: CompileContext, key: str, owner: str) -> None:
             code="null-mx-conflict",
         )
         return
-    ctx.add(DesiredRecord(ctx.domain, "MX", ctx.ttl, (NULL_MX,), owner, None, ctx.location(key)))
+    ctx.add(DesiredRecord(ctx.domain, "MX", ctx.ttl, (mx.NULL,), owner, None, ctx.location(key)))
 
 
 def _check_mx_senders(ctx: CompileContext) -> None:

@@ -12,7 +12,7 @@ from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
 from .policy.redact import redact
-from .records import KIND_PATTERNS, DesiredRecord
+from .records import DesiredRecord, kind_of
 
 
 def senders_step(ctx: CompileContext) -> None:
@@ -165,12 +165,9 @@ def _group(
                     )
                     continue
             elif template.type == "TXT":
-                kind = _txt_kind(value)
+                kind = kind_of(value)
             elif template.type == "CNAME":
                 value = normalize(value) + "."
             ctx.add(DesiredRecord(name, template.type, ctx.ttl, (value,), owner, kind, where))
     return True
 
-
-def _txt_kind(value: str) -> str | None:
-    return next((k for k, p in KIND_PATTERNS.items() if k != "dkim" and p.match(value)), None)

@@ -7,12 +7,7 @@ from __future__ import annotations
 
 from .context import CompileContext
 from .findings import Severity
-from .policy.transport import TlsRptSettings
-from .records import DesiredRecord
-
-
-def tlsrpt_value(settings: TlsRptSettings) -> str:
-    return f"v=TLSRPTv1; rua={','.join(settings.rua)}"
+from .records import DesiredRecord, tlsrpt
 
 
 def tlsrpt_step(ctx: CompileContext) -> None:
@@ -34,7 +29,7 @@ def tlsrpt_step(ctx: CompileContext) -> None:
             f"_smtp._tls.{ctx.domain}",
             "TXT",
             ctx.ttl,
-            (tlsrpt_value(settings),),
+            (tlsrpt.build(settings.rua),),
             "tls-rpt",
             "tlsrpt",
             ctx.location("tls_rpt"),

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from octodns_mailauth.dmarc.parser import parse_dmarc
-from octodns_mailauth.dmarc.record import dmarc_value
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.policy.dmarc import DmarcPolicySettings
+from octodns_mailauth.records.dmarc import dmarc_value
 
 DATA = Path(__file__).parent / "data" / "dmarc"
 PKG = json.loads((DATA / "dmarc-pkg-test-vectors.json").read_text())

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from ..findings import Severity
+from ..records.dmarc import owns
 
 RFC = "RFC 9989"
 
-# dmarc-version = "v" dmarc-eq %s"DMARC1": the tag name is a case-insensitive
-# ABNF literal, the value is case-sensitive (RFC 9989 §4.8).
-_VERSION = re.compile(r"^[vV][ \t]*=[ \t]*DMARC1(?=[ \t]*;|[ \t]*$)")
 _SEP = re.compile(r"[ \t]*;[ \t]*")
 # dmarc-tag = 1*ALPHA dmarc-eq tag-value (any printing characters but ';')
 _TAG = re.compile(r"^([A-Za-z]+)[ \t]*=[ \t]*([^;]*?)[ \t]*$")
@@ -140,8 +138,8 @@ def parse_dmarc(text: str, *, policy_record: bool = True) -> ParsedDmarc:
     """Parse one TXT value.  `policy_record=False` checks a report
     authorization record (`v=DMARC1` alone is complete there, RFC 9990)."""
     out = ParsedDmarc(text)
-    if not _VERSION.match(text):
-        if text.strip() != text and _VERSION.match(text.strip()):
+    if not owns(text):
+        if text.strip() != text and owns(text.strip()):
             why = "it starts with white space"
         elif text.lower().startswith("v=spf1"):
             why = "it is an SPF record"

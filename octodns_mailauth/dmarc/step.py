@@ -7,9 +7,9 @@ from ..context import CompileContext
 from ..findings import Location, Severity
 from ..policy.dmarc import DmarcPolicy, DmarcPolicySettings
 from ..records import DesiredRecord
+from ..records.dmarc import dmarc_value
 from .orgdomain import is_public_suffix, organizational_domain
 from .parser import parse_dmarc, parse_report_uri
-from .record import dmarc_value
 from .reports import AUTHORIZATION_VALUE, external_destinations
 
 _STRENGTH = {DmarcPolicy.none: 0, DmarcPolicy.quarantine: 1, DmarcPolicy.reject: 2}

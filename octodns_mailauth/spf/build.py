@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..context import SpfTerm
 from ..policy.spf import SpfAll
+from ..records import spf
 
 QUALIFIER = {SpfAll.fail: "-", SpfAll.softfail: "~", SpfAll.neutral: "?"}
 
@@ -16,4 +17,4 @@ def order_terms(terms: list[SpfTerm]) -> list[SpfTerm]:
 
 
 def spf_value(terms: list[SpfTerm], all_qualifier: SpfAll) -> str:
-    return " ".join(["v=spf1", *(t.text for t in terms), f"{QUALIFIER[all_qualifier]}all"])
+    return spf.build([*(t.text for t in terms), f"{QUALIFIER[all_qualifier]}all"])

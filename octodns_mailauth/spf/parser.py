@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TypeAlias
 
+from ..records.spf import owns as is_spf
+
 QUALIFIERS = "+-~?"
 MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 # Terms that make receivers query DNS and so count towards the limit of 10 (§4.6.4).
@@ -23,7 +25,6 @@ MACRO_LETTERS = "slodiphv"
 EXP_ONLY_MACRO_LETTERS = "crt"
 MACRO_DELIMITERS = ".-+,/_="
 
-_VERSION_RE = re.compile(r"v=spf1(?: |\Z)", re.IGNORECASE)
 _MODIFIER_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.\-]*)=(.*)\Z", re.DOTALL)
 _MECHANISM_RE = re.compile(r"([+\-~?]?)([A-Za-z][A-Za-z0-9]*)(.*)\Z", re.DOTALL)
 _MACRO_EXPAND_RE = re.compile(r"%\{([A-Za-z])([0-9]*)([rR]?)([.\-+,/_=]*)\}")
@@ -159,11 +160,6 @@ class SpfRecord:
 
     def __str__(self) -> str:
         return " ".join(["v=spf1", *(str(t) for t in self.terms)])
-
-
-def is_spf(txt: str) -> bool:
-    """True for text that starts an SPF record: `v=spf1` then a space or the end."""
-    return _VERSION_RE.match(txt) is not None
 
 
 def select_records(txt_values: list[str]) -> str | None:

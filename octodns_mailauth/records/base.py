@@ -1,30 +1,12 @@
-"""Desired records: what the compile step wants published, free of octoDNS types."""
+"""Desired records (what the compile step wants published, free of octoDNS
+types) and the octoDNS TXT escaping."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from .findings import Location
-
-# The kinds of TXT value we manage; a value of another kind at the same name
-# (a site-verification token, say) belongs to someone else and is kept.
-KIND_PATTERNS: dict[str, re.Pattern[str]] = {
-    # RFC 7208 §4.5: exactly v=spf1 then space or end, case-insensitive.
-    "spf": re.compile(r"^v=spf1(\s|$)", re.IGNORECASE),
-    # RFC 7489 §6.3: v=DMARC1 first, exact; tolerate spaces around '='/';' people type.
-    "dmarc": re.compile(r"^v\s*=\s*DMARC1\s*(;|$)"),
-    # A selector holds one key; any TXT there is a key record (v= is optional).
-    "dkim": re.compile(r"."),
-    "tlsrpt": re.compile(r"^v=TLSRPTv1\s*(;|$)"),
-    "mta-sts": re.compile(r"^v=STSv1\s*(;|$)"),
-    "bimi": re.compile(r"^v=BIMI1\s*(;|$)"),
-}
-
-
-def txt_kind_matches(kind: str, value: str) -> bool:
-    pattern = KIND_PATTERNS.get(kind)
-    return bool(pattern and pattern.match(value.strip()))
+from ..findings import Location
 
 
 @dataclass(frozen=True)
@@ -34,7 +16,7 @@ class DesiredRecord:
     `name` is the absolute name, lower case, no trailing dot.  TXT values are
     plain text (not octoDNS-escaped); CNAME and MX targets end in a dot.
     `kind` says which TXT values at the name this record owns (see
-    KIND_PATTERNS); `owner` says who asked for it ("spf", "dmarc",
+    records.txt_kind_matches); `owner` says who asked for it ("spf", "dmarc",
     "sender relay", ...), which the plan and error messages show.
     """
 

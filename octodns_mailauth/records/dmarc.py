@@ -1,8 +1,21 @@
-"""Build the `_dmarc` TXT value from the policy settings (RFC 9989 §4.7)."""
+"""DMARC (RFC 9989): which TXT values are DMARC records, and the `_dmarc` TXT
+value built from the policy settings (§4.7).  Parsing: dmarc/parser.py."""
 
 from __future__ import annotations
 
+import re
+
 from ..policy.dmarc import Alignment, DmarcPolicySettings
+
+# dmarc-version = "v" dmarc-eq %s"DMARC1": the tag name is a case-insensitive
+# ABNF literal, the value is case-sensitive (RFC 9989 §4.8), so a hand-written
+# `V=DMARC1; p=reject` is a DMARC record receivers read.
+VERSION = re.compile(r"[vV][ \t]*=[ \t]*DMARC1(?=[ \t]*;|[ \t]*\Z)")
+
+
+def owns(text: str) -> bool:
+    """True for a DMARC record (policy or report authorization)."""
+    return VERSION.match(text) is not None
 
 
 def dmarc_tags(settings: DmarcPolicySettings) -> list[tuple[str, str]]:

@@ -25,7 +25,9 @@ def test_upper_case_dmarc_tag_in_the_zone_is_a_dmarc_record(example: Path) -> No
     data = yaml.safe_load(path.read_text())
     data["_dmarc"] = {"type": "TXT", "value": "V=DMARC1\\; p=reject"}
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(MailAuthProcessorError, match="hand-written dmarc value 'V=DMARC1; p=reject'"):
+    with pytest.raises(
+        MailAuthProcessorError, match="hand-written dmarc value 'V=DMARC1; p=reject'"
+    ):
         Manager(CONFIG).sync(dry_run=True)
 
 

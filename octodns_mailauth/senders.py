@@ -170,4 +170,3 @@ def _group(
                 value = normalize(value) + "."
             ctx.add(DesiredRecord(name, template.type, ctx.ttl, (value,), owner, kind, where))
     return True
-

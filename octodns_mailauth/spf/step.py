@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import combinations
 
 from ..context import CompileContext, SpfTerm
 from ..findings import Location, Severity
@@ -283,7 +284,7 @@ def _publish(
             )
         )
     if tree.exceeded:
-        _too_many(ctx, name, tree, per_sender, where)
+        _too_many(ctx, name, tree, per_sender, where, {n for n, _ in split.records[1:]})
     _tree_findings(ctx, tree, where, sender_of, skip_limit=True)
     return tree
 
@@ -296,35 +297,29 @@ def _flatten(
     tree: LookupTree,
     where: Location,
 ) -> list[SpfTerm]:
-    """Replace the includes that ask for it, or (flatten: auto) the costliest
-    ones until the record fits the limit, by the ranges the lock lists."""
+    """Replace the includes that ask for it (a sender's `flatten: true`, or every
+    one with `flatten: always`) by the ranges the lock lists.  With
+    `flatten: auto`, also choose which other includes to flatten: the plan that
+    fits the lookup limit counting the `include:_spfN` links its own size split
+    adds, with the fewest split records, then the fewest includes flattened (an
+    include left alone follows its vendor's changes by itself)."""
     mode = ctx.lp.policy.spf.flatten
-    cost = {c.via: c.cost for c in tree.children if c.via}
     includes = [t for t in ordered if t.mechanism == "include"]
     wanted = [t for t in includes if t.flatten or mode is SpfFlatten.always]
-    results: dict[str, Flattened] = {}
-    for term in wanted:
-        results[term.text] = flatten_include(term.text.split(":", 1)[1], layer)
+    results = {t.text: flatten_include(t.text.split(":", 1)[1], layer) for t in wanted}
     if mode is SpfFlatten.auto:
-        total = tree.total
-        for term in wanted:
-            if results[term.text].ok:
-                total -= cost.get(term.text, 1) - len(results[term.text].kept)
-        for term in sorted(includes, key=lambda t: -cost.get(t.text, 1)):
-            if total <= MAX_LOOKUPS:
-                break
-            if term.text in results:
-                continue
-            result = flatten_include(term.text.split(":", 1)[1], layer)
-            results[term.text] = result
-            wanted.append(term)
-            if result.ok:
-                total -= cost.get(term.text, 1) - len(result.kept)
+        optional = [t for t in includes if t.text not in results]
+        for term in optional:
+            results[term.text] = flatten_include(term.text.split(":", 1)[1], layer)
+        flattenable = [t for t in optional if results[t.text].ok]
+        plan = _plan_auto(ctx, layer, name, ordered, [*wanted, *flattenable], results, tree)
+        chosen = set(plan.flattened)
+        wanted.extend(t for t in flattenable if t.text in chosen)
+        if plan.lookups > MAX_LOOKUPS:
+            # No plan fits: say why each include that could have helped was not flattened.
+            wanted.extend(t for t in optional if not results[t.text].ok)
     if not wanted:
         return ordered
-    done = {t.text for t in wanted if results[t.text].ok}
-    networks: list = []
-    kept: list[SpfTerm] = []
     for term in wanted:
         result = results[term.text]
         if not result.ok:
@@ -337,8 +332,6 @@ def _flatten(
                 code="spf-flatten-failed",
             )
             continue
-        networks.extend(result.networks)
-        kept.extend(SpfTerm(k, term.sender) for k in result.kept)
         when = result.resolved.strftime("%Y-%m-%d %H:%M UTC") if result.resolved else "unknown"
         ctx.find(
             Severity.INFO,
@@ -350,14 +343,99 @@ def _flatten(
             f"run `{REFRESH_COMMAND}` to pick up upstream changes",
             code="spf-flattened",
         )
-    senders = {t.text: t.sender for t in wanted if t.text in done}
-    label = "flattened " + ",".join(dict.fromkeys(senders.values()))
-    out = [t for t in ordered if t.text not in done]
+    return _flattened_terms(ordered, [t for t in wanted if results[t.text].ok], results)
+
+
+def _flattened_terms(
+    ordered: list[SpfTerm], done: list[SpfTerm], results: dict[str, Flattened]
+) -> list[SpfTerm]:
+    """`ordered` with the `done` includes replaced by their ranges and kept terms."""
+    if not done:
+        return ordered
+    networks: list = []
+    kept: list[SpfTerm] = []
+    for term in done:
+        networks.extend(results[term.text].networks)
+        kept.extend(SpfTerm(k, term.sender) for k in results[term.text].kept)
+    texts = {t.text for t in done}
+    label = "flattened " + ",".join(dict.fromkeys(t.sender for t in done))
+    out = [t for t in ordered if t.text not in texts]
     present = {t.text for t in out}
     flat = [SpfTerm(network_term(n), label) for n in collapse(networks)]
     out.extend(t for t in flat if t.text not in present)
     out.extend(t for t in kept if t.text not in present)
     return order_terms(list({t.text: t for t in out}.values()))
+
+
+@dataclass(frozen=True)
+class FlattenPlan:
+    """One choice of includes to flatten and what the published record then costs."""
+
+    flattened: tuple[str, ...]  # the optional include terms flattened
+    lookups: int  # DNS lookups of the published record, split links included
+    split_records: int  # chained `_spfN` records the size split adds
+
+    def key(self) -> tuple[int, int, int, int]:
+        """Fitting plans first, then the fewest split records, then the fewest
+        includes flattened, then the fewest lookups."""
+        fits = 0 if self.lookups <= MAX_LOOKUPS else 1
+        return (fits, self.split_records, len(self.flattened), self.lookups)
+
+
+EXHAUSTIVE_PLANS = 10  # up to this many optional includes every subset is tried (1024)
+
+
+def _plan_auto(
+    ctx: CompileContext,
+    layer: ZoneLayer,
+    name: str,
+    ordered: list[SpfTerm],
+    candidates: list[SpfTerm],
+    results: dict[str, Flattened],
+    tree: LookupTree,
+) -> FlattenPlan:
+    """The best plan over the includes `candidates` (those asked for by the
+    policy always flattened, the others optional).  Each plan is judged as
+    published: flattened, split to size, and its lookups counted as a receiver
+    would.  So auto succeeds whenever flattening everything (`always`) would,
+    since that plan is among those tried."""
+    forced = [t for t in candidates if t.flatten or ctx.lp.policy.spf.flatten is SpfFlatten.always]
+    optional = [t for t in candidates if t not in forced]
+    closing = f"{QUALIFIER[ctx.lp.policy.spf.all]}all"
+    others = [v for v in ctx.zone.get((name, "TXT"), ()) if not txt_kind_matches("spf", v)]
+    others_size = answer_size("", others)
+
+    def judge(chosen: tuple[SpfTerm, ...]) -> FlattenPlan:
+        terms = _flattened_terms(ordered, [*forced, *chosen], results)
+        split = split_record(name, [t.text for t in terms], closing, others_size)
+        saved = dict(layer.extra)
+        for chain_name, value in split.records[1:]:
+            layer.extra[chain_name] = [value]
+        try:
+            lookups = analyze(name, layer, split.records[0][1]).total
+        finally:
+            layer.extra = saved
+        return FlattenPlan(tuple(t.text for t in chosen), lookups, split.extra_lookups)
+
+    nothing = judge(())
+    if nothing.lookups <= MAX_LOOKUPS and not nothing.split_records:
+        return nothing  # fits as it is: nothing to flatten, nothing to split
+    if len(optional) <= EXHAUSTIVE_PLANS:
+        subsets: Iterable[tuple[SpfTerm, ...]] = (
+            combo for k in range(len(optional) + 1) for combo in combinations(optional, k)
+        )
+    else:
+        # Too many to try all: the costliest first, one more at a time.
+        cost = {c.via: c.cost for c in tree.children if c.via}
+        ranked = sorted(optional, key=lambda t: -cost.get(t.text, 1))
+        subsets = (tuple(ranked[:k]) for k in range(len(ranked) + 1))
+    best = nothing
+    for chosen in subsets:
+        if chosen:
+            plan = judge(chosen)
+            if plan.key() < best.key():
+                best = plan
+    return best
 
 
 SPLIT_RECORDS = "split records"  # the include:_spfN links a size split adds
@@ -432,6 +510,7 @@ def _too_many(
     tree: LookupTree,
     per: dict[str, int],
     where: Location,
+    chain: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     """`per` is the published tree's count per sender: it adds up to the total."""
     ranked = sorted(per.items(), key=lambda x: -x[1])
@@ -439,9 +518,10 @@ def _too_many(
     costly = [s for s, n in ranked if n > 1 and s not in (UNATTRIBUTED, SPLIT_RECORDS)]
     if ctx.lp.policy.spf.flatten is not SpfFlatten.never:
         hint = (
-            "flattening is on, but what it must keep (exists, a, mx, macros, includes that "
-            "cannot be flattened, see the warnings) still needs too many lookups; drop "
-            "senders you no longer use or list their addresses with ip4/ip6"
+            "no choice of includes to flatten fits: the best plan still needs "
+            + _remaining(tree, chain)
+            + "; drop senders you no longer use, list their addresses with ip4/ip6, or "
+            "remove other TXT values at the name so the record needs fewer split records"
         )
     else:
         hint = (
@@ -459,6 +539,42 @@ def _too_many(
         rfc=SEC_LIMIT,
         code="spf-too-many-lookups",
     )
+
+
+def _remaining(tree: LookupTree, chain: set[str]) -> str:
+    """What the published record still looks up, by kind: includes left (they
+    could not be flattened: see the warnings), other lookup terms (a, mx,
+    exists... which flattening keeps), and the links of the size split."""
+    includes: list[str] = []
+    terms: list[str] = []
+    links = 0
+    for node in tree.walk():
+        if node is not tree and node.domain not in chain:
+            continue
+        children = {c.via: c for c in node.children}
+        try:
+            record = parse(node.record or "")
+        except SpfSyntaxError:
+            continue
+        for mech in record.effective_mechanisms:
+            if not mech.queries_dns:
+                continue
+            label = str(mech)
+            child = children.get(label)
+            if child is not None and child.domain in chain:
+                links += 1
+            elif mech.name == "include":
+                includes.append(f"{label} ({child.cost if child else 1})")
+            else:
+                terms.append(label)
+    parts = [f"{tree.total} lookups"]
+    if includes:
+        parts.append("includes not flattened: " + ", ".join(includes))
+    if terms:
+        parts.append("terms flattening keeps: " + ", ".join(terms))
+    if links:
+        parts.append(f"{links} split record link(s)")
+    return "; ".join(parts)
 
 
 def _tree_findings(

@@ -184,7 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = _action(ssub, "refresh", "resolve third-party SPF records live and update the lock file")
     _common(sp)
     _dns_flags(sp, "ask this resolver; default: the system resolver (this command needs network)")
+    _reports_parser(sub)
     return parser
+
+
+def _reports_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .reports import add_parser
+
+    add_parser(sub, _action, _common, _dns_flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -237,6 +244,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .dkim import run
     elif args.command == "mta-sts":
         from .mtasts import run
+    elif args.command == "reports":
+        from .reports import run
     else:
         from .spf import run
     return run(args)

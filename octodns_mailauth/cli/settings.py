@@ -34,6 +34,7 @@ class Settings:
     raw: dict[str, Any] | None = None  # the whole octoDNS config, for its YAML sources
     processor_id: str | None = None
     generate_keys: bool = False  # as the processor: a missing key is an error unless true
+    reports: Any = None  # reports.settings.ReportsSettings: the evidence store and gate
 
 
 def _tolerant_loader() -> type:
@@ -116,6 +117,15 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
             f"{where}.generate_keys: expected true or false, got {type(generate).__name__} "
             f"{generate!r}"
         )
+    reports = None
+    if conf.get("reports") is not None:
+        from ..errors import MailAuthError
+        from ..reports.settings import parse_reports_settings
+
+        try:
+            reports = parse_reports_settings(conf["reports"], where)
+        except MailAuthError as e:
+            raise UsageError(str(e)) from None
     zones_conf = data.get("zones") or {}
     if not isinstance(zones_conf, dict):
         raise UsageError(f"{path}: `zones:` must be a mapping of zone names")
@@ -137,6 +147,7 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
         raw=data,
         processor_id=str(pid),
         generate_keys=generate,
+        reports=reports,
     )
 
 

@@ -1,0 +1,114 @@
+"""Reports as the ingest step reads them, before they are stored.
+
+Field names follow RFC 9990 (DMARC aggregate reports) and RFC 8460 (SMTP TLS
+reports).  Values are normalised (lower case results, no trailing dots) so the
+store and attribution compare like with like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# RFC 9990 / RFC 7489 App. C enumerations, lower case.
+DISPOSITIONS = frozenset({"none", "pass", "quarantine", "reject"})
+DMARC_RESULTS = frozenset({"pass", "fail"})
+DKIM_RESULTS = frozenset({"none", "pass", "fail", "policy", "neutral", "temperror", "permerror"})
+SPF_RESULTS = frozenset({"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"})
+
+
+@dataclass(frozen=True)
+class DkimAuth:
+    domain: str  # d=
+    selector: str  # s= ("" when the reporter left it out, as RFC 7489 allowed)
+    result: str
+
+
+@dataclass(frozen=True)
+class SpfAuth:
+    domain: str  # the MAIL FROM (or HELO) domain SPF was checked for
+    scope: str  # mfrom | helo ("" when not given)
+    result: str
+
+
+@dataclass
+class AggregateRow:
+    """One <record>: `count` messages from one source with one set of results."""
+
+    source_ip: str
+    count: int
+    disposition: str
+    dmarc_dkim: str  # policy_evaluated: the DMARC-aligned DKIM result
+    dmarc_spf: str  # policy_evaluated: the DMARC-aligned SPF result
+    header_from: str
+    envelope_from: str = ""
+    dkim: list[DkimAuth] = field(default_factory=list)
+    spf: list[SpfAuth] = field(default_factory=list)
+    reverse_dns: str = ""  # parsedmarc's JSON carries it; XML does not
+
+    @property
+    def dmarc_pass(self) -> bool:
+        return self.dmarc_dkim == "pass" or self.dmarc_spf == "pass"
+
+
+@dataclass
+class AggregateReport:
+    org: str
+    report_id: str
+    begin: int  # seconds since the epoch, UTC
+    end: int
+    domain: str  # policy_published/domain
+    rows: list[AggregateRow]
+    format: str  # rfc9990 | rfc7489 | parsedmarc
+    email: str = ""
+    policy: dict[str, str] = field(default_factory=dict)  # policy_published as given
+    source: str = ""  # where it was read from (file, member, message part)
+
+    kind = "dmarc"
+
+
+@dataclass(frozen=True)
+class TlsFailure:
+    result_type: str
+    count: int
+    receiving_mx: str = ""
+    sending_ip: str = ""
+    receiving_ip: str = ""
+    reason: str = ""
+
+
+@dataclass
+class TlsPolicy:
+    policy_type: str  # sts | tlsa | no-policy-found
+    policy_domain: str
+    mx_hosts: list[str]
+    successes: int
+    failures: int
+    details: list[TlsFailure] = field(default_factory=list)
+
+
+@dataclass
+class TlsReport:
+    org: str
+    report_id: str
+    begin: int
+    end: int
+    policies: list[TlsPolicy]
+    format: str  # rfc8460 | parsedmarc
+    source: str = ""
+
+    kind = "tls"
+
+    @property
+    def domain(self) -> str:
+        return self.policies[0].policy_domain if self.policies else ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Something that was read but is not usable evidence, and why (one line)."""
+
+    source: str
+    reason: str
+
+
+Report = AggregateReport | TlsReport

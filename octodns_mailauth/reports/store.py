@@ -1,0 +1,464 @@
+"""The evidence store: an SQLite file that accumulates reports over months.
+
+Per policy domain and day: each source address with the SPF domain and DKIM
+d=/selector seen, and message counts by SPF result, DKIM result, DMARC-aligned
+results and the disposition applied (`dmarc_day`, summed over reports);
+per source address its reverse-DNS name and organisation (`source`); TLS
+reports per policy domain and day: sessions by result type and MX host
+(`tls_day`).  `report` remembers each (kind, organisation, report id) once,
+so a report ingested twice counts once.
+
+The schema version is SQLite's `user_version`; `MIGRATIONS[n]` takes a store
+from version n to n+1, each in its own transaction, so an old file is brought
+up to date when opened and a newer one is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from ..errors import MailAuthError
+from .model import AggregateReport, AggregateRow, Refused, Report, TlsReport
+from .orgmap import organisation
+
+
+class StoreError(MailAuthError):
+    pass
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    # Statement by statement: executescript() would commit the migration's transaction.
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE report (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,            -- dmarc | tls
+            org TEXT NOT NULL,
+            report_id TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            begin INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            ingested TEXT NOT NULL,
+            UNIQUE (kind, org, report_id)
+        );
+        CREATE TABLE dmarc_day (
+            domain TEXT NOT NULL,          -- policy_published/domain
+            day TEXT NOT NULL,             -- YYYY-MM-DD (UTC) the report period begins
+            source_ip TEXT NOT NULL,
+            header_from TEXT NOT NULL,
+            envelope_from TEXT NOT NULL,
+            spf_domain TEXT NOT NULL,
+            spf_result TEXT NOT NULL,
+            dkim_domain TEXT NOT NULL,
+            dkim_selector TEXT NOT NULL,
+            dkim_result TEXT NOT NULL,
+            dmarc_spf TEXT NOT NULL,       -- policy_evaluated: aligned SPF pass|fail
+            dmarc_dkim TEXT NOT NULL,      -- policy_evaluated: aligned DKIM pass|fail
+            disposition TEXT NOT NULL,
+            messages INTEGER NOT NULL,
+            PRIMARY KEY (domain, day, source_ip, header_from, envelope_from, spf_domain,
+                         spf_result, dkim_domain, dkim_selector, dkim_result, dmarc_spf,
+                         dmarc_dkim, disposition)
+        ) WITHOUT ROWID;
+        CREATE TABLE source (
+            ip TEXT PRIMARY KEY,
+            reverse_dns TEXT NOT NULL,
+            base_domain TEXT NOT NULL,
+            org TEXT NOT NULL,
+            org_type TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    # Version 2 added SMTP TLS reports (RFC 8460).
+    _script(
+        db,
+        """
+        CREATE TABLE tls_day (
+            domain TEXT NOT NULL,          -- policy-domain
+            day TEXT NOT NULL,
+            policy_type TEXT NOT NULL,     -- sts | tlsa | no-policy-found
+            mx_host TEXT NOT NULL,         -- receiving MX (failures) or the policy's mx-host
+            result_type TEXT NOT NULL,     -- success, or the RFC 8460 failure result-type
+            sessions INTEGER NOT NULL,
+            PRIMARY KEY (domain, day, policy_type, mx_host, result_type)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One line of `dmarc_day`, with what is known of its source."""
+
+    day: str
+    source_ip: str
+    header_from: str
+    envelope_from: str
+    spf_domain: str
+    spf_result: str
+    dkim_domain: str
+    dkim_selector: str
+    dkim_result: str
+    dmarc_spf: str
+    dmarc_dkim: str
+    disposition: str
+    messages: int
+    reverse_dns: str = ""
+    org: str = ""
+    org_type: str = ""
+
+    @property
+    def dmarc_pass(self) -> bool:
+        return self.dmarc_spf == "pass" or self.dmarc_dkim == "pass"
+
+
+@dataclass(frozen=True)
+class TlsRow:
+    day: str
+    policy_type: str
+    mx_host: str
+    result_type: str
+    sessions: int
+
+
+@dataclass
+class Evidence:
+    """What the store holds for one policy domain over a window of days."""
+
+    domain: str
+    since: str  # first day, inclusive
+    until: str  # last day, inclusive
+    rows: list[EvidenceRow]
+    reports: int
+    tls: list[TlsRow]
+
+    @property
+    def messages(self) -> int:
+        return sum(r.messages for r in self.rows)
+
+    @property
+    def days(self) -> list[str]:
+        return sorted({r.day for r in self.rows})
+
+
+def day_of(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).date().isoformat()
+
+
+@dataclass
+class IngestStats:
+    aggregate: int = 0
+    tls: int = 0
+    duplicates: int = 0
+    refused: list[Refused] = field(default_factory=list)
+    domains: set[str] = field(default_factory=set)
+
+    @property
+    def stored(self) -> int:
+        return self.aggregate + self.tls
+
+    def summary(self) -> str:
+        return (
+            f"{self.aggregate} DMARC aggregate and {self.tls} SMTP TLS reports stored, "
+            f"{self.duplicates} already stored (counted once), {len(self.refused)} refused"
+        )
+
+
+class EvidenceStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            if self.path.parent and not self.path.parent.is_dir():
+                raise StoreError(
+                    f"{self.path}: folder {self.path.parent} does not exist for the reports "
+                    "database"
+                )
+            self.db = sqlite3.connect(str(self.path), isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a usable reports database: {e}") from None
+
+    @classmethod
+    def existing(cls, path: str | Path) -> EvidenceStore | None:
+        """Open the store if the file exists (readers never create one)."""
+        return cls(path) if Path(path).exists() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> EvidenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: reports database schema version {current} is newer than this "
+                f"octodns-mailauth knows ({SCHEMA_VERSION}); upgrade octodns-mailauth"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- writing ------------------------------------------------------------------------
+
+    def add(self, report: Report) -> bool:
+        """Store a report; False (and nothing stored) if it was stored before.
+        Call inside `transaction()` to store many at once."""
+        cur = self.db.execute(
+            'INSERT OR IGNORE INTO report (kind, org, report_id, domain, begin, "end", '
+            "format, source, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                report.kind,
+                report.org.lower(),
+                report.report_id,
+                report.domain,
+                report.begin,
+                report.end,
+                report.format,
+                report.source,
+                datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ),
+        )
+        if cur.rowcount != 1:
+            return False
+        if isinstance(report, AggregateReport):
+            self._dmarc(report)
+        else:
+            self._tls(report)
+        return True
+
+    def _dmarc(self, report: AggregateReport) -> None:
+        day = day_of(report.begin)
+        values = []
+        for row in report.rows:
+            dkim_d, dkim_s, dkim_r = _dkim(row)
+            spf_d, spf_r = _spf(row)
+            values.append(
+                (
+                    report.domain,
+                    day,
+                    row.source_ip,
+                    row.header_from,
+                    row.envelope_from,
+                    spf_d,
+                    spf_r,
+                    dkim_d,
+                    dkim_s,
+                    dkim_r,
+                    row.dmarc_spf,
+                    row.dmarc_dkim,
+                    row.disposition,
+                    row.count,
+                )
+            )
+        self.db.executemany(
+            "INSERT INTO dmarc_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
+            values,
+        )
+        known = [(row.source_ip, row.reverse_dns) for row in report.rows if row.reverse_dns]
+        for ip, name in known:
+            self.set_reverse_dns(ip, name)
+
+    def _tls(self, report: TlsReport) -> None:
+        day = day_of(report.begin)
+        values = []
+        for pol in report.policies:
+            mx = ",".join(pol.mx_hosts)
+            values.append((pol.policy_domain, day, pol.policy_type, mx, "success", pol.successes))
+            detailed = 0
+            for fd in pol.details:
+                values.append(
+                    (
+                        pol.policy_domain,
+                        day,
+                        pol.policy_type,
+                        fd.receiving_mx or mx,
+                        fd.result_type,
+                        fd.count,
+                    )
+                )
+                detailed += fd.count
+            if pol.failures > detailed:
+                # Failures the summary counts but no detail describes.
+                values.append(
+                    (
+                        pol.policy_domain,
+                        day,
+                        pol.policy_type,
+                        mx,
+                        "unspecified-failure",
+                        pol.failures - detailed,
+                    )
+                )
+        self.db.executemany(
+            "INSERT INTO tls_day VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions",
+            values,
+        )
+
+    def ingest(self, items: Iterable[Report | Refused], batch: int = 1000) -> IngestStats:
+        """Store what `ingest.read_paths` yields, committing every `batch` reports."""
+        stats = IngestStats()
+        pending = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                if isinstance(item, Refused):
+                    stats.refused.append(item)
+                    continue
+                if not self.add(item):
+                    stats.duplicates += 1
+                    continue
+                stats.domains.add(item.domain)
+                if isinstance(item, AggregateReport):
+                    stats.aggregate += 1
+                else:
+                    stats.tls += 1
+                pending += 1
+                if pending >= batch:
+                    self.db.execute("COMMIT")
+                    self.db.execute("BEGIN IMMEDIATE")
+                    pending = 0
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return stats
+
+    def set_reverse_dns(self, ip: str, name: str) -> None:
+        org = organisation(name) if name else None
+        self.db.execute(
+            "INSERT INTO source VALUES (?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET "
+            "reverse_dns = excluded.reverse_dns, base_domain = excluded.base_domain, "
+            "org = excluded.org, org_type = excluded.org_type",
+            (
+                ip,
+                name,
+                org.base_domain if org else "",
+                org.name if org else "",
+                org.type if org else "",
+            ),
+        )
+
+    def sources_without_reverse_dns(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT d.source_ip FROM dmarc_day d LEFT JOIN source s "
+                "ON s.ip = d.source_ip WHERE s.ip IS NULL ORDER BY 1"
+            )
+        ]
+
+    # --- reading ------------------------------------------------------------------------
+
+    def domains(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT domain FROM dmarc_day UNION SELECT DISTINCT domain FROM tls_day "
+            "ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    def evidence(self, domain: str, since: date, until: date) -> Evidence:
+        lo, hi = since.isoformat(), until.isoformat()
+        rows = [
+            EvidenceRow(*r)
+            for r in self.db.execute(
+                "SELECT d.day, d.source_ip, d.header_from, d.envelope_from, d.spf_domain, "
+                "d.spf_result, d.dkim_domain, d.dkim_selector, d.dkim_result, d.dmarc_spf, "
+                "d.dmarc_dkim, d.disposition, d.messages, coalesce(s.reverse_dns, ''), "
+                "coalesce(s.org, ''), coalesce(s.org_type, '') FROM dmarc_day d "
+                "LEFT JOIN source s ON s.ip = d.source_ip "
+                "WHERE d.domain = ? AND d.day BETWEEN ? AND ? ORDER BY d.day, d.source_ip",
+                (domain, lo, hi),
+            )
+        ]
+        tls = [
+            TlsRow(*r)
+            for r in self.db.execute(
+                "SELECT day, policy_type, mx_host, result_type, sessions FROM tls_day "
+                "WHERE domain = ? AND day BETWEEN ? AND ? ORDER BY day, mx_host, result_type",
+                (domain, lo, hi),
+            )
+        ]
+        lo_epoch = int(datetime.combine(since, datetime.min.time(), timezone.utc).timestamp())
+        hi_epoch = lo_epoch + ((until - since).days + 1) * 86400
+        reports = self.db.execute(
+            "SELECT count(*) FROM report WHERE kind = 'dmarc' AND domain = ? AND begin >= ? "
+            "AND begin < ?",
+            (domain, lo_epoch, hi_epoch),
+        ).fetchone()[0]
+        return Evidence(domain, lo, hi, rows, int(reports), tls)
+
+    def counts(self) -> dict[str, int]:
+        q = self.db.execute
+        return {
+            "dmarc_reports": q("SELECT count(*) FROM report WHERE kind='dmarc'").fetchone()[0],
+            "tls_reports": q("SELECT count(*) FROM report WHERE kind='tls'").fetchone()[0],
+            "dmarc_rows": q("SELECT count(*) FROM dmarc_day").fetchone()[0],
+            "messages": q("SELECT coalesce(sum(messages), 0) FROM dmarc_day").fetchone()[0],
+        }
+
+
+def _dkim(row: AggregateRow) -> tuple[str, str, str]:
+    """The signature that tells most about the source: an aligned pass, any pass, the first."""
+    if not row.dkim:
+        return "", "", ""
+    hf = row.header_from
+
+    def rank(a: object) -> int:
+        d = a.domain  # type: ignore[attr-defined]
+        near = d == hf or hf.endswith("." + d) or d.endswith("." + hf)
+        return (0 if a.result == "pass" else 2) + (0 if near else 1)  # type: ignore[attr-defined]
+
+    best = min(row.dkim, key=rank)
+    return best.domain, best.selector, best.result
+
+
+def _spf(row: AggregateRow) -> tuple[str, str]:
+    if not row.spf:
+        return row.envelope_from, ""
+    best = next((a for a in row.spf if a.scope in ("mfrom", "")), row.spf[0])
+    return best.domain, best.result

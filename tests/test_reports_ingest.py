@@ -1,0 +1,406 @@
+"""Reading DMARC aggregate and SMTP TLS reports into the evidence store.
+
+The samples are parsedmarc's (tests/data/reports, Apache-2.0, see its NOTICE):
+every one is either stored or refused with its reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sqlite3
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from octodns_mailauth.cli import main
+from octodns_mailauth.reports import ingest
+from octodns_mailauth.reports.ingest import (
+    message_with_attachment,
+    read_bytes,
+    read_paths,
+)
+from octodns_mailauth.reports.model import AggregateReport, Refused, TlsReport
+from octodns_mailauth.reports.orgmap import organisation
+from octodns_mailauth.reports.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    EvidenceStore,
+    StoreError,
+)
+
+SAMPLES = Path(__file__).parent / "data" / "reports"
+REPORT_DIRS = ["aggregate", "aggregate_invalid", "extract_report", "failure", "smtp_tls"]
+WIDE = (date(1970, 1, 1), date(2100, 1, 1))
+
+# What becomes of each sample: stored, duplicate (of a report stored before), or
+# refused with (part of) its reason.
+EXPECTED = {
+    "aggregate/!example.com!1538204542!1538463818.xml": "stored",
+    "aggregate/Report domain- borschow.com Submitter- google.com Report-ID- "
+    "949348866075514174.eml": "stored",
+    "aggregate/addisonfoods.com!example.com!1536105600!1536191999.xml": "stored",
+    "aggregate/empty_reason.xml": "stored",
+    "aggregate/estadocuenta1.infonacot.gob.mx!example.com!1536853302!1536939702!2940.xml.zip": (
+        "stored"
+    ),
+    "aggregate/example.net!example.com!1529366400!1529452799.xml": "stored",
+    "aggregate/fastmail.com!example.com!1516060800!1516147199!102675056.xml.gz": "stored",
+    "aggregate/invalid_xml.xml": "refused: not well-formed XML",
+    "aggregate/old_draft_from_wiki.xml": "stored",
+    "aggregate/rfc9990-example.net!example.com!1700000000!1700086399.xml": "stored",
+    "aggregate/rfc9990-sample.xml": "stored",
+    "aggregate/twilight.eml": "stored",
+    "aggregate/usssa.com!example.com!1538784000!1538870399.xml": "stored",
+    "aggregate/veeam.com!example.com!1530133200!1530219600.xml": "stored",
+    "aggregate_invalid/report_with_upper_cased_pass.xml": "stored",
+    "extract_report/changed-input.xml": "stored",  # same id, another organisation
+    "extract_report/nice-input.xml": "stored",
+    "extract_report/nice-input.xml.gz": "duplicate",
+    "extract_report/nice-input.xml.zip": "duplicate",
+    "failure/DMARC Failure Report for domain.de (mail-from=sharepoint@domain.de, "
+    "ip=10.10.10.10).eml": "refused: a DMARC failure report",
+    "failure/[Netease DMARC Failure Report] Rent Reminder.eml": "refused: a DMARC failure report",
+    "failure/dmarc_ruf_report_linkedin.crlf.eml": "refused: a DMARC failure report",
+    "failure/dmarc_ruf_report_linkedin.eml": "refused: a DMARC failure report",
+    "failure/exim_plain_text_only_no_arf_part.eml": "refused: a mail message with no report",
+    "smtp_tls/mail.ru.json": "stored",
+    "smtp_tls/rfc8460.json": "stored",
+    "smtp_tls/smtp_tls.json": "stored",
+    "empty.xml": "refused: empty file",
+}
+
+
+def _file_of(source: str) -> str:
+    rel = Path(source.split(".eml", 1)[0] + ".eml" if ".eml" in source else source)
+    text = str(rel.relative_to(SAMPLES)) if rel.is_absolute() else str(rel)
+    for suffix in (".zip:", ".gz:"):
+        if suffix in text:
+            text = text.split(suffix, 1)[0] + suffix[:-1]
+    return text
+
+
+def test_every_sample_is_stored_or_refused_with_its_reason(tmp_path: Path) -> None:
+    paths = [SAMPLES / d for d in REPORT_DIRS] + [SAMPLES / "empty.xml"]
+    seen: dict[str, str] = {}
+    with EvidenceStore(tmp_path / "e.db") as store:
+        for item in read_paths(paths):
+            name = _file_of(item.source)
+            if isinstance(item, Refused):
+                assert "\n" not in item.reason
+                seen[name] = "refused: " + item.reason
+            else:
+                with store.transaction():
+                    seen[name] = "stored" if store.add(item) else "duplicate"
+        counts = store.counts()
+    assert set(seen) == set(EXPECTED)
+    for name, outcome in EXPECTED.items():
+        assert seen[name].startswith(outcome), (name, seen[name])
+    assert counts["dmarc_reports"] == 16 and counts["tls_reports"] == 3
+    stored = sum(v == "stored" for v in EXPECTED.values())
+    assert stored == 19
+    assert sum(v.startswith("refused") for v in EXPECTED.values()) == 7
+
+
+def test_ingesting_twice_counts_each_report_once(tmp_path: Path) -> None:
+    paths = [SAMPLES / d for d in REPORT_DIRS]
+    with EvidenceStore(tmp_path / "e.db") as store:
+        first = store.ingest(read_paths(paths))
+        before = store.counts()
+        second = store.ingest(read_paths(paths))
+        assert store.counts() == before
+    assert (first.aggregate, first.tls, first.duplicates) == (16, 3, 2)
+    assert (second.aggregate, second.tls, second.duplicates) == (0, 0, 21)
+    assert before["messages"] > 0
+
+
+def test_rfc9990_namespace_and_values() -> None:
+    (report,) = read_paths([SAMPLES / "aggregate" / "rfc9990-sample.xml"])
+    assert isinstance(report, AggregateReport)
+    assert report.format == "rfc9990"
+    assert (report.org, report.report_id, report.domain) == (
+        "Sample Reporter",
+        "3v98abbp8ya9n3va8yr8oa3ya",
+        "example.com",
+    )
+    (row,) = report.rows
+    assert (row.source_ip, row.count, row.disposition) == ("192.0.2.123", 123, "pass")
+    assert (row.dmarc_dkim, row.dmarc_spf) == ("pass", "fail")
+    assert row.dkim[0].domain == "example.com" and row.dkim[0].selector == "abc123"
+    assert report.policy["np"] == "none"
+
+
+def test_upper_case_results_are_normalised() -> None:
+    (report,) = read_paths([SAMPLES / "aggregate_invalid" / "report_with_upper_cased_pass.xml"])
+    assert isinstance(report, AggregateReport)
+    row = report.rows[0]
+    assert (row.disposition, row.dmarc_dkim, row.dmarc_spf) == ("none", "pass", "pass")
+    assert row.spf[0].result == "pass" and row.dkim[0].result == "pass"
+    assert report.org == "example.com"
+
+
+def _xml(rows: str = "", meta: str = "") -> bytes:
+    return (
+        "<?xml version='1.0'?><feedback><report_metadata><org_name>r.example</org_name>"
+        "<email>a@r.example</email><report_id>id-1</report_id>"
+        f"<date_range><begin>1700000000</begin><end>1700086399</end></date_range>{meta}"
+        "</report_metadata><policy_published><domain>example.com</domain><p>none</p>"
+        f"</policy_published>{rows}</feedback>"
+    ).encode()
+
+
+def _row(ip: str = "192.0.2.1", count: str = "3", disposition: str = "none") -> str:
+    return (
+        f"<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>"
+        f"<disposition>{disposition}</disposition><dkim>fail</dkim><spf>pass</spf>"
+        "</policy_evaluated></row><identifiers><header_from>example.com</header_from>"
+        "</identifiers><auth_results><spf><domain>example.com</domain><result>pass</result>"
+        "</spf></auth_results></record>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_xml(_row(ip="300.1.2.3")), "record 1: source_ip is '300.1.2.3', not an IP address"),
+        (_xml(_row(count="many")), "record 1: count is 'many', not a whole number"),
+        (_xml(_row(disposition="bounce")), "record 1: disposition is 'bounce', not one of"),
+        (_xml(_row() + _row(count="-1")), "record 2: count is -1, below 0"),
+        (b"<feedback/>", "no <report_metadata>"),
+        (b"<html><body/></html>", "root is <html>, not a DMARC report's <feedback>"),
+        (b"<feedback>", "not well-formed XML"),
+        (b'{"organization-name": "x"}', "no date-range object"),
+        (b'{"a": 1}', "neither an SMTP TLS report nor parsedmarc output"),
+        (b"[]", "an empty JSON list"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip"),
+        (b"PK\x03\x04garbage", "broken zip archive"),
+        (b"\x00\x01\x02binary", "not a DMARC aggregate or SMTP TLS report"),
+    ],
+)
+def test_malformed_reports_are_refused_with_one_line(data: bytes, reason: str) -> None:
+    (item,) = read_bytes(data, "x")
+    assert isinstance(item, Refused)
+    assert reason in item.reason
+    assert "\n" not in item.reason
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<feedback><report_metadata><org_name>&lol3;</org_name></report_metadata></feedback>"""
+
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>"""
+
+
+@pytest.mark.parametrize(
+    "data", [BILLION_LAUGHS, EXTERNAL, BILLION_LAUGHS.decode().encode("utf-16")]
+)
+def test_dtd_and_entities_are_refused(data: bytes) -> None:
+    (item,) = read_bytes(data, "evil.xml")
+    assert isinstance(item, Refused)
+    assert "DOCTYPE or entity declaration" in item.reason
+
+
+def test_decompression_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "MAX_REPORT_BYTES", 100_000)
+    bomb = gzip.compress(b"<" + b" " * 1_000_000)
+    (item,) = read_bytes(bomb, "bomb.xml.gz")
+    assert isinstance(item, Refused) and "expands past 100000 bytes" in item.reason
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.xml", b" " * 1_000_000)
+    (item,) = read_bytes(buf.getvalue(), "bomb.zip")
+    assert isinstance(item, Refused) and "larger than 100000" in item.reason
+
+
+def test_nesting_is_bounded() -> None:
+    data = _xml(_row())
+    for _ in range(ingest.MAX_NESTING + 2):
+        data = gzip.compress(data)
+    (item,) = read_bytes(data, "deep.gz")
+    assert isinstance(item, Refused) and "nested deeper" in item.reason
+
+
+def test_windows_1252_reports_are_decoded() -> None:
+    data = _xml(_row()).replace(b"r.example</org_name>", "Réseau</org_name>".encode("cp1252"))
+    data = data.replace(b"<?xml version='1.0'?>", b'<?xml version="1.0" encoding="windows-1252"?>')
+    (item,) = read_bytes(data, "x.xml")
+    assert isinstance(item, AggregateReport) and item.org == "Réseau"
+
+
+def test_mbox_messages_and_tls_attachments(tmp_path: Path) -> None:
+    one = message_with_attachment(gzip.compress(_xml(_row())), "a.xml.gz", "application/gzip")
+    tls = json.loads((SAMPLES / "smtp_tls" / "rfc8460.json").read_text())
+    two = message_with_attachment(
+        gzip.compress(json.dumps(tls).encode()), "tls.json.gz", "application/tlsrpt+gzip"
+    )
+    mbox = (
+        b"From a@b Mon Jan  1 00:00:00 2024\n"
+        + one
+        + b"\nFrom a@b Mon Jan  1 00:00:00 2024\n"
+        + two
+    )
+    path = tmp_path / "reports.mbox"
+    path.write_bytes(mbox)
+    items = list(read_paths([path]))
+    assert [type(i).__name__ for i in items] == ["AggregateReport", "TlsReport"], items
+    assert items[0].source.startswith(f"{path}#1:a.xml.gz")
+    with EvidenceStore(tmp_path / "e.db") as store:
+        assert store.ingest(items).stored == 2
+        ev = store.evidence("company-y.example", *WIDE)
+    by_type = {(r.mx_host, r.result_type): r.sessions for r in ev.tls}
+    assert by_type[("*.mail.company-y.example", "success")] == 5326
+    assert by_type[("mx2.mail.company-y.example", "starttls-not-supported")] == 200
+    assert by_type[("mx1.mail.company-y.example", "certificate-expired")] == 100
+
+
+def _parsedmarc(report_id: str = "pm-1") -> dict:
+    return {
+        "xml_schema": "draft",
+        "report_metadata": {
+            "org_name": "google.com",
+            "org_email": "noreply-dmarc-support@google.com",
+            "report_id": report_id,
+            "begin_date": "2024-06-13 00:00:00",
+            "end_date": "2024-06-13 23:59:59",
+            "errors": [],
+        },
+        "policy_published": {"domain": "example.com", "p": "none", "sp": "none", "pct": "100"},
+        "records": [
+            {
+                "source": {
+                    "ip_address": "167.89.1.2",
+                    "country": "US",
+                    "reverse_dns": "o1.ptr1234.sendgrid.net",
+                    "base_domain": "sendgrid.net",
+                },
+                "count": 7,
+                "alignment": {"spf": False, "dkim": True, "dmarc": True},
+                "policy_evaluated": {
+                    "disposition": "none",
+                    "dkim": "pass",
+                    "spf": "fail",
+                    "policy_override_reasons": [],
+                },
+                "identifiers": {"header_from": "example.com", "envelope_from": "sendgrid.net"},
+                "auth_results": {
+                    "dkim": [{"domain": "example.com", "selector": "s1", "result": "pass"}],
+                    "spf": [{"domain": "sendgrid.net", "scope": "mfrom", "result": "pass"}],
+                },
+            }
+        ],
+    }
+
+
+def test_parsedmarc_json_with_reverse_dns(tmp_path: Path) -> None:
+    path = tmp_path / "aggregate.json"
+    path.write_text(json.dumps([_parsedmarc("a"), _parsedmarc("b")]))
+    combined = tmp_path / "output.json"
+    combined.write_text(
+        json.dumps(
+            {
+                "aggregate_reports": [_parsedmarc("a")],
+                "failure_reports": [{}],
+                "smtp_tls_reports": [],
+            }
+        )
+    )
+    with EvidenceStore(tmp_path / "e.db") as store:
+        stats = store.ingest(read_paths([path, combined]))
+        ev = store.evidence("example.com", date(2024, 6, 1), date(2024, 6, 30))
+    assert (stats.aggregate, stats.duplicates, len(stats.refused)) == (2, 1, 1)
+    assert "failure report" in stats.refused[0].reason
+    (row,) = ev.rows
+    assert row.messages == 14 and row.day == "2024-06-13"
+    assert (row.reverse_dns, row.org, row.org_type) == (
+        "o1.ptr1234.sendgrid.net",
+        "Twilio SendGrid",
+        "Marketing",
+    )
+    assert (row.dkim_domain, row.dkim_selector, row.spf_domain) == (
+        "example.com",
+        "s1",
+        "sendgrid.net",
+    )
+    assert ev.reports == 2
+
+
+def test_organisation_map() -> None:
+    org = organisation("mail-it1-f201.google.com")
+    assert org is not None and org.base_domain == "google.com"
+    assert org.name.startswith("Google")
+    assert organisation("host.unknown-org.example") is None
+
+
+def test_reverse_dns_lookup_names_sources(tmp_path: Path) -> None:
+    from octodns_mailauth.reports.ingest import lookup_reverse_dns
+    from octodns_mailauth.resolver import StaticResolver
+
+    resolver = StaticResolver({("1.2.0.192.in-addr.arpa", "PTR"): ["o1.mcsv.net."]})
+    with EvidenceStore(tmp_path / "e.db") as store:
+        store.ingest([*read_bytes(_xml(_row(ip="192.0.2.1") + _row(ip="192.0.2.9")), "x")])
+        assert store.sources_without_reverse_dns() == ["192.0.2.1", "192.0.2.9"]
+        assert lookup_reverse_dns(store, resolver) == 1
+        assert store.sources_without_reverse_dns() == []
+        rows = {r.source_ip: r for r in store.evidence("example.com", *WIDE).rows}
+    assert rows["192.0.2.1"].org == "Intuit Mailchimp"
+    assert rows["192.0.2.9"].reverse_dns == ""
+
+
+def test_schema_migrates_from_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO report VALUES (1, 'dmarc', 'r.example', 'old', 'example.com', 0, 1, "
+        "'rfc7489', 'x', 'now')"
+    )
+    db.commit()
+    db.close()
+    with EvidenceStore(path) as store:
+        assert store.version == SCHEMA_VERSION == 2
+        assert store.counts()["dmarc_reports"] == 1
+        # The table version 2 added works.
+        assert store.ingest(read_paths([SAMPLES / "smtp_tls"])).tls == 3
+
+
+def test_newer_or_foreign_files_are_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    db = sqlite3.connect(newer)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this octodns-mailauth knows"):
+        EvidenceStore(newer)
+    text = tmp_path / "text.db"
+    text.write_text("not sqlite at all, just text " * 100)
+    with pytest.raises(StoreError, match="not a usable reports database"):
+        EvidenceStore(text)
+
+
+def test_cli_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "e.db"
+    argv = ["reports", "ingest", str(SAMPLES / "aggregate"), "--db", str(db)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "invalid_xml.xml: refused: not well-formed XML" in out
+    assert "13 DMARC aggregate and 0 SMTP TLS reports stored, 0 already stored" in out
+    assert main(argv) == 0
+    assert "0 DMARC aggregate and 0 SMTP TLS reports stored, 13 already stored" in (
+        capsys.readouterr().out
+    )
+
+
+def test_cli_ingest_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reports", "ingest", str(SAMPLES / "aggregate")]) == 2
+    assert "no reports database: give --db FILE" in capsys.readouterr().err
+
+
+def test_items_are_typed() -> None:
+    items = list(read_paths([SAMPLES / "smtp_tls" / "mail.ru.json"]))
+    assert isinstance(items[0], TlsReport) and items[0].domain == "example.com"

@@ -19,7 +19,7 @@ from conftest import ROOT
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", "*.egg-info", ".dkim", "output", ".pytest_cache",
+    ".git", ".venv", ".venv-demo", "__pycache__", "*.egg-info", ".dkim", "output", ".pytest_cache",
     ".ruff_cache", ".hypothesis", "results", "build", "dist",
 )  # fmt: skip
 

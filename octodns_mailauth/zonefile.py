@@ -3,7 +3,7 @@
 octodns-bind's ZoneFileProvider rewrites its files from scratch on every sync,
 so a second `octodns-sync` always plans everything again.  This target reads
 its own files back when planning (so a second run plans nothing) and always
-writes the whole desired zone.  Needs `pip install octodns-bind`.
+writes the whole desired zone.  Needs octodns-bind: the `bind` extra.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ try:
     from octodns_bind import ZoneFileProvider
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "octodns_mailauth.zonefile needs octodns-bind: pip install octodns-bind"
+        "octodns_mailauth.zonefile.ZoneFileTarget writes BIND zone files with octodns-bind, "
+        "which is not installed: pip install 'octodns-mailauth[bind]' (or pip install "
+        "octodns-bind)"
     ) from e
 from octodns.provider.plan import Plan
 from octodns.record import Create

@@ -11,7 +11,7 @@ For each algorithm, keys per second for:
 The ratio is ours / reference.  Skips with a message when a tool is missing
 (`apt-get install opendkim-tools`).  Not run in CI.
 
-    .venv/bin/python bench/bench_dkim.py [--rsa 20] [--ed25519 200]
+    .venv/bin/python bench/bench_dkim.py [--rsa 20] [--ed25519 200] [--quick]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from report import Report, add_arguments
 
 from octodns_mailauth.dkim.keys import (
     dkim_txt_value,
@@ -92,9 +94,13 @@ def openssl_ed25519(root: Path) -> Callable[[int], None]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rsa", type=int, default=20, help="RSA-2048 keys per contender")
-    parser.add_argument("--ed25519", type=int, default=200, help="Ed25519 keys per contender")
+    parser.add_argument("--rsa", type=int, help="RSA-2048 keys per contender (default 20)")
+    parser.add_argument("--ed25519", type=int, help="Ed25519 keys per contender (default 200)")
+    add_arguments(parser)
     args = parser.parse_args()
+    args.rsa = args.rsa or (5 if args.quick else 20)
+    args.ed25519 = args.ed25519 or (50 if args.quick else 200)
+    report = Report("dkim", args)
     if shutil.which("opendkim-genkey") is None or shutil.which("openssl") is None:
         print("skipped: opendkim-genkey or openssl not found (apt-get install opendkim-tools)")
         return 0
@@ -118,6 +124,7 @@ def main() -> int:
             f"{name:10} {o:10.1f} {s:13.1f} {r:14.1f}  {o / r:5.1f}x "
             f"(keystore {s / r:.1f}x; n={n}, reference n={ref_n}: {ref_name})"
         )
+        report.figure(f"{name} keys/s: ours / {ref_name.split()[0]}", f"{o / r:.1f}x")
     return 0
 
 

@@ -62,7 +62,7 @@ class Report:
 
 def _fmt(value: float, unit: str) -> str:
     if unit == "x":
-        return f"{value:.2f}x" if value < 10 else f"{value:.0f}x"
+        return f"{value:.2f}x" if value < 100 else f"{value:.0f}x"
     if unit == "s":
         return f"{value:.2f} s"
     return f"{value:g}{unit}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bimi import bimi_step
 from .catalog import Catalog
@@ -23,17 +23,21 @@ from .context import (
     ZoneView,
 )
 from .dkim.step import dkim_step
-from .dmarc.alignment import alignment_step
+from .dmarc.alignment import alignment_step, stage_step
 from .dmarc.step import dmarc_step
 from .findings import Severity
 from .mtasts import mta_sts_step
 from .parked import parked_step
 from .policy.loader import LoadedPolicy
 from .records import DesiredRecord
+from .reports.gate import evidence_step
 from .resolver import Resolver
 from .senders import senders_step
 from .spf.step import spf_step
 from .tlsrpt import tlsrpt_step
+
+if TYPE_CHECKING:
+    from .reports.store import EvidenceInput
 
 __all__ = [
     "CompileResult",
@@ -56,6 +60,8 @@ STEPS: list[Step] = [
     spf_step,
     dmarc_step,
     alignment_step,
+    evidence_step,  # the rollout gate reads report evidence, then the stage is stated
+    stage_step,
     mta_sts_step,
     tlsrpt_step,
     bimi_step,
@@ -71,10 +77,12 @@ def compile_policy(
     *,
     now: datetime | None = None,
     dkim_state: Any = None,
+    evidence: EvidenceInput | None = None,
 ) -> CompileResult:
     """Compile one policy.  `zone` is the zone's own records (for checks that
     depend on them), `now` the time rotation and lock staleness are judged at,
-    `dkim_state` the committed DKIM rotation state (dkim/rotation.py)."""
+    `dkim_state` the committed DKIM rotation state (dkim/rotation.py), `evidence`
+    the DMARC report evidence for this domain (reports/gate.py)."""
     ctx = CompileContext(
         lp,
         catalog,
@@ -84,6 +92,7 @@ def compile_policy(
         CompileResult(lp.domain),
         now=now or datetime.now(timezone.utc),
         dkim_state=dkim_state,
+        evidence=evidence,
     )
     for step in STEPS:
         step(ctx)

@@ -97,6 +97,7 @@ class CompileContext:
     result: CompileResult
     now: datetime
     dkim_state: Any = None
+    evidence: Any = None  # reports.gate.EvidenceInput: DMARC report evidence, if configured
     spf_terms: list[SpfTerm] = field(default_factory=list)
 
     @property

@@ -25,6 +25,8 @@ from .findings import Finding, Location, Severity
 from .keysource import KeystoreKeys, ProbeKeys
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
+from .reports.settings import parse_reports_settings
+from .reports.store import read_evidence
 from .resolver import Resolver
 from .spf.lock import open_lock
 
@@ -44,6 +46,7 @@ class MailAuthProcessor(BaseProcessor):
         passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
         spf_lock: str | None = None,
         dkim_state: str | None = None,
+        reports: Any = None,
     ) -> None:
         super().__init__(id)
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
@@ -63,6 +66,11 @@ class MailAuthProcessor(BaseProcessor):
             # Third-party DNS data (SPF includes) comes from the lock file, offline.
             self.resolver: Resolver | None = open_lock(spf_lock, policies)
             self.dkim_state = load_rotation_state(dkim_state, policies)
+            # DMARC report evidence for the rollout gate, read once (reports/store.py).
+            self.evidence: dict[str, Any] = {}
+            settings = parse_reports_settings(reports, f"processors.{id}")
+            if settings is not None:
+                self.evidence = read_evidence(settings, self.policies)
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
@@ -74,7 +82,12 @@ class MailAuthProcessor(BaseProcessor):
         for lp in self.policies.values():
             self._home.setdefault(self._zone_for(lp.domain), []).append(lp.domain)
             result = compile_policy(
-                lp, self.catalog, probe, self.resolver, dkim_state=self.dkim_state
+                lp,
+                self.catalog,
+                probe,
+                self.resolver,
+                dkim_state=self.dkim_state,
+                evidence=self.evidence.get(lp.domain),
             )
             errors.extend(result.errors)
             errors.extend(_claims(result.records, claimed))
@@ -155,7 +168,13 @@ class MailAuthProcessor(BaseProcessor):
             result = self._compiled.get(key)
             if result is None:
                 result = compile_policy(
-                    lp, self.catalog, self.keys, self.resolver, view, dkim_state=self.dkim_state
+                    lp,
+                    self.catalog,
+                    self.keys,
+                    self.resolver,
+                    view,
+                    dkim_state=self.dkim_state,
+                    evidence=self.evidence.get(lp.domain),
                 )
                 if not result.errors:
                     self._compiled[key] = result

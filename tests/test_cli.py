@@ -291,10 +291,13 @@ def test_explain_reports_an_unaligned_sender_as_blocking(example: Path) -> None:
     assert "bounce.crm.example" in row
     stage = proc.stdout.split("DMARC stage:")[1]
     assert "before quarantine" in stage and "crm" in stage, proc.stdout
-    # Without the crm sender nothing blocks the next stage.
+    # Without the crm sender no declared sender blocks the next stage, but with no
+    # report evidence the tool does not claim that nothing does.
     Path(net).write_text(text.replace("    return_path: bounce.crm.example\n", ""))
     stage = cli("explain", "example.net", "--config", CONFIG).stdout.split("DMARC stage:")[1]
-    assert "nothing blocks quarantine" in stage
+    assert "no declared sender blocks quarantine" in stage
+    assert "no report evidence: no reports database is configured" in stage
+    assert "nothing blocks" not in stage
 
 
 def test_explain_markdown(example: Path) -> None:

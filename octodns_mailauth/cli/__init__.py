@@ -74,6 +74,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _evidence_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("report evidence (DMARC aggregate reports)")
+    g.add_argument(
+        "--reports-db",
+        metavar="FILE",
+        help="the evidence database `reports ingest` fills (overrides the processor's reports.db)",
+    )
+    g.add_argument(
+        "--reports-days", type=int, metavar="N", help="how many days of reports the gate reads"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -100,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate", "check policy files offline and print every finding")
     p.add_argument("paths", nargs="*", metavar="PATH", help="policy files or folders")
     _common(p)
+    _evidence_flags(p)
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     p.add_argument("--verbose", "-v", action="store_true", help="print informational findings too")
@@ -112,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("explain", "SPF lookup tree, DMARC alignment per sender, DMARC stage")
     p.add_argument("domain")
     _common(p)
+    _evidence_flags(p)
     p.add_argument("--format", choices=["text", "markdown"], default="text")
 
     p = add("check", "compare live DNS with what the policy wants (drift)")

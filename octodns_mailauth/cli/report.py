@@ -51,6 +51,7 @@ class DomainReport:
     stage: str | None = None
     next_stage: str | None = None
     blockers: list[str] = field(default_factory=list)
+    evidence: Any = None  # reports.gate.GateReport: what the DMARC reports say
 
 
 def build(lp: Any, result: Any) -> DomainReport:
@@ -220,6 +221,7 @@ def _is_strict(dmarc: Any, attr: str) -> bool:
 
 def _stage(report: DomainReport, lp: Any, result: Any) -> None:
     detail = result.details.get("dmarc_stage")
+    report.evidence = result.details.get("evidence")
     if detail is not None:
         report.stage = str(detail.stage) + (" (testing, t=y)" if detail.testing else "")
         report.next_stage = detail.next
@@ -279,10 +281,26 @@ def text(report: DomainReport) -> str:
             out.append(f"  before {report.next_stage}, fix:")
             out += [f"  - {b}" for b in report.blockers]
         else:
-            out.append(f"  nothing blocks {report.next_stage}")
+            out.append(f"  {_clear(report)}")
     else:
         out.append("  fully enforced")
+    if report.evidence is not None:
+        out.append(f"  evidence: {report.evidence.summary()}")
     return "\n".join(out)
+
+
+def _no_evidence(report: DomainReport) -> bool:
+    return report.evidence is None or report.evidence.state in ("unconfigured", "empty")
+
+
+def _clear(report: DomainReport) -> str:
+    """No blockers: "nothing blocks" only when the reports say so too."""
+    if _no_evidence(report):
+        return (
+            f"no declared sender blocks {report.next_stage}; without report evidence, mail "
+            "from undeclared sources is unknown"
+        )
+    return f"nothing blocks {report.next_stage}"
 
 
 def markdown(report: DomainReport, records_md: bool = True) -> str:
@@ -330,12 +348,18 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
     out.append("")
     if report.next_stage:
         state = (
-            "blocked by: " + "; ".join(report.blockers) if report.blockers else "nothing blocks it"
+            "blocked by: " + "; ".join(report.blockers)
+            if report.blockers
+            else "no declared sender blocks it, but there is no report evidence"
+            if _no_evidence(report)
+            else "nothing blocks it"
         )
         out.append(f"**DMARC stage:** {report.stage}; next: {report.next_stage}: {state}")
     else:
         out.append(f"**DMARC stage:** {report.stage} (fully enforced)")
     out.append("")
+    if report.evidence is not None:
+        out += [f"**Report evidence:** {report.evidence.summary()}", ""]
     return "\n".join(out)
 
 

@@ -193,7 +193,24 @@ def resolve(args: Any) -> Settings:
         settings.spf_lock = Path(args.spf_lock)
     if getattr(args, "catalog", None):
         settings.catalog = list(args.catalog)
+    if getattr(args, "reports_db", None) or getattr(args, "reports_days", None):
+        settings.reports = _reports_override(settings.reports, args)
     return settings
+
+
+def _reports_override(current: Any, args: Any) -> Any:
+    from ..reports.settings import ReportsSettings
+
+    data = current.model_dump() if current is not None else {}
+    if getattr(args, "reports_db", None):
+        data["db"] = args.reports_db
+    if getattr(args, "reports_days", None) is not None:
+        if args.reports_days < 1:
+            raise UsageError(f"--reports-days {args.reports_days}: give at least 1")
+        data["days"] = args.reports_days
+    if "db" not in data:
+        raise UsageError("--reports-days needs a reports database: give --reports-db FILE too")
+    return ReportsSettings.model_validate(data)
 
 
 def require_policies(settings: Settings) -> Path:

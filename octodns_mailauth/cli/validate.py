@@ -40,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
         elif args.verbose:
             shown = findings
         else:
-            shown = [f for f in findings if f.severity is not Severity.INFO]
+            # The report evidence for the next DMARC stage is stated even when clear.
+            shown = [
+                f
+                for f in findings
+                if f.severity is not Severity.INFO or f.code in ("evidence-gate", "evidence-none")
+            ]
         for f in shown:
             print(f.format())
         if not args.quiet or errors:

@@ -55,6 +55,7 @@ class Workspace:
     _dkim_state: Any = None
     _keys: CliKeys | None = None
     _source_zones: dict[str, Any] = field(default_factory=dict)
+    _evidence: dict[str, Any] | None = None
 
     @property
     def catalog(self) -> Any:
@@ -105,8 +106,31 @@ class Workspace:
         if zone is None:
             zone = self.zone_view_for(lp.domain)
         return compile_policy(
-            lp, self.catalog, self.keys, self.resolver, zone, dkim_state=self.dkim_state
+            lp,
+            self.catalog,
+            self.keys,
+            self.resolver,
+            zone,
+            dkim_state=self.dkim_state,
+            evidence=self.evidence_for(lp.domain),
         )
+
+    def evidence_for(self, domain: str) -> Any:
+        """The DMARC report evidence for a domain (reports/store.py), read once per
+        run; None when no reports database is configured."""
+        if self.settings.reports is None:
+            return None
+        if self._evidence is None:
+            from ..reports.store import read_evidence
+
+            self._evidence = read_evidence(
+                self.settings.reports, [lp.domain for lp in self.policies]
+            )
+        if domain not in self._evidence:
+            from ..reports.store import read_evidence
+
+            self._evidence.update(read_evidence(self.settings.reports, [domain]))
+        return self._evidence[domain]
 
     def source_zone(self, zone: str) -> Any:
         """The zone read from the config's YamlProvider sources (cached), or None

@@ -301,27 +301,44 @@ def _stage(
             for r in rows
             if r.verdict is Verdict.SPF_ONLY
         ]
-    report = StageReport(stage.value, settings.testing, nxt, blockers if nxt else [])
+    return StageReport(stage.value, settings.testing, nxt, blockers if nxt else [])
+
+
+def stage_step(ctx: CompileContext) -> None:
+    """The stage finding, once the report evidence (reports/gate.py) has added
+    its blockers: with no evidence it says so rather than "nothing blocks"."""
+    report = ctx.result.details.get("dmarc_stage")
+    settings = ctx.lp.policy.dmarc
+    if report is None or settings is None or report.stage == "parked":
+        return
     where = ctx.location("dmarc")
-    if nxt is None:
+    label = f"DMARC stage {report.stage}{' (testing)' if report.testing else ''}"
+    gate = ctx.result.details.get("evidence")
+    if report.next is None:
         ctx.find(Severity.INFO, "DMARC stage reject: fully enforced", where, code="dmarc-stage")
     elif report.blockers:
         ctx.find(
             Severity.INFO,
-            f"DMARC stage {stage.value}{' (testing)' if settings.testing else ''}: before "
-            f"{nxt}, fix: " + "; ".join(report.blockers),
+            f"{label}: before {report.next}, fix: " + "; ".join(report.blockers),
+            where,
+            code="dmarc-stage",
+        )
+    elif gate is None or gate.state in ("unconfigured", "empty"):
+        ctx.find(
+            Severity.INFO,
+            f"{label}: no declared sender blocks {report.next}, but there is no report "
+            "evidence yet: mail from sources nobody declared would fail too; read the "
+            "aggregate reports (`octodns-mailauth reports ingest`) before moving on",
             where,
             code="dmarc-stage",
         )
     else:
         ctx.find(
             Severity.INFO,
-            f"DMARC stage {stage.value}{' (testing)' if settings.testing else ''}: nothing "
-            f"blocks {nxt}; watch the aggregate reports before moving on",
+            f"{label}: nothing blocks {report.next}: {gate.summary()}",
             where,
             code="dmarc-stage",
         )
-    return report
 
 
 # --- rendering ---------------------------------------------------------------------------

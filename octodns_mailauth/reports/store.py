@@ -19,8 +19,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from ..errors import MailAuthError
 from .model import AggregateReport, AggregateRow, Refused, Report, TlsReport
@@ -160,6 +161,28 @@ class Evidence:
     @property
     def days(self) -> list[str]:
         return sorted({r.day for r in self.rows})
+
+
+@dataclass(frozen=True)
+class EvidenceInput:
+    """What the edge (processor, CLI) hands the compile for one policy domain."""
+
+    settings: Any  # settings.ReportsSettings
+    evidence: Evidence | None  # None: the database file does not exist yet
+
+
+def read_evidence(
+    settings: Any, domains: Iterable[str], today: date | None = None
+) -> dict[str, EvidenceInput]:
+    """The last `settings.days` days (today included) for each domain.  A missing
+    database is no evidence, not an error: reports may not have been ingested yet."""
+    today = today or datetime.now(timezone.utc).date()
+    since = today - timedelta(days=settings.days - 1)
+    store = EvidenceStore.existing(settings.db)
+    if store is None:
+        return {d: EvidenceInput(settings, None) for d in domains}
+    with store:
+        return {d: EvidenceInput(settings, store.evidence(d, since, today)) for d in domains}
 
 
 def day_of(epoch: int) -> str:

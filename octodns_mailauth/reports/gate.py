@@ -1,0 +1,192 @@
+"""The rollout gate that reads evidence: a compile step.
+
+For the next DMARC stage it says how many messages of the last N days would
+have been quarantined or rejected, and from which sources; it warns (or fails,
+per `reports.gate`) while a declared sender fails DMARC in the reports or an
+undeclared source sends real volume that fails; and with no evidence it says
+there is none.  The evidence is read at the edge (processor, CLI) and handed
+in, so the step stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ..context import CompileContext
+from ..findings import Severity
+
+if TYPE_CHECKING:  # the store and attribution load only when there is evidence
+    from .attribution import Attribution
+    from .settings import ReportsSettings
+    from .store import EvidenceInput
+
+_ACTION = {"quarantine": "quarantined", "reject": "rejected"}
+
+
+@dataclass
+class GateReport:
+    """`details["evidence"]`."""
+
+    state: str  # unconfigured | empty | clear | blocked | enforced
+    next: str | None  # the next stage (or "testing off ...")
+    policy: str | None  # the p= whose effect is counted: the next stage's, or the current one
+    days: int = 0
+    db: str = ""
+    min_messages: int = 10
+    attribution: Attribution | None = None
+    would_fail: int = 0  # messages that fail DMARC: quarantined/rejected at `policy`
+    by_source: list[tuple[str, int]] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+    @property
+    def action(self) -> str | None:
+        return _ACTION.get(self.policy or "")
+
+    def summary(self) -> str:
+        """One line: what the evidence says about the next stage."""
+        if self.state == "unconfigured":
+            return (
+                "no report evidence: no reports database is configured (processor setting "
+                "reports: {db: FILE}, or --reports-db), so mail from undeclared sources is unknown"
+            )
+        if self.state == "empty":
+            return (
+                f"no report evidence: no DMARC aggregate reports for the last {self.days} days "
+                f"in {self.db}, so mail from undeclared sources is unknown; ingest the rua "
+                "reports with `octodns-mailauth reports ingest`"
+            )
+        att = self.attribution
+        assert att is not None
+        head = (
+            f"reports of the last {self.days} days ({att.reports} reports, "
+            f"{att.total.messages} messages on {len(att.days)} days)"
+        )
+        if self.action is None:
+            return f"{head}: {att.total.failing} messages failed DMARC"
+        when = f"at p={self.policy}" if self.state != "enforced" else f"now, at p={self.policy}"
+        if not self.would_fail:
+            return f"{head}: {when} no message would have been {self.action}"
+        sources = ", ".join(f"{label} {n}" for label, n in self.by_source[:5])
+        more = f" and {len(self.by_source) - 5} more" if len(self.by_source) > 5 else ""
+        return (
+            f"{head}: {when} {self.would_fail} messages would have been {self.action}: "
+            f"{sources}{more}"
+        )
+
+
+def _next_policy(ctx: CompileContext, stage: Any) -> str | None:
+    settings = ctx.lp.policy.dmarc
+    if stage.next in ("quarantine", "reject"):
+        return str(stage.next)
+    if stage.next is not None:  # testing off: p= itself applies
+        return str(settings.p.value)
+    return str(settings.p.value) if settings.p.value != "none" else None
+
+
+def evidence_step(ctx: CompileContext) -> None:
+    stage = ctx.result.details.get("dmarc_stage")
+    if stage is None or stage.stage in ("parked", "none") or ctx.lp.policy.dmarc is None:
+        ctx.result.details["evidence"] = None
+        return
+    given: EvidenceInput | None = getattr(ctx, "evidence", None)
+    policy = _next_policy(ctx, stage)
+    if given is None:
+        ctx.result.details["evidence"] = GateReport("unconfigured", stage.next, policy)
+        return
+    settings = given.settings
+    ev = given.evidence
+    where = ctx.location("dmarc")
+    if ev is None or not ev.rows:
+        report = GateReport(
+            "empty", stage.next, policy, settings.days, settings.db, settings.min_messages
+        )
+        ctx.result.details["evidence"] = report
+        ctx.find(Severity.INFO, report.summary(), where, code="evidence-none")
+        return
+    from .attribution import attribute, declared_senders, vendor_index
+
+    declared = declared_senders(ctx.lp, ctx.result, ctx.resolver)
+    att = attribute(ev, declared, vendor_index(ctx.catalog))
+    report = GateReport(
+        "clear" if stage.next else "enforced",
+        stage.next,
+        policy,
+        settings.days,
+        settings.db,
+        settings.min_messages,
+        att,
+    )
+    failing: list[tuple[str, int]] = []
+    for ev_sender in att.senders.values():
+        if ev_sender.failing:
+            failing.append((f"sender {ev_sender.name}", ev_sender.failing))
+    for src in att.undeclared:
+        if src.failing:
+            failing.append((f"undeclared {src.label}", src.failing))
+    failing.sort(key=lambda x: (-x[1], x[0]))
+    report.by_source = failing
+    report.would_fail = att.total.failing if policy else 0
+    if stage.next:
+        _blockers(ctx, report, att, settings)
+    ctx.result.details["evidence"] = report
+    ctx.find(Severity.INFO, report.summary(), where, code="evidence-gate")
+    if report.blockers:
+        ctx.result.details["dmarc_stage"] = replace(
+            stage, blockers=list(stage.blockers) + report.blockers
+        )
+
+
+def _blockers(
+    ctx: CompileContext, report: GateReport, att: Attribution, settings: ReportsSettings
+) -> None:
+    severity = Severity.ERROR if settings.gate == "fail" else Severity.WARNING
+    action = report.action or "affected"
+    at = f"at p={report.policy}" if report.policy else "at the next stage"
+    index = {facts.name: facts for facts in ctx.result.senders}
+    for ev in att.senders.values():
+        if ev.failing < settings.min_messages or ev.acknowledged:
+            continue
+        text = (
+            f"sender {ev.name}: {ev.failing} of {ev.messages} messages in the reports of the "
+            f"last {settings.days} days failed DMARC (not aligned)"
+        )
+        report.blockers.append(text)
+        facts = index.get(ev.name)
+        where = facts.location if facts is not None and facts.location else ctx.location("dmarc")
+        ctx.find(
+            severity,
+            f"{text}; {at} they would be {action}",
+            where,
+            "see `octodns-mailauth explain` for how this sender aligns; the reports show "
+            "which addresses fail (`octodns-mailauth reports html`)",
+            code="evidence-sender-fails",
+            rfc="RFC 9990",
+        )
+    for src in att.undeclared:
+        if src.failing < settings.min_messages:
+            continue
+        likely = f", likely the catalog provider {src.provider}" if src.provider else ""
+        text = (
+            f"undeclared source {src.label} ({len(src.addresses)} "
+            f"address{'es' if len(src.addresses) != 1 else ''}{likely}): {src.failing} "
+            f"messages in the last {settings.days} days failed DMARC"
+        )
+        report.blockers.append(text)
+        hint = (
+            f"declare it: a sender with provider: {src.provider} (`octodns-mailauth reports "
+            "suggest` writes the change)"
+            if src.provider
+            else "find out who sends from these addresses; declare them as a sender (ip4/ip6 "
+            "and DKIM) or stop them"
+        )
+        ctx.find(
+            severity,
+            f"{text}; {at} they would be {action}",
+            ctx.location("dmarc"),
+            hint,
+            code="evidence-undeclared",
+            rfc="RFC 9990",
+        )
+    if report.blockers:
+        report.state = "blocked"

@@ -134,6 +134,28 @@ def build_parser() -> argparse.ArgumentParser:
     _dns_flags(p, "ask this server (e.g. the zone's primary); default: the system resolver")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
+    p = add("init", "write a policy from the records a domain already publishes")
+    p.add_argument("domain")
+    _common(p)
+    _dns_flags(p, "read live DNS from this server instead of the config's zone files")
+    p.add_argument(
+        "--selector",
+        action="append",
+        metavar="NAME",
+        help="with --nameserver: a DKIM selector to look up (repeatable); DNS cannot list them",
+    )
+    p.add_argument(
+        "--remove-from-zone",
+        action="store_true",
+        help="remove the hand-written values the policy now publishes from the zone's YAML "
+        "file (atomically; everything else is kept byte for byte)",
+    )
+    p.add_argument("--stdout", action="store_true", help="print the policy, write nothing")
+
+    p = add("coverage", "every zone of the config: policy or not, MX, SPF, DMARC, a suggestion")
+    _common(p)
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
+
     p = add("schema", "print the JSON Schema of the policy format")
     p.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead")
 
@@ -252,6 +274,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .explain import run
     elif args.command == "check":
         from .check import run
+    elif args.command == "init":
+        from .init import run
+    elif args.command == "coverage":
+        from .coverage import run
     elif args.command == "schema":
         from .schema import run
     elif args.command == "dkim":

@@ -1,0 +1,182 @@
+"""`octodns-mailauth coverage --config FILE`: every zone of the octoDNS config,
+whether a mail policy covers it, what mail records it has, and what to do.
+
+A zone that takes mail (MX) or sends it (SPF terms, DKIM keys) without a
+policy can be spoofed or is managed by hand: it gets an `init` command.  A zone
+that does neither should say so (`parked: true`).  Read offline from the
+config's YamlProvider sources, like `validate --config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import EXIT_OK
+from .settings import UsageError
+
+
+@dataclass
+class ZoneRow:
+    zone: str
+    policy: str  # the policy domains in the zone, "" for none
+    runs_processor: bool
+    alias: str | None
+    mx: str  # "yes", "null MX", "no", "?" (not read)
+    spf: str  # "-all only", "yes", "no", "?"
+    dmarc: str  # "p=...", "no", "?"
+    suggestion: str
+    unread: list[str]
+
+
+def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> dict[str, Any]:
+    from ..records import txt_kind_matches
+    from ..spf.parser import SpfSyntaxError, parse, select_records
+
+    mx = view.get((zone, "MX"), ())
+    out: dict[str, Any] = {
+        "mx": "no" if not mx else ("null MX" if all(v.split()[-1] == "." for v in mx) else "yes")
+    }
+    spf_text = None
+    try:
+        spf_text = select_records(list(view.get((zone, "TXT"), ())))
+    except SpfSyntaxError:
+        out["spf"], out["sends"] = "several (permerror)", True
+    if "spf" not in out:
+        if spf_text is None:
+            out["spf"], out["sends"] = "no", False
+        else:
+            try:
+                terms = [m for m in parse(spf_text).mechanisms if m.name != "all"]
+            except SpfSyntaxError:
+                terms = [None]
+            out["spf"] = "yes" if terms else "-all only"
+            out["sends"] = bool(terms) or spf_text.strip().lower() == "v=spf1"
+    dkim = [n for (n, t) in view if "._domainkey." in n and t in ("TXT", "CNAME")]
+    out["sends"] = out["sends"] or bool(dkim)
+    dmarc = [v for v in view.get((f"_dmarc.{zone}", "TXT"), ()) if txt_kind_matches("dmarc", v)]
+    if not dmarc:
+        out["dmarc"] = "no"
+    else:
+        from ..dmarc.parser import parse_dmarc
+
+        parsed = parse_dmarc(dmarc[0])
+        out["dmarc"] = f"p={parsed.tags['p']}" if "p" in parsed.tags else "invalid"
+    return out
+
+
+def coverage_rows(settings: Any) -> list[ZoneRow]:
+    from ..zoneview import zone_view
+    from .workspace import load
+
+    ws = load(settings)
+    raw = settings.raw or {}
+    mine = set(ws.processor_zones())
+    policies_by_zone: dict[str, list[str]] = {}
+    for lp in ws.policies:
+        policies_by_zone.setdefault(ws.zone_for(lp.domain), []).append(lp.domain)
+    config = settings.config
+    rows = []
+    for name, zconf in (raw.get("zones") or {}).items():
+        zone = str(name).rstrip(".").lower()
+        zconf = zconf if isinstance(zconf, dict) else {}
+        alias = zconf.get("alias")
+        policy = ", ".join(sorted(policies_by_zone.get(zone, [])))
+        runs = zone in mine
+        if alias:
+            target = str(alias).rstrip(".")
+            rows.append(
+                ZoneRow(
+                    zone,
+                    policy,
+                    runs,
+                    target,
+                    "?",
+                    "?",
+                    "?",
+                    f"alias of {target}: gets {target}'s mail records as they are; give it "
+                    "its own zone and policy if it sends mail as itself",
+                    [],
+                )  # fmt: skip
+            )
+            continue
+        source = ws.source_zone(zone)
+        view = zone_view(source.zone, lambda r: False) if source is not None else {}
+        mail = _mail_records(view, zone)
+        if policy:
+            # What the zone holds by hand; the policy publishes its own.
+            for key in ("spf", "dmarc"):
+                mail[key] = "policy" if mail[key] == "no" else f"{mail[key]} (hand-written)"
+        if policy:
+            suggestion = "covered"
+            if not runs:
+                suggestion = f"add `processors: [{settings.processor_id}]` to the zone"
+        elif mail["mx"] == "yes" or mail["sends"]:
+            suggestion = f"octodns-mailauth init {zone} --config {config}"
+        else:
+            suggestion = f"parked: true in {settings.policies}/{zone}.yaml"
+        if not policy and not runs:
+            suggestion += f" (and add `processors: [{settings.processor_id}]` to the zone)"
+        rows.append(
+            ZoneRow(
+                zone,
+                policy,
+                runs,
+                None,
+                mail["mx"],
+                mail["spf"],
+                mail["dmarc"],
+                suggestion,
+                list(source.skipped) if source is not None else [],
+            )  # fmt: skip
+        )
+    return rows
+
+
+def md_cell(text: str) -> str:
+    """A value safe inside a GitHub-flavoured Markdown table cell: no row or
+    column breaks, no HTML."""
+    text = " ".join(str(text).split())
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def run(args: Any) -> int:
+    from .settings import resolve
+
+    if not getattr(args, "config", None):
+        raise UsageError("coverage reads the zones of an octoDNS config: give --config FILE")
+    settings = resolve(args)
+    rows = coverage_rows(settings)
+    headers = ["zone", "policy", "MX", "SPF", "DMARC", "suggestion"]
+    table = [
+        [
+            r.zone,
+            r.policy or ("(alias)" if r.alias else "none"),
+            r.mx,
+            r.spf,
+            r.dmarc,
+            r.suggestion + (f"; sources not read: {', '.join(r.unread)}" if r.unread else ""),
+        ]
+        for r in rows
+    ]
+    if args.format == "markdown":
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "|".join(" --- " for _ in headers) + "|")
+        for row in table:
+            cells = [md_cell(c) for c in row]
+            cells[-1] = f"`{cells[-1]}`" if row[-1].startswith("octodns-mailauth") else cells[-1]
+            print("| " + " | ".join(cells) + " |")
+        return EXIT_OK
+    widths = [
+        max(len(h), *(len(r[i]) for r in table)) if table else len(h)
+        for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    uncovered = [r.zone for r in rows if not r.policy and not r.alias]
+    covered = len(rows) - len(uncovered)
+    print(f"\n{len(rows)} zones: {covered} with a policy or an alias, {len(uncovered)} without")
+    return EXIT_OK

@@ -1,0 +1,333 @@
+"""`octodns-mailauth init DOMAIN`: write a policy from what is published.
+
+The records come from the zone's YamlProvider sources in the octoDNS config
+(offline) or from live DNS (`--nameserver`).  The policy is compiled before it
+is written (it must load and compile cleanly), never overwrites a file, and
+the output says which hand-written values the policy now publishes, so they
+can go from the zone file (`--remove-from-zone` does that, atomically).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import EXIT_OK, EXIT_POLICY
+from .settings import Settings, UsageError, require_policies
+
+HEADER = """\
+# Mail policy for {domain}, written by `octodns-mailauth init` from {source}.
+# Reference: README "Policy reference"; check it with `octodns-mailauth validate`.
+"""
+
+UNALIGNED_NOTE = (
+    "set by octodns-mailauth init: already authorised in the published SPF record; "
+    "check how it can align (octodns-mailauth explain)"
+)
+
+
+@dataclass
+class Published:
+    """The records a domain publishes, and where each came from."""
+
+    view: dict[tuple[str, str], tuple[str, ...]]
+    source: str  # for the policy header and messages
+    zone: str | None = None  # the configured zone, when read from the config
+    records: list[Any] = field(default_factory=list)  # octoDNS records, for their file/line
+    asked: list[str] = field(default_factory=list)  # live: DKIM names asked
+
+
+def published_from_config(settings: Settings, domain: str) -> Published:
+    """The domain's records as the config's YamlProvider sources hold them.
+    The one place init reads the octoDNS config's zones."""
+    from ..zoneview import zone_view
+    from .workspace import Workspace
+
+    ws = Workspace(settings, [])
+    zone = ws.zone_for(domain)
+    if settings.zones is not None and zone not in settings.zones:
+        raise UsageError(
+            f"{domain}: no zone in {settings.config} contains it; add {domain}. under "
+            "zones: first (or read live DNS with --nameserver)"
+        )
+    source = ws.source_zone(zone)
+    if source is None:
+        raise UsageError(f"{domain}: zone {zone}. is not in {settings.config}")
+    if source.skipped:
+        print(
+            f"note: zone {zone}: sources {', '.join(source.skipped)} are not YamlProvider "
+            "sources and were not read",
+            file=sys.stderr,
+        )
+    view = zone_view(source.zone, lambda record: False)
+    return Published(
+        view, f"the zone {zone}. in {settings.config}", zone, list(source.zone.records)
+    )
+
+
+def published_live(
+    catalog: Any, domain: str, nameserver: str, timeout: float, selectors: list[str]
+) -> Published:
+    """The domain's records from live DNS.  DNS cannot list a zone, so DKIM
+    selectors are asked by name: the catalog's fixed ones and --selector."""
+    from .livedns import LiveDns
+
+    dns = LiveDns(nameserver, timeout)
+    view: dict[tuple[str, str], tuple[str, ...]] = {}
+    names = {domain: ("TXT", "MX"), f"_dmarc.{domain}": ("TXT",)}
+    wanted = list(selectors)
+    for entry_id in catalog.ids():
+        entry = catalog.get(entry_id)
+        for group in [entry.dkim, entry.return_path, *entry.records]:
+            if group is None:
+                continue
+            wanted += getattr(group, "selectors", [])
+            for tpl in group.records:
+                if "{" not in tpl.name and tpl.name != "@":
+                    names.setdefault(f"{tpl.name}.{domain}", ("CNAME", "TXT"))
+    for selector in dict.fromkeys(wanted):
+        names.setdefault(f"{selector}._domainkey.{domain}", ("CNAME", "TXT"))
+    asked = []
+    for name, types in names.items():
+        if "._domainkey." in name:
+            asked.append(name[: -len("._domainkey." + domain)])
+        for rtype in types:
+            values, alias = dns.query(name, rtype)
+            if alias is not None or not values:
+                continue
+            view[(name, rtype)] = tuple(values)
+            if rtype == "CNAME":
+                break
+    return Published(view, f"live DNS ({dns.where})", asked=asked)
+
+
+def run(args: Any) -> int:
+    from ..catalog import load_catalog
+    from ..names import normalize
+    from .settings import resolve
+
+    settings = resolve(args)
+    policies = require_policies(settings)
+    domain = normalize(args.domain)
+    target = policies / f"{domain}.yaml"
+    if target.exists():
+        raise UsageError(
+            f"{target} exists; init never overwrites a policy (edit it, or move it away to "
+            "start again)"
+        )
+    _refuse_second_policy(settings, domain)
+    catalog = load_catalog(settings.catalog)
+    if args.nameserver:
+        if args.remove_from_zone:
+            raise UsageError(
+                "--remove-from-zone edits the zone file: it needs --config, not --nameserver"
+            )
+        published = published_live(
+            catalog, domain, args.nameserver, args.timeout, list(args.selector or [])
+        )
+    else:
+        if settings.raw is None:
+            raise UsageError(
+                "init reads the zone from --config FILE (its YamlProvider sources) or live DNS "
+                "(--nameserver HOST); give one"
+            )
+        published = published_from_config(settings, domain)
+    return adopt_and_write(settings, domain, published, catalog, target, args)
+
+
+def _refuse_second_policy(settings: Settings, domain: str) -> None:
+    from .workspace import load
+
+    ws = load(settings)
+    for lp in ws.policies:
+        if lp.domain == domain:
+            raise UsageError(f"{lp.path} is already the policy for {domain}; init writes none")
+
+
+def adopt_and_write(
+    settings: Settings, domain: str, published: Published, catalog: Any, target: Path, args: Any
+) -> int:
+    from .._fs import atomic_write
+    from ..adopt import adopt
+
+    adoption = adopt(domain, published.view, catalog)
+    if published.asked:
+        print(
+            "live DNS cannot list DKIM selectors; asked: "
+            + ", ".join(published.asked)
+            + " (name others with --selector)"
+        )
+    if not adoption.spf_expressible:
+        print(f"{domain}: the published SPF record cannot be written as a policy:")
+        for item in adoption.blocked("spf"):
+            print(f"  {item.what}: {item.reason}")
+        print("nothing written; keep the SPF record hand-written until those terms are gone")
+        return EXIT_POLICY
+    text, result, acknowledged = _compile_clean(settings, domain, adoption, target, published)
+    if result.errors:
+        print(f"{domain}: the adopted policy does not compile cleanly; nothing written:")
+        for finding in result.errors:
+            print(f"  {finding.format()}")
+        return EXIT_POLICY
+    if args.stdout:
+        sys.stdout.write(text)
+        return EXIT_OK
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not atomic_write(target, text, 0o644, overwrite=False):
+        raise UsageError(f"{target} appeared while init ran; nothing written")
+    print(f"wrote {target}")
+    _report(adoption, result, acknowledged, published, settings, args)
+    return EXIT_OK
+
+
+def _render(domain: str, policy: dict[str, Any], source: str) -> str:
+    import yaml
+
+    body = yaml.safe_dump(policy, sort_keys=False, default_flow_style=False, width=1 << 16)
+    return HEADER.format(domain=domain, source=source) + body
+
+
+def _compile_clean(
+    settings: Settings, domain: str, adoption: Any, target: Path, published: Published
+) -> tuple[str, Any, list[str]]:
+    """Render, load and compile as the processor would; senders that only fail
+    alignment get `unaligned_ok` (said in the output), once."""
+    import re
+
+    from ..policy.loader import parse_policy
+    from .workspace import Workspace
+
+    ws = Workspace(settings, [])
+    view = published.view
+    acknowledged: list[str] = []
+    for _ in range(2):
+        text = _render(domain, adoption.policy, published.source)
+        lp = parse_policy(text, str(target), domain)
+        result = ws.compile(lp, view)
+        blocked = []
+        for finding in result.errors:
+            m = re.match(
+                r"senders\[(\d+)\]", (finding.location and finding.location.key_path) or ""
+            )
+            if finding.code == "align-none" and m:
+                blocked.append(int(m.group(1)))
+        if not blocked or len(blocked) != len(result.errors):
+            return text, result, acknowledged
+        for index in blocked:
+            sender = adoption.policy["senders"][index]
+            sender["unaligned_ok"] = UNALIGNED_NOTE
+            acknowledged.append(sender["name"])
+    return text, result, acknowledged
+
+
+def _report(
+    adoption: Any,
+    result: Any,
+    acknowledged: list[str],
+    published: Published,
+    settings: Settings,
+    args: Any,
+) -> None:
+    from ..findings import Severity
+
+    senders = adoption.policy.get("senders", [])
+    if senders:
+        print(
+            "senders: "
+            + ", ".join(
+                s["name"] + (f" ({s['provider']})" if "provider" in s else "") for s in senders
+            )
+        )
+    for name in acknowledged:
+        print(
+            f"sender {name}: cannot align under the published DMARC policy; unaligned_ok "
+            "is set so the policy compiles: review it (octodns-mailauth explain)"
+        )
+    for note in adoption.notes:
+        print(f"note: {note}")
+    for item in adoption.unexpressed:
+        print(f"not adopted: {item.what}: {item.reason}")
+    for finding in result.findings:
+        if finding.severity is Severity.WARNING:
+            print(f"warning: {finding.detail()}")
+    _new_records(adoption, result, published)
+    _owned(adoption, published, settings, args)
+
+
+def _new_records(adoption: Any, result: Any, published: Published) -> None:
+    have = {(n, t): set(v) for (n, t), v in published.view.items()}
+    for record in result.records:
+        present = have.get((record.name, record.type), set())
+        if record.kind is not None and record.type == "TXT":
+            from ..records import txt_kind_matches
+
+            if any(txt_kind_matches(record.kind, v) for v in present):
+                continue
+        if not set(record.values) <= present:
+            print(
+                f"new: the policy also publishes {record.name} {record.type} "
+                + " ".join(record.values)
+                + f" ({record.owner})"
+            )
+
+
+def _owned(adoption: Any, published: Published, settings: Settings, args: Any) -> None:
+    """The hand-written values the policy now publishes: where they are, and
+    either the advice to delete them or (with --remove-from-zone) their removal."""
+    if not adoption.owned:
+        return
+    located = _locate(adoption.owned, published)
+    if not getattr(args, "remove_from_zone", False) or published.zone is None:
+        print("the policy now publishes these hand-written values; delete them from the zone:")
+        for owned, where in located:
+            at = where or published.source
+            print(f"  {at}: {owned.name} {owned.type} {owned.value!r} ({owned.why})")
+        if published.zone is not None:
+            print("  (or run init with --remove-from-zone to remove them)")
+        return
+    _remove(located, published)
+
+
+def _locate(owned: list[Any], published: Published) -> list[tuple[Any, str | None]]:
+    out = []
+    zone = published.zone or ""
+    for item in owned:
+        relative = "" if item.name == zone else item.name[: -len(zone) - 1]
+        where = None
+        for record in published.records:
+            if record.name == relative and record._type == item.type:
+                where = _file_line(getattr(record, "context", None))
+        out.append((item, where))
+    return out
+
+
+def _file_line(context: Any) -> str | None:
+    import re
+
+    m = re.match(r"(?P<file>.+), line (?P<line>\d+), column \d+$", str(context or ""))
+    return f"{m['file']}:{m['line']}" if m else None
+
+
+def _remove(located: list[tuple[Any, str | None]], published: Published) -> None:
+    import os
+
+    from .._fs import atomic_write
+    from ..zoneedit import Removal, remove_values
+
+    zone = published.zone or ""
+    by_file: dict[str, list[Removal]] = {}
+    for item, where in located:
+        if where is None:
+            raise UsageError(f"{item.name} {item.type}: cannot tell which zone file holds it")
+        path = where.rsplit(":", 1)[0]
+        relative = "" if item.name == zone else item.name[: -len(zone) - 1]
+        by_file.setdefault(path, []).append(Removal(relative, item.type, item.value))
+    # Every file is checked before any is written.
+    edits = {path: remove_values(Path(path), removals) for path, removals in by_file.items()}
+    for path, text in edits.items():
+        mode = os.stat(path).st_mode & 0o777
+        atomic_write(path, text, mode)
+        for removal in by_file[path]:
+            print(f"removed from {path}: {removal.name or '@'} {removal.type} {removal.value!r}")

@@ -78,6 +78,7 @@ class _Template:
     name_re: re.Pattern[str]
     value_re: re.Pattern[str]
     anchored: bool  # the value has vendor text of its own, so it identifies the vendor
+    named: bool  # the name has (a selector's) text of its own
 
 
 def _regex(
@@ -136,9 +137,17 @@ def _templates(catalog: Catalog, domain: str) -> list[_Template]:
                     try:
                         name_src = "" if tpl.name == "@" else tpl.name
                         name_groups: set[str] = set()
-                        name_re, _ = _regex(
-                            name_src, entry, domain, expand, name_groups, tpl.foreach, "[^.]+"
+                        name_re, name_literal = _regex(
+                            name_src.replace("._domainkey", ""),
+                            entry,
+                            domain,
+                            expand,
+                            name_groups,
+                            tpl.foreach,
+                            "[^.]+",
                         )
+                        if "._domainkey" in name_src:
+                            name_re += r"\._domainkey"
                         if name_src:
                             name_re += r"\." + re.escape(domain)
                         else:
@@ -156,6 +165,7 @@ def _templates(catalog: Catalog, domain: str) -> list[_Template]:
                             re.compile(name_re, re.IGNORECASE),
                             re.compile(value_re, flags),
                             literal >= 4,
+                            name_literal > 0,
                         )
                     )
     return out
@@ -184,7 +194,9 @@ def _match_vendors(
                 for tpl in templates:
                     if tpl.template.type != rtype or tpl.anchored != anchored_pass:
                         continue
-                    if not tpl.anchored and tpl.entry.id not in identified:
+                    if not tpl.anchored and (tpl.entry.id not in identified or not tpl.named):
+                        # `{dkim_selector}._domainkey TXT {dkim_record}` fits any key:
+                        # only a vendor's own selector name ties a key to it.
                         continue
                     m_name = tpl.name_re.fullmatch(name)
                     m_value = m_name and tpl.value_re.fullmatch(value)
@@ -394,6 +406,11 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
         options = [names.get(o.strip()) for o in tags["fo"].split(":")]
         if None in options:
             refuse("fo", "an fo= option other than 0, 1, d, s")
+        elif "ruf" not in dmarc:
+            out.notes.append(
+                f"DMARC fo={tags['fo']} without ruf= has no effect (fo= selects failure "
+                "reports, which go to ruf=): not written"
+            )
         elif options != ["all_fail"]:  # fo=0 is the default
             dmarc["failure_options"] = list(dict.fromkeys(o for o in options if o))
     legacy: dict[str, Any] = {}

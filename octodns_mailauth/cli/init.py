@@ -254,6 +254,27 @@ def _report(
             print(f"warning: {finding.detail()}")
     _new_records(adoption, result, published)
     _owned(adoption, published, settings, args)
+    _sync_check(result, published, settings)
+
+
+def _sync_check(result: Any, published: Published, settings: Settings) -> None:
+    """The processor's merge over the zone as it now is: would octodns-sync pass?"""
+    if published.zone is None or settings.raw is None:
+        return
+    from .sources import read_zone
+    from .workspace import _merge_check
+
+    source = read_zone(settings.raw, settings.config, published.zone)
+    if source is None:
+        return
+    finding = _merge_check(settings, source.zone, list(result.records))
+    if finding is None:
+        print("octodns-sync will accept the zone with this policy")
+    else:
+        print(
+            "octodns-sync will refuse the zone until the values listed above are deleted: "
+            + finding.detail()
+        )
 
 
 def _new_records(adoption: Any, result: Any, published: Published) -> None:

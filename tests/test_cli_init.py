@@ -1,0 +1,319 @@
+"""`octodns-mailauth init`: a policy from what a domain already publishes, read
+from the octoDNS config's zone files or from live DNS (the loopback PowerDNS),
+then synced by the real octoDNS: the published mail records stay the same."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from octodns.manager import Manager
+
+from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
+from octodns_mailauth.dmarc.parser import parse_dmarc
+from octodns_mailauth.policy.loader import load_policy_file
+from octodns_mailauth.spf.parser import parse
+
+BIN = Path(sys.executable).parent
+CONFIG = "zones/config.yaml"
+DOMAIN = "adopt.example"
+RSA_P = public_key_b64(generate_private_key("rsa", 2048))
+
+ZONE = f"""\
+---
+'':
+  - type: A
+    value: 192.0.2.60
+  - type: MX
+    values:
+      - exchange: adopt-example.mail.protection.outlook.com.
+        preference: 0
+  - type: TXT
+    values:
+      # Microsoft's domain verification: not ours, stays.
+      - MS=ms424242
+      - v=spf1 ip4:192.0.2.61 ip4:198.51.100.16/28 mx include:spf.protection.outlook.com include:sendgrid.net -all
+_dmarc:
+  type: TXT
+  value: v=DMARC1\\; p=quarantine\\; pct=100\\; rua=mailto:dmarc@adopt.example\\; ruf=mailto:dmarc@adopt.example\\; fo=1
+mail._domainkey:
+  type: TXT
+  value: k=rsa\\; p={RSA_P}
+s1._domainkey:
+  type: CNAME
+  value: s1.domainkey.u7654321.wl42.sendgrid.net.
+s2._domainkey:
+  type: CNAME
+  value: s2.domainkey.u7654321.wl42.sendgrid.net.
+selector1._domainkey:
+  type: CNAME
+  value: selector1-adopt-example._domainkey.fabrikam.onmicrosoft.com.
+selector2._domainkey:
+  type: CNAME
+  value: selector2-adopt-example._domainkey.fabrikam.onmicrosoft.com.
+www:
+  type: CNAME
+  value: adopt.example.
+"""  # noqa: E501
+
+MAIL_NAMES = {
+    (DOMAIN, "TXT"),
+    (f"_dmarc.{DOMAIN}", "TXT"),
+    (f"mail._domainkey.{DOMAIN}", "TXT"),
+    (f"s1._domainkey.{DOMAIN}", "CNAME"),
+    (f"s2._domainkey.{DOMAIN}", "CNAME"),
+    (f"selector1._domainkey.{DOMAIN}", "CNAME"),
+    (f"selector2._domainkey.{DOMAIN}", "CNAME"),
+}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=120
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    return proc
+
+
+def served(zone: str) -> dict[tuple[str, str], list[str]]:
+    import dns.rdatatype
+    import dns.zone
+
+    z = dns.zone.from_file(f"zones/output/{zone}.zone", zone, relativize=False, check_origin=False)
+    out: dict[tuple[str, str], list[str]] = {}
+    for name, _ttl, rdata in z.iterate_rdatas():
+        rtype = dns.rdatatype.to_text(rdata.rdtype)
+        if rtype == "SOA":
+            continue
+        text = b"".join(rdata.strings).decode() if rtype == "TXT" else rdata.to_text()
+        out.setdefault((name.to_text().rstrip("."), rtype), []).append(text)
+    return out
+
+
+def meaning(records: dict[tuple[str, str], list[str]]) -> dict[Any, Any]:
+    """What receivers read from the mail records: SPF as a set of terms, DMARC as
+    its effective tags, DKIM keys by their p=, CNAME targets as they are."""
+    out: dict[Any, Any] = {}
+    for key in MAIL_NAMES:
+        values = records.get(key, [])
+        if key == (DOMAIN, "TXT"):
+            spf = [v for v in values if v.startswith("v=spf1")]
+            out[key] = (
+                frozenset(str(t) for t in parse(spf[0]).terms),
+                sorted(set(values) - set(spf)),
+            )
+        elif key[0].startswith("_dmarc"):
+            tags = parse_dmarc(values[0]).tags
+            tags.pop("pct", None)  # pct=100 is the default
+            out[key] = tags
+        elif key[0].startswith("mail._domainkey"):
+            out[key] = [v.split("p=")[1] for v in values]
+        else:
+            out[key] = values
+    return out
+
+
+@pytest.fixture
+def adopt_zone(example: Path) -> Path:
+    Path(f"zones/config/{DOMAIN}.yaml").write_text(ZONE)
+    config = yaml.safe_load(Path(CONFIG).read_text())
+    config["zones"][f"{DOMAIN}."] = {
+        "sources": ["config"],
+        "processors": ["mailauth"],
+        "targets": ["local"],
+    }
+    Path(CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    return example
+
+
+def test_init_writes_a_policy_that_publishes_what_was_published(adopt_zone: Path) -> None:
+    Manager(CONFIG).sync(dry_run=False)  # before: the zone's records, no policy
+    before = meaning(served(DOMAIN))
+
+    proc = cli("init", DOMAIN, "--config", CONFIG)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = Path(f"zones/mail/{DOMAIN}.yaml")
+    assert f"wrote {path}" in proc.stdout
+    policy = yaml.safe_load(path.read_text())
+    by_name = {s["name"]: s for s in policy["senders"]}
+    # Catalog senders from their SPF include, parameters from their DKIM CNAMEs.
+    assert by_name["microsoft365"] == {
+        "name": "microsoft365",
+        "provider": "microsoft365",
+        "tenant": "fabrikam",
+    }
+    assert by_name["sendgrid"] == {
+        "name": "sendgrid",
+        "provider": "sendgrid",
+        "account": "u7654321",
+        "link": "wl42",
+    }
+    servers = by_name["servers"]
+    assert servers["ip4"] == ["192.0.2.61", "198.51.100.16/28"]
+    assert servers["mx"] is True
+    assert servers["dkim"] == [{"selector": "mail", "algorithm": "rsa", "public_key": RSA_P}]
+    assert policy["spf"] == {"all": "fail", "takeover": True}
+    assert policy["dmarc"] == {
+        "policy": "quarantine",
+        "rua": ["mailto:dmarc@adopt.example"],
+        "ruf": ["mailto:dmarc@adopt.example"],
+        "failure_options": ["any_fail"],
+        "takeover": True,
+    }
+    # It loads and validates with the config (zone checks included).
+    load_policy_file(path)
+    # It says which hand-written values to delete, with file and line.
+    assert "delete them from the zone" in proc.stdout
+    assert f"zones/config/{DOMAIN}.yaml:18: mail._domainkey.{DOMAIN} TXT" in proc.stdout
+    # The key is written without v=DKIM1, so the sync would refuse it: said.
+    assert "octodns-sync will refuse the zone until the values listed above are deleted" in (
+        proc.stdout
+    )
+
+    # The DKIM record is written differently (no v=DKIM1): the sync refuses until
+    # it is gone from the zone file; --remove-from-zone on a second run is refused
+    # (the policy exists), so remove by the listing: here, with a fresh init.
+    path.unlink()
+    zone_before = Path(f"zones/config/{DOMAIN}.yaml").read_text()
+    proc = cli("init", DOMAIN, "--config", CONFIG, "--remove-from-zone")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    zone_after = Path(f"zones/config/{DOMAIN}.yaml").read_text()
+    assert "octodns-sync will accept the zone with this policy" in proc.stdout
+    # Only whole lines were cut; every other byte is as it was.
+    import difflib
+
+    ops = difflib.SequenceMatcher(
+        None, zone_before.splitlines(keepends=True), zone_after.splitlines(keepends=True)
+    ).get_opcodes()
+    assert {op for op, *_ in ops} == {"equal", "delete"}
+    deleted = sum(i2 - i1 for op, i1, i2, _j1, _j2 in ops if op == "delete")
+    assert deleted == 19  # the SPF value line; _dmarc, mail, s1, s2, selector1/2 (3 lines each)
+    assert "MS=ms424242" in zone_after and "# Microsoft's domain verification" in zone_after
+    assert "www:" in zone_after
+
+    assert Manager(CONFIG).sync(dry_run=False) > 0
+    after = served(DOMAIN)
+    assert meaning(after) == before
+    assert after[(f"www.{DOMAIN}", "CNAME")] == [f"{DOMAIN}."]
+    assert Manager(CONFIG).sync(dry_run=False) == 0  # and a second run plans nothing
+
+
+def test_init_refuses_to_overwrite(adopt_zone: Path) -> None:
+    path = Path(f"zones/mail/{DOMAIN}.yaml")
+    path.write_text("# mine\ndmarc: {policy: none}\n")
+    proc = cli("init", DOMAIN, "--config", CONFIG)
+    assert proc.returncode == 2
+    assert "init never overwrites" in proc.stderr
+    assert path.read_text() == "# mine\ndmarc: {policy: none}\n"
+
+
+def test_init_without_a_source_is_a_usage_error(adopt_zone: Path) -> None:
+    proc = cli("init", DOMAIN, "--policies", "zones/mail")
+    assert proc.returncode == 2
+    assert "--config FILE" in proc.stderr and "--nameserver" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("spf", "why"),
+    [
+        ("v=spf1 ptr -all", "ptr is slow"),
+        ("v=spf1 exists:%{i}._spf.adopt.example -all", "exists:"),
+        ("v=spf1 include:%{d}.spf.example.net -all", "a macro in the include target"),
+        ("v=spf1 redirect=_spf.example.net", "redirect="),
+        ("v=spf1 ip4:192.0.2.1 +all", "+all"),
+        ("v=spf1 -ip4:192.0.2.1 ~all", "policy senders only authorise"),
+    ],
+)
+def test_init_refuses_what_the_policy_cannot_say(adopt_zone: Path, spf: str, why: str) -> None:
+    zone = Path(f"zones/config/{DOMAIN}.yaml")
+    text = zone.read_text()
+    zone.write_text(text.replace(text.split("      - ")[-1].split("\n")[0], spf.replace("\\", "")))
+    proc = cli("init", DOMAIN, "--config", CONFIG)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert why in proc.stdout
+    assert "nothing written" in proc.stdout
+    assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()
+    assert zone.read_text() != text and "www:" in zone.read_text()
+
+
+def test_init_unknown_include_is_kept_as_a_raw_include(adopt_zone: Path) -> None:
+    zone = Path(f"zones/config/{DOMAIN}.yaml")
+    zone.write_text(
+        zone.read_text().replace("include:sendgrid.net", "include:_spf.partner.example")
+    )
+    proc = cli("init", DOMAIN, "--config", CONFIG, "--stdout")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    policy = yaml.safe_load(proc.stdout)
+    raw = [s for s in policy["senders"] if s.get("include")]
+    assert raw == [{"name": "_spf.partner.example", "include": ["_spf.partner.example"]}]
+    # SendGrid still shows by its CNAMEs, without its SPF include.
+    assert any(s.get("provider") == "sendgrid" for s in policy["senders"])
+    assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()
+
+
+LIVE = "initlive.test"
+
+
+@pytest.mark.pdns
+def test_init_from_live_dns(tmp_path: Path, pdns: Any) -> None:
+    if f"{LIVE}." in pdns.zone_names():
+        pdns.delete_zone(LIVE)
+    pdns.create_zone(LIVE)
+    ed = public_key_b64(generate_private_key("ed25519"))
+
+    def rrset(name: str, rtype: str, contents: list[str]) -> dict[str, Any]:
+        return {
+            "name": f"{name}.",
+            "type": rtype,
+            "ttl": 300,
+            "changetype": "REPLACE",
+            "records": [{"content": c, "disabled": False} for c in contents],
+        }
+
+    try:
+        pdns.api(
+            "PATCH",
+            f"zones/{LIVE}.",
+            {
+                "rrsets": [
+                    rrset(LIVE, "TXT", ['"v=spf1 a include:_spf.google.com ~all"']),
+                    rrset(LIVE, "MX", ["1 smtp.google.com."]),
+                    rrset(
+                        f"_dmarc.{LIVE}", "TXT", ['"v=DMARC1; p=none; rua=mailto:d@initlive.test"']
+                    ),
+                    rrset(f"k2._domainkey.{LIVE}", "CNAME", ["dkim2.mcsv.net."]),
+                    rrset(f"k3._domainkey.{LIVE}", "CNAME", ["dkim3.mcsv.net."]),
+                    rrset(f"relay._domainkey.{LIVE}", "TXT", [f'"v=DKIM1; k=ed25519; p={ed}"']),
+                ]
+            },
+        )
+        policies = tmp_path / "mail"
+        policies.mkdir()
+        ns = f"{pdns.host}:{pdns.dns_port}"
+        proc = cli(
+            "init", LIVE, "--policies", str(policies), "--nameserver", ns, "--selector", "relay"
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "live DNS cannot list DKIM selectors" in proc.stdout
+        policy = yaml.safe_load((policies / f"{LIVE}.yaml").read_text())
+        senders = {s["name"]: s for s in policy["senders"]}
+        assert senders["google"] == {"name": "google", "provider": "google"}
+        assert senders["mailchimp"] == {"name": "mailchimp", "provider": "mailchimp"}
+        assert senders["servers"] == {
+            "name": "servers",
+            "a": True,
+            "dkim": [{"selector": "relay", "algorithm": "ed25519", "public_key": ed}],
+        }
+        assert policy["spf"]["all"] == "softfail"
+        assert policy["dmarc"]["policy"] == "none"
+        # Live DNS has no zone file to edit.
+        again = cli(
+            "init", LIVE, "--policies", str(tmp_path), "--nameserver", ns, "--remove-from-zone"
+        )
+        assert again.returncode == 2 and "needs --config" in again.stderr
+    finally:
+        pdns.delete_zone(LIVE)

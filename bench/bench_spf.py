@@ -41,8 +41,8 @@ import spf_realworld as rw  # noqa: E402
 from pdns_fixture import PdnsServer  # noqa: E402
 from report import Report, add_arguments  # noqa: E402
 
-from octodns_mailauth.live_resolver import LiveResolver  # noqa: E402
-from octodns_mailauth.spf.lock import (  # noqa: E402
+from octodns_mailauth.dns.live import LiveResolver  # noqa: E402
+from octodns_mailauth.dns.lockfile import (  # noqa: E402
     LockResolver,
     RecordingResolver,
     SpfLock,

@@ -7,7 +7,8 @@ it is handed.  Each standard contributes one step, run in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,13 @@ from .context import (
 from .dkim.step import dkim_step
 from .dmarc.alignment import alignment_step, stage_step
 from .dmarc.step import dmarc_step
+from .dns.resolver import Resolver
 from .findings import Severity
 from .mtasts import mta_sts_step
 from .parked import parked_step
 from .policy.loader import LoadedPolicy
 from .records import DesiredRecord
 from .reports.gate import evidence_step
-from .resolver import Resolver
 from .senders import senders_step
 from .spf.step import spf_step
 from .tlsrpt import tlsrpt_step
@@ -98,6 +99,23 @@ def compile_policy(
         step(ctx)
     _check_collisions(ctx)
     return ctx.result
+
+
+class _NoKeys:
+    def public_key(self, domain: str, key: Any) -> str:
+        raise KeyUnavailable("DKIM keys are not read when only DNS dependencies are walked")
+
+
+def walk_dns(
+    policies: Iterable[LoadedPolicy], catalog: Catalog, resolver: Resolver, *, workers: int = 16
+) -> set[str]:
+    """Compile every policy through `resolver`, concurrently, for what the policies ask
+    of DNS (`spf refresh` records it: the SPF step walks every include tree).  Returns
+    the policies' own domains."""
+    policies = list(policies)
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="walk") as pool:
+        list(pool.map(lambda lp: compile_policy(lp, catalog, _NoKeys(), resolver), policies))
+    return {lp.domain for lp in policies}
 
 
 def _check_collisions(ctx: CompileContext) -> None:

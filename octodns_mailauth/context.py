@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .catalog import Catalog, Entry
+from .dns.resolver import Resolver
 from .findings import Finding, Location, Severity
 from .policy.loader import LoadedPolicy
 from .policy.models import DkimKey
 from .records import DesiredRecord
-from .resolver import Resolver
 
 
 class KeyUnavailable(Exception):

@@ -3,7 +3,7 @@
 `KeystoreKeys` generates a missing key (never replacing one) and checks a
 public key written into the policy against the private key when both exist.
 It opens the keystore folder only when a key is needed, so validating a
-policy writes nothing.  `ProbeKeys` never writes: it lets `octodns-validate`
+policy writes nothing.  `PlaceholderKeys` never writes: it lets `octodns-validate`
 and the CLI compile a policy whose keys are not generated yet.
 """
 
@@ -143,23 +143,27 @@ def _check_algorithm(private: object, key: DkimKey) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _placeholder(algorithm: str, bits: int) -> str:
+def placeholder_public_key(algorithm: str, bits: int) -> str:
     """A throwaway public key of the right shape, kept in memory only: it lets a
-    dry compile finish for a selector whose key is not generated yet."""
+    policy whose key is not generated yet compile (planning, `validate`, `records`)."""
     return public_key_b64(generate_private_key(algorithm, bits))  # type: ignore[arg-type]
 
 
-class ProbeKeys:
-    """Public keys where they exist, a placeholder where they would be generated."""
+class PlaceholderKeys:
+    """Public keys where they exist, a placeholder where the key would be generated
+    (never stored).  Remembers which (domain, selector) got one, so output can mark
+    them.  `generate` defaults to whether `inner` would generate keys."""
 
-    def __init__(self, inner: KeystoreKeys) -> None:
+    def __init__(self, inner: KeystoreKeys, *, generate: bool | None = None) -> None:
         self.inner = inner
+        self.generate = inner.generate and inner.root is not None if generate is None else generate
+        self.placeholders: list[tuple[str, str]] = []
 
     def public_key(self, domain: str, key: DkimKey) -> str:
-        store = self.inner.store(create=False)
-        if self.inner.root is not None and not key.public_key:
-            missing = store is None or not store.exists(domain, key.selector)
-            if missing and self.inner.generate:
-                return _placeholder(key.algorithm, key.bits)
+        if not key.public_key and self.generate:
+            store = self.inner.store(create=False) if self.inner.root is not None else None
+            if store is None or not store.exists(domain, key.selector):
+                self.placeholders.append((domain, key.selector))
+                return placeholder_public_key(key.algorithm, key.bits)
         # A key that would not be generated is an error now, not at sync time.
         return self.inner.public_key(domain, key)

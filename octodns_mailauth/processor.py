@@ -19,16 +19,16 @@ from octodns.record import Record
 from .catalog import CatalogError, load_catalog
 from .compile import CompileResult, KeyUnavailable, compile_policy
 from .context import ZoneView
-from .dkim.rotation import load_rotation_state
+from .dkim.statefile import load_state
+from .dns.lockfile import open_lock
+from .dns.resolver import Resolver
 from .errors import MailAuthError, PolicyError
 from .findings import Finding, Location, Severity
-from .keysource import KeystoreKeys, ProbeKeys
+from .keysource import KeystoreKeys, PlaceholderKeys
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
 from .reports.settings import parse_reports_settings
 from .reports.store import read_evidence
-from .resolver import Resolver
-from .spf.lock import open_lock
 
 
 class MailAuthProcessorError(ProcessorException):
@@ -65,7 +65,7 @@ class MailAuthProcessor(BaseProcessor):
             self.keys = KeystoreKeys(keys, passphrase_env=passphrase_env, generate=generate_keys)
             # Third-party DNS data (SPF includes) comes from the lock file, offline.
             self.resolver: Resolver | None = open_lock(spf_lock, policies)
-            self.dkim_state = load_rotation_state(dkim_state, policies)
+            self.dkim_state = load_state(dkim_state, policies)
             # DMARC report evidence for the rollout gate, read once (reports/store.py).
             self.evidence: dict[str, Any] = {}
             settings = parse_reports_settings(reports, f"processors.{id}")
@@ -74,7 +74,7 @@ class MailAuthProcessor(BaseProcessor):
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
-        probe = ProbeKeys(self.keys)
+        probe = PlaceholderKeys(self.keys)
         errors: list[Finding] = self._check_zones_configured()
         self._foreign: dict[str, list[str]] = {}
         self._home: dict[str, list[str]] = {}

@@ -16,7 +16,7 @@ from octodns_mailauth.dmarc.alignment import (
     render_alignment_table,
 )
 from octodns_mailauth.findings import Finding, Severity
-from octodns_mailauth.keysource import _placeholder
+from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
@@ -34,7 +34,7 @@ senders:
 
 class Keys:
     def public_key(self, domain: str, key: DkimKey) -> str:
-        return _placeholder(key.algorithm, key.bits)
+        return placeholder_public_key(key.algorithm, key.bits)
 
 
 def compile_text(

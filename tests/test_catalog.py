@@ -14,17 +14,17 @@ from octodns.manager import Manager
 from octodns_mailauth.catalog import CatalogError, load_catalog
 from octodns_mailauth.compile import CompileResult, compile_policy
 from octodns_mailauth.dmarc.alignment import AlignmentRow, Verdict
-from octodns_mailauth.keysource import _placeholder
+from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
 CATALOG = load_catalog()
-KEY = _placeholder("rsa", 2048)  # a real public key: vendor TXT values are checked
+KEY = placeholder_public_key("rsa", 2048)  # a real public key: vendor TXT values are checked
 
 
 class Keys:
     def public_key(self, domain: str, key: DkimKey) -> str:
-        return _placeholder(key.algorithm, key.bits)
+        return placeholder_public_key(key.algorithm, key.bits)
 
 
 def compile_sender(sender: str, domain: str = "example.com") -> CompileResult:

@@ -10,7 +10,7 @@ from octodns_mailauth.dmarc.orgdomain import aligned, is_public_suffix, organiza
 from octodns_mailauth.dmarc.parser import parse_dmarc
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.findings import Finding, Severity
-from octodns_mailauth.keysource import _placeholder
+from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
@@ -19,7 +19,7 @@ OWN = "senders:\n  - {name: relay, ip4: [192.0.2.1]}\n"
 
 class Keys:
     def public_key(self, domain: str, key: DkimKey) -> str:
-        return _placeholder(key.algorithm, key.bits)
+        return placeholder_public_key(key.algorithm, key.bits)
 
 
 def compile_text(text: str, domain: str = "example.com") -> CompileResult:

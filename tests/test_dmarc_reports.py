@@ -21,7 +21,7 @@ from octodns.manager import Manager
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.keysource import _placeholder
+from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
@@ -113,7 +113,7 @@ def test_destination_outside_the_config_is_a_warning_with_the_exact_record(
 
 class Keys:
     def public_key(self, domain: str, key: DkimKey) -> str:
-        return _placeholder(key.algorithm, key.bits)
+        return placeholder_public_key(key.algorithm, key.bits)
 
 
 def _compile(dmarc: str, domain: str = "example.com") -> Any:

@@ -338,8 +338,8 @@ def test_organisation_map() -> None:
 
 
 def test_reverse_dns_lookup_names_sources(tmp_path: Path) -> None:
+    from octodns_mailauth.dns.resolver import StaticResolver
     from octodns_mailauth.reports.ingest import lookup_reverse_dns
-    from octodns_mailauth.resolver import StaticResolver
 
     resolver = StaticResolver({("1.2.0.192.in-addr.arpa", "PTR"): ["o1.mcsv.net."]})
     with EvidenceStore(tmp_path / "e.db") as store:

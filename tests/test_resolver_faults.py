@@ -14,9 +14,9 @@ import dns.message
 import dns.rcode
 import pytest
 
+from octodns_mailauth.dns.live import LiveResolver
+from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.findings import Location
-from octodns_mailauth.live_resolver import LiveResolver
-from octodns_mailauth.resolver import DnsError
 from octodns_mailauth.spf import analyze
 
 ZONE = "faults.example"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from octodns_mailauth.resolver import DnsError, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.spf import SpfSyntaxError, analyze, parse
 
 DATA = Path(__file__).parent / "data" / "spf"

@@ -12,6 +12,7 @@ the records themselves, independently of what the compile step says.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from itertools import combinations
 from pathlib import Path
@@ -21,13 +22,15 @@ import pytest
 import spf_realworld as rw
 
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
 from octodns_mailauth.context import KeyUnavailable
-from octodns_mailauth.live_resolver import LiveResolver
+from octodns_mailauth.dns.live import LiveResolver
+from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
+from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.loader import LoadedPolicy
 from octodns_mailauth.spf import analyze
-from octodns_mailauth.spf.lock import LockResolver, SpfLock, refresh_lock
+from octodns_mailauth.spf.refresh import refresh_lock
 
 pytestmark = pytest.mark.pdns
 
@@ -74,7 +77,7 @@ def published(result: CompileResult) -> dict[tuple[str, str], list[str]]:
     return {(r.name, "TXT"): [r.values[0]] for r in result.records if r.kind == "spf"}
 
 
-class Served:
+class Served(Resolver):
     """What a receiver would see: our published records, the rest from the lock."""
 
     def __init__(self, ours: dict[tuple[str, str], list[str]], lock: LockResolver) -> None:
@@ -83,9 +86,6 @@ class Served:
     def query(self, name: str, rdtype: str) -> list[str]:
         key = (name.rstrip(".").lower(), rdtype.upper())
         return list(self.ours[key]) if key in self.ours else self.lock.query(name, rdtype)
-
-    def prefetch(self, pairs: object) -> None:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def lock(pdns: Any, tmp_path_factory: pytest.TempPathFactory) -> LockResolver:
     ]
     path = Path(tmp_path_factory.mktemp("flatten")) / "spf-lock.json"
     with LiveResolver([f"{pdns.host}:{pdns.dns_port}"]) as live:
-        diff = refresh_lock(everything, path, live, catalog=CATALOG, now=NOW)
+        diff = refresh_lock(functools.partial(walk_dns, everything, CATALOG), path, live, now=NOW)
     assert not diff.failures, diff.render()
     return LockResolver(SpfLock.load(path))
 
@@ -159,7 +159,7 @@ def test_auto_counts_its_own_split_records(lock: LockResolver) -> None:
 def test_hint_names_what_remains_when_nothing_fits() -> None:
     """When no plan fits (a `-ip4` term makes an include unflattenable), the hint
     lists the lookups left, not a guess."""
-    from octodns_mailauth.resolver import StaticResolver
+    from octodns_mailauth.dns.resolver import StaticResolver
 
     data = {
         (f"h{i}.vendor.example", "TXT"): [f"v=spf1 -ip4:192.0.2.9 a:h{i}.vendor.example ~all"]

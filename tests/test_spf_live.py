@@ -3,17 +3,21 @@ each (name, type) asked once, prefetch in parallel, and refresh end to end."""
 
 from __future__ import annotations
 
+import functools
 import socket
 from pathlib import Path
 
 import pytest
 from spf_realworld import server_queries
 
-from octodns_mailauth.live_resolver import LiveResolver, parse_nameserver
+from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.compile import walk_dns
+from octodns_mailauth.dns.live import LiveResolver, parse_nameserver
+from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
+from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.policy import parse_policy
-from octodns_mailauth.resolver import DnsError
 from octodns_mailauth.spf import analyze
-from octodns_mailauth.spf.lock import LockResolver, SpfLock, refresh_lock
+from octodns_mailauth.spf.refresh import refresh_lock
 
 ZONE = "live-spf.test."
 
@@ -116,7 +120,7 @@ def test_refresh_from_live_dns_then_offline(served, tmp_path: Path) -> None:  # 
         "example.com",
     )
     path = tmp_path / "spf-lock.json"
-    diff = refresh_lock([lp], path, live(served))
+    diff = refresh_lock(functools.partial(walk_dns, [lp], load_catalog([])), path, live(served))
     assert {c.name for c in diff.changes} == {"esp.live-spf.test", "leaf.live-spf.test"}
     offline = LockResolver(SpfLock.load(path))
     tree = analyze("example.com", offline, "v=spf1 include:esp.live-spf.test -all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from datetime import datetime, timezone
@@ -9,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.compile import walk_dns
+from octodns_mailauth.dns.lockfile import LockResolver, SpfLock, open_lock
+from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.errors import MailAuthError
 from octodns_mailauth.policy import load_policy_dir, parse_policy
-from octodns_mailauth.resolver import DnsError, StaticResolver
-from octodns_mailauth.spf.lock import (
-    LockResolver,
-    SpfLock,
-    open_lock,
-    refresh_lock,
-)
+from octodns_mailauth.spf.refresh import Walk, refresh_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 T1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -36,8 +35,14 @@ def upstream(esp: str, leaf: str) -> StaticResolver:
     )
 
 
-def policies() -> list:
-    return [parse_policy(POLICY, "mail/example.com.yaml", "example.com")]
+def walk(text: str = POLICY) -> Walk:
+    """The policy walked as `spf refresh` walks it."""
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    return functools.partial(walk_dns, [lp], load_catalog([]))
+
+
+def policies() -> Walk:
+    return walk(POLICY)
 
 
 def test_refresh_writes_what_the_tree_needs_and_diffs_upstream(tmp_path: Path) -> None:
@@ -216,8 +221,8 @@ class FailsFor(StaticResolver):
         return super().query(name, rdtype)
 
 
-def nested_policies() -> list:
-    return [parse_policy(NESTED, "mail/example.com.yaml", "example.com")]
+def nested_policies() -> Walk:
+    return walk(NESTED)
 
 
 def test_failed_include_keeps_the_whole_old_subtree_below_it(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import pytest
 
+from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.resolver import DnsError, StaticResolver
 from octodns_mailauth.spf import LookupTree, analyze
 
 A = ["192.0.2.1"]

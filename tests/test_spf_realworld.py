@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import spf_realworld as rw
 
-from octodns_mailauth.live_resolver import LiveResolver
+from octodns_mailauth.dns.live import LiveResolver
+from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, lock_from_recording
 from octodns_mailauth.spf import SpfSyntaxError, parse
-from octodns_mailauth.spf.lock import LockResolver, RecordingResolver, lock_from_recording
 
 # RFC 7208 §4.6.4: "If this limit is exceeded, the implementation MUST return
 # permerror" -- a receiver stops at the third void lookup.  checkdmarc raises there

@@ -18,11 +18,11 @@ from octodns_mailauth.cli import report
 from octodns_mailauth.cli.report import DomainReport
 from octodns_mailauth.compile import CompileResult, compile_policy
 from octodns_mailauth.context import KeyUnavailable
+from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
+from octodns_mailauth.dns.resolver import Resolver, StaticResolver
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.policy import parse_policy
-from octodns_mailauth.resolver import StaticResolver
 from octodns_mailauth.spf import LookupTree, analyze, parse
-from octodns_mailauth.spf.lock import LockEntry, LockResolver, SpfLock
 from octodns_mailauth.spf.size import SIZE_GUIDELINE, answer_size
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
@@ -347,13 +347,10 @@ def test_octodns_sync_fails_past_ten_and_passes_flattened(example: Path) -> None
         served[(name.to_text().rstrip(".").lower(), "TXT")] = texts
     offline = LockResolver(SpfLock.load(lock_path))
 
-    class Published:
+    class Published(Resolver):
         def query(self, name: str, rdtype: str) -> list[str]:
             key = (name.rstrip(".").lower(), rdtype.upper())
             return served[key] if key in served else offline.query(name, rdtype)
-
-        def prefetch(self, pairs: object) -> None:
-            return None
 
     tree = analyze("example.com", Published())  # what a receiver sees, from the zone file
     assert tree.record is not None and tree.record.startswith("v=spf1")

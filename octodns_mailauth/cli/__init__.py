@@ -12,29 +12,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-EXIT_OK = 0
-EXIT_POLICY = 1
-EXIT_USAGE = 2
+from .exitcodes import EPILOG, EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from .exitcodes import Parser as _Parser
 
-EPILOG = """\
-exit codes:
-  0  no errors (warnings may have been printed)
-  1  policy errors; for `check`, published DNS differs from the policy
-  2  usage or environment error: bad flags, a missing file or folder, an unreadable
-     config or lock file, DNS that does not answer
-"""
+__all__ = ["EXIT_OK", "EXIT_POLICY", "EXIT_USAGE", "build_parser", "main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse's own exit status is 2 too; say what to run for help.
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _dns_flags(p: argparse.ArgumentParser, nameserver_help: str) -> None:
+def _dns_flags(p: argparse.ArgumentParser, nameserver_help: str, timeout: float = 5.0) -> None:
     p.add_argument("--nameserver", metavar="HOST[:PORT]", help=nameserver_help)
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        metavar="SECONDS",
+        help=f"deadline for every DNS query of the command together (default {timeout:g})",
+    )
 
 
 def _action(
@@ -219,7 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.required = True
     sp = _action(ssub, "refresh", "resolve third-party SPF records live and update the lock file")
     _common(sp)
-    _dns_flags(sp, "ask this resolver; default: the system resolver (this command needs network)")
+    _dns_flags(
+        sp, "ask this resolver; default: the system resolver (this command needs network)", 30.0
+    )
+    sp.add_argument(
+        "--accept-gone",
+        action="store_true",
+        help="record names that answered before and now answer NXDOMAIN or nothing "
+        "(default: keep their old answers and fail, as filtering DNS answers like this)",
+    )
+    sp.add_argument(
+        "--accept-widening",
+        action="store_true",
+        help="write the lock even where a flattened include now authorises far more addresses",
+    )
+    sp.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="replace a lock file that cannot be read (cut short, not UTF-8, not JSON) "
+        "with what DNS answers now",
+    )
     _reports_parser(sub)
     return parser
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..findings import Severity
 from ..records import DesiredRecord, txt_kind_matches
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import LiveDns
 from .settings import UsageError, resolve
 from .workspace import load

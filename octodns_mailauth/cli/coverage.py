@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import EXIT_OK
+from .exitcodes import EXIT_OK
 from .settings import UsageError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..findings import Severity
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import resolve
 from .workspace import load
 

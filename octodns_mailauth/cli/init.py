@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import Settings, UsageError, require_policies
 
 HEADER = """\

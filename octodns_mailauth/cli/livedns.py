@@ -1,8 +1,13 @@
-"""Live DNS for `check` and `spf refresh`: dnspython asking one server (or the
-system resolver), with failures turned into messages a user can act on."""
+"""Live DNS for the CLI (`check`, `spf refresh`): the one dnspython client
+(dns/live.py) built from --nameserver/--timeout, with failures turned into
+messages a user can act on (exit 2)."""
 
 from __future__ import annotations
 
+import time
+
+from ..dns.live import LiveResolver, NameserverError
+from ..dns.resolver import DnsError
 from .settings import UsageError
 
 
@@ -10,93 +15,53 @@ class DnsUnavailable(UsageError):
     """The server timed out, failed (SERVFAIL) or refused: exit 2, never "missing"."""
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """HOST, HOST:PORT, [V6]:PORT or a bare IPv6 address."""
-    import ipaddress
-    import socket
-
-    host, port = text, 53
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, raw = text.split(":")
-        port = _port(raw, text)
+def live_resolver(
+    nameserver: str | None, timeout: float, *, retries: int = 1, deadline: float | None = None
+) -> LiveResolver:
+    """A LiveResolver for the flags; a bad --nameserver or no system resolver is exit 2."""
+    if timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            host = socket.gethostbyname(host)
-        except OSError as e:
-            raise UsageError(f"--nameserver {text}: cannot resolve {host}: {e}") from None
-    return host, port
-
-
-def _port(raw: str, text: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise UsageError(f"--nameserver {text}: {raw!r} is not a port number")
-    return int(raw)
+        return LiveResolver(
+            [nameserver] if nameserver else None,
+            timeout=timeout,
+            retries=retries,
+            deadline=deadline,
+        )
+    except NameserverError as err:
+        if nameserver:
+            raise UsageError(f"--nameserver {err}") from None
+        raise UsageError(f"{err}; give --nameserver") from None
 
 
 class LiveDns:
-    """dnspython, asking one server (or the system resolver); answers as text."""
+    """Answers for `check`: (values, alias); a name that does not exist has none."""
 
     def __init__(self, nameserver: str | None, timeout: float) -> None:
-        import dns.resolver
-
-        self.where = nameserver or "the system resolver"
-        if nameserver:
-            host, port = parse_nameserver(nameserver)
-            self.resolver = dns.resolver.Resolver(configure=False)
-            self.resolver.nameservers = [host]
-            self.resolver.port = port
-        else:
-            try:
-                self.resolver = dns.resolver.Resolver()
-            except dns.resolver.NoResolverConfiguration as e:
-                raise UsageError(
-                    f"no system resolver configured ({e}); give --nameserver"
-                ) from None
-        self.resolver.timeout = timeout
-        self.resolver.lifetime = timeout
-        self.resolver.cache = None
+        self.resolver = live_resolver(nameserver, timeout, deadline=time.monotonic() + timeout)
+        self.timeout = timeout
+        self.where = self.resolver.source
 
     def query(self, name: str, rdtype: str) -> tuple[list[str], str | None]:
-        """(values, cname target if the name is an alias).  NXDOMAIN/NODATA -> []."""
-        import dns.exception
-        import dns.resolver
-
+        """(values, CNAME target if the name is an alias).  NXDOMAIN/NODATA -> []."""
         try:
-            answer = self.resolver.resolve(name + ".", rdtype, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return [], None
-        except dns.resolver.NoNameservers as e:
-            raise DnsUnavailable(
-                f"{self.where} did not answer {rdtype} {name}: SERVFAIL or refused "
-                f"({_short(e)}); is it authoritative for the zone, and is the zone loaded?"
-            ) from None
-        except dns.exception.Timeout:
-            raise DnsUnavailable(
-                f"{self.where} did not answer {rdtype} {name} within "
-                f"{self.resolver.lifetime:g} s; check the address and port, or raise --timeout"
-            ) from None
-        except dns.exception.DNSException as e:
-            raise DnsUnavailable(f"{rdtype} {name} via {self.where}: {_short(e)}") from None
-        alias = None
-        if str(answer.canonical_name).rstrip(".").lower() != name and rdtype != "CNAME":
-            alias = str(answer.canonical_name)
-        values = []
-        if answer.rrset is not None:
-            for rdata in answer.rrset:
-                if rdtype == "TXT":
-                    values.append(b"".join(rdata.strings).decode("utf-8", "replace"))
-                elif rdtype == "MX":
-                    values.append(f"{rdata.preference} {str(rdata.exchange).lower()}")
-                else:
-                    values.append(rdata.to_text().lower())
-        return values, alias
+            values = self.resolver.query(name, rdtype)
+        except DnsError as err:
+            if err.kind == "nxdomain":
+                return [], None
+            raise unavailable(err, self.where, self.timeout) from None
+        return values, self.resolver.alias(name, rdtype)
 
 
-def _short(e: Exception) -> str:
-    return str(e).splitlines()[0][:200]
+def unavailable(err: DnsError, where: str, timeout: float) -> DnsUnavailable:
+    if err.kind == "timeout":
+        return DnsUnavailable(
+            f"{where} did not answer {err.rdtype} {err.name} within {timeout:g} s; "
+            "check the address and port, or raise --timeout"
+        )
+    if err.kind in ("servfail", "refused"):
+        return DnsUnavailable(
+            f"{where} did not answer {err.rdtype} {err.name}: SERVFAIL or refused "
+            f"({err.detail}); is it authoritative for the zone, and is the zone loaded?"
+        )
+    return DnsUnavailable(f"{err.rdtype} {err.name} via {where}: {err}")

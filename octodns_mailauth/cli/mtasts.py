@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import UsageError, resolve
 from .workspace import load
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..findings import Severity
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import resolve
 from .workspace import load
 

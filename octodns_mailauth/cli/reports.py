@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EPILOG, EXIT_OK, EXIT_POLICY
+from .exitcodes import Parser as _Parser
 
 
 def add_parser(
@@ -22,8 +23,6 @@ def add_parser(
     common: Callable[[argparse.ArgumentParser], None],
     dns_flags: Callable[[argparse.ArgumentParser, str], None],
 ) -> None:
-    from . import EPILOG, _Parser
-
     p = sub.add_parser(
         "reports",
         help="DMARC and SMTP TLS reports: ingest, suggest policy changes, HTML page",
@@ -133,11 +132,10 @@ def _ingest(args: argparse.Namespace) -> int:
             for refused in stats.refused:
                 print(f"{refused.source}: refused: {refused.reason}")
         if args.reverse_dns:
-            from ..live_resolver import LiveResolver
             from ..reports.ingest import lookup_reverse_dns
+            from .livedns import live_resolver
 
-            servers = [args.nameserver] if args.nameserver else None
-            with LiveResolver(servers, timeout=args.timeout) as resolver:
+            with live_resolver(args.nameserver, args.timeout) as resolver:
                 named = lookup_reverse_dns(store, resolver)
             print(f"reverse DNS: {named} source addresses named", file=sys.stderr)
     print(f"{path}: {stats.summary()}")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import EXIT_OK
+from .exitcodes import EXIT_OK
 
 SCHEMA_ID = (
     "https://raw.githubusercontent.com/octodns-mailauth/octodns-mailauth/main/"

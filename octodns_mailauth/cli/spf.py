@@ -4,19 +4,25 @@ live, rewrite the lock file and show what changed upstream."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from pathlib import Path
-from typing import Any
+import time
 
-from . import EXIT_OK
-from .livedns import parse_nameserver
+from ..compile import walk_dns
+from ..dns.lockfile import DEFAULT_LOCK_NAME
+from ..spf.refresh import refresh_lock
+from .exitcodes import EXIT_OK, EXIT_POLICY
+from .livedns import live_resolver
 from .settings import UsageError, resolve
-from .workspace import Workspace, load
+from .workspace import load
+
+# One attempt never waits longer than this, so a retry fits in the deadline.
+ATTEMPT_TIMEOUT = 2.0
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..spf.lock import DEFAULT_LOCK_NAME
-
+    # The deadline counts from the start: loading policies is part of the command.
+    deadline = time.monotonic() + args.timeout
     ws = load(resolve(args))
     if ws.load_findings:
         for f in ws.load_findings:
@@ -25,33 +31,36 @@ def run(args: argparse.Namespace) -> int:
     lock_path = ws.settings.spf_lock or ws.policies_dir() / DEFAULT_LOCK_NAME
     if not lock_path.parent.is_dir():
         raise UsageError(f"SPF lock {lock_path}: folder {lock_path.parent} does not exist")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
-    diff = _refresh(ws, lock_path, args.nameserver, args.timeout)
+    attempt = min(ATTEMPT_TIMEOUT, args.timeout)
+    with live_resolver(args.nameserver, attempt, deadline=deadline) as resolver:
+        diff = refresh_lock(
+            functools.partial(walk_dns, ws.policies, ws.catalog),
+            lock_path,
+            resolver,
+            accept_gone=args.accept_gone,
+            accept_widening=args.accept_widening,
+            rebuild=args.rebuild,
+        )
     for line in diff.render():
         print(line)
-    if diff.failures:
-        # Old answers under the failed names were kept (nothing written if nothing answered).
+    if diff.failures or diff.gone:
         state = (
             "the lock was left unchanged"
             if not diff.written
             else "their old answers, and those of the names below them, were kept in the lock"
         )
+        problems = [f"{len(diff.failures)} lookup(s) failed"] if diff.failures else []
+        if diff.gone:
+            problems.append(f"{len(diff.gone)} name(s) that answered before did not")
         raise UsageError(
-            f"{len(diff.failures)} lookup(s) failed via "
-            f"{args.nameserver or 'the system resolver'}; {state}; run again when DNS answers"
+            f"{' and '.join(problems)} via {resolver.source} (deadline {args.timeout:g} s); "
+            f"{state}; run again when DNS answers"
         )
+    if diff.widened:
+        print(
+            f"octodns-mailauth: {len(diff.widened)} include(s) would authorise far more "
+            "addresses than before: review the ranges above, then rerun with --accept-widening",
+            file=sys.stderr,
+        )
+        return EXIT_POLICY
     return EXIT_OK
-
-
-def _refresh(ws: Workspace, lock_path: Path, nameserver: str | None, timeout: float) -> Any:
-    """Through the project's live resolver (concurrent, cached per run)."""
-    from ..live_resolver import LiveResolver
-    from ..spf.lock import refresh_lock
-
-    servers = None
-    if nameserver:
-        host, port = parse_nameserver(nameserver)  # validated here: exit 2 on nonsense
-        servers = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    with LiveResolver(servers, timeout=timeout, retries=1) as resolver:
-        return refresh_lock(ws.policies, lock_path, resolver, catalog=ws.catalog)

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..findings import Finding, Severity
-from . import EXIT_OK, EXIT_POLICY
+from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import resolve
 from .workspace import load
 

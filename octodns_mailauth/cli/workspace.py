@@ -14,34 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Finding, Location, Severity
+from ..keysource import KeystoreKeys, PlaceholderKeys
 from ..policy.loader import LoadedPolicy
 from .settings import Settings, UsageError, require_policies
-
-
-class CliKeys:
-    """Public keys from the keystore or the policy; a placeholder (never stored)
-    where the processor would generate a key.  Remembers which selectors used one."""
-
-    def __init__(self, settings: Settings) -> None:
-        from ..keysource import KeystoreKeys
-
-        self.inner = KeystoreKeys(
-            settings.keys, passphrase_env=settings.passphrase_env, generate=False
-        )
-        # Placeholders only where the processor would generate the key; otherwise a
-        # missing key is the same error octodns-validate reports.
-        self.generate = settings.generate_keys or settings.config is None
-        self.placeholders: list[tuple[str, str]] = []
-
-    def public_key(self, domain: str, key: Any) -> str:
-        from ..keysource import _placeholder
-
-        if not key.public_key:
-            store = self.inner.store(create=False) if self.inner.root is not None else None
-            if (store is None or not store.exists(domain, key.selector)) and self.generate:
-                self.placeholders.append((domain, key.selector))
-                return _placeholder(key.algorithm, key.bits)
-        return self.inner.public_key(domain, key)
 
 
 @dataclass
@@ -53,7 +28,7 @@ class Workspace:
     _resolver: Any = None
     _resolver_loaded: bool = False
     _dkim_state: Any = None
-    _keys: CliKeys | None = None
+    _keys: PlaceholderKeys | None = None
     _source_zones: dict[str, Any] = field(default_factory=dict)
     _evidence: dict[str, Any] | None = None
 
@@ -76,7 +51,7 @@ class Workspace:
     def resolver(self) -> Any:
         """The offline SPF lock (or None when there is none yet)."""
         if not self._resolver_loaded:
-            from ..spf.lock import open_lock
+            from ..dns.lockfile import open_lock
 
             self._resolver = open_lock(self.settings.spf_lock, self.policies_dir())
             self._resolver_loaded = True
@@ -85,15 +60,23 @@ class Workspace:
     @property
     def dkim_state(self) -> Any:
         if self._dkim_state is None:
-            from ..dkim.rotation import load_rotation_state
+            from ..dkim.statefile import load_state
 
-            self._dkim_state = load_rotation_state(self.settings.dkim_state, self.policies_dir())
+            self._dkim_state = load_state(self.settings.dkim_state, self.policies_dir())
         return self._dkim_state
 
     @property
-    def keys(self) -> CliKeys:
+    def keys(self) -> PlaceholderKeys:
         if self._keys is None:
-            self._keys = CliKeys(self.settings)
+            inner = KeystoreKeys(
+                self.settings.keys,
+                passphrase_env=self.settings.passphrase_env,
+                generate=False,
+            )
+            # Placeholders only where the processor would generate the key; otherwise a
+            # missing key is the same error octodns-validate reports.
+            generate = self.settings.generate_keys or self.settings.config is None
+            self._keys = PlaceholderKeys(inner, generate=generate)
         return self._keys
 
     def compile(self, lp: LoadedPolicy, zone: Any = None) -> Any:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from pathlib import Path
 from typing import Literal
 
 from ..policy.dkim import DkimKey, format_duration
@@ -342,10 +341,3 @@ def _check_invariant(
         has = [k for k in after if k.status is KeyStatus.ACTIVE and k.algorithm == algorithm]
         if (had and not has) or len(has) > 1:
             raise AssertionError(f"rotation of {config.prefix} {algorithm} lost its active key")
-
-
-def load_rotation_state(path: str | Path | None, policies_dir: str | Path) -> RotationState:
-    """The committed rotation state for a processor (dkim/statefile.py)."""
-    from .statefile import load_state
-
-    return load_state(path, policies_dir)

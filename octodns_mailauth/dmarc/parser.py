@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from ..findings import Severity
 from ..records.dmarc import owns
+from .uri import ReportUri, ReportUriError, parse_report_uri
 
 RFC = "RFC 9989"
 
@@ -24,63 +24,6 @@ _TAG = re.compile(r"^([A-Za-z]+)[ \t]*=[ \t]*([^;]*?)[ \t]*$")
 DISPOSITIONS = ("none", "quarantine", "reject")
 KNOWN_TAGS = ("v", "p", "sp", "np", "psd", "t", "adkim", "aspf", "rua", "ruf", "fo")
 REMOVED_TAGS = ("pct", "rf", "ri")  # RFC 9989 App. C.5.2
-
-_SIZE = re.compile(r"!([0-9]+)([kmgt]?)$", re.IGNORECASE)
-# RFC 3986 §3.1 scheme, and a deliberately plain addr-spec for mailto: (RFC 6068).
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.+)$")
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
-)
-
-
-class ReportUriError(ValueError):
-    """A rua/ruf URI we cannot accept; the text says why and how to write it."""
-
-
-@dataclass(frozen=True)
-class ReportUri:
-    """One rua/ruf destination: `mailto:dmarc@reports.example.net`."""
-
-    text: str
-    scheme: str
-    address: str
-    host: str | None  # the mail domain for mailto:, else None
-    size: str | None = None  # the obsolete `!size` suffix, if any (RFC 9989 §4.8)
-
-
-def parse_report_uri(uri: str) -> ReportUri:
-    """Check one report URI (RFC 9989 §4.7, §4.8; RFC 3986; RFC 6068 for mailto)."""
-    text = uri.strip()
-    size_match = _SIZE.search(text)
-    size = None
-    if size_match:
-        size = size_match.group(0)[1:]
-        text = text[: size_match.start()]
-    if any(c in text for c in ",!;") or any(c.isspace() for c in text) or not text.isascii():
-        raise ReportUriError(
-            f"{uri!r}: commas, '!', ';', spaces and non-ASCII characters must be "
-            "percent-encoded inside a report URI (RFC 9989 §4.8)"
-        )
-    m = _SCHEME.match(text)
-    if not m:
-        raise ReportUriError(
-            f"{uri!r} is not a report URI: it needs a scheme, e.g. "
-            "mailto:reports@example.com (RFC 9989 §4.7)"
-        )
-    scheme, rest = m.group(1).lower(), m.group(2)
-    if scheme != "mailto":
-        raise ReportUriError(
-            f"{uri!r}: receivers are only required to support mailto: report URIs "
-            "(RFC 9989 §4.7); write mailto:dmarc@example.com"
-        )
-    address = unquote(rest.split("?", 1)[0])
-    local, at, host = address.rpartition("@")
-    if not at or not local or not _LOCAL.match(local) or not _HOST.match(host):
-        raise ReportUriError(
-            f"{uri!r} is not a mail address URI: write mailto:local-part@domain (RFC 6068)"
-        )
-    return ReportUri(uri, scheme, address, host.lower(), size)
 
 
 @dataclass(frozen=True)

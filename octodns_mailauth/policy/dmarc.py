@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
+from ..dmarc.uri import ReportUriError, parse_report_uri
 from .base import _Strict
 
 
@@ -76,9 +77,6 @@ class LegacyTags(_Strict):
 
 
 def _check_report_uri(uri: str) -> str:
-    # Imported here: dmarc/ depends on policy/, never the other way at import time.
-    from ..dmarc.parser import ReportUriError, parse_report_uri
-
     try:
         parse_report_uri(uri)
     except ReportUriError as e:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
-from ..resolver import DnsError, Resolver
 from .model import (
     DISPOSITIONS,
     DKIM_RESULTS,

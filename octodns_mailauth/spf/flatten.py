@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..resolver import DnsError, Resolver
+from ..dns.resolver import DnsError, Resolver, norm
 from .parser import Mechanism, SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,14 +41,9 @@ def flatten_include(target: str, resolver: Resolver) -> Flattened:
     if result.ok:
         result.networks = collapse(result.networks)
         result.kept = list(dict.fromkeys(result.kept))
-    when = [t for t in (_resolved_at(resolver, n) for n in result.names) if t is not None]
+    when = [t for t in (resolver.resolved_at(n) for n in result.names) if t is not None]
     result.resolved = min(when) if when else None
     return result
-
-
-def _resolved_at(resolver: Resolver, name: str) -> datetime | None:
-    getter = getattr(resolver, "resolved_at", None)
-    return getter(name) if getter else None
 
 
 def _visit(
@@ -86,7 +81,7 @@ def _visit(
             assert mech.network is not None
             out.networks.append(mech.network)
         elif mech.name == "include":
-            _visit(_norm(mech.domain_spec or ""), resolver, out, (*path, name), depth + 1)
+            _visit(norm(mech.domain_spec or ""), resolver, out, (*path, name), depth + 1)
         else:
             kept = _explicit(mech, name)
             if kept is None:
@@ -100,7 +95,7 @@ def _visit(
         if has_macro(target):
             out.problems.append(f"{name}: redirect={target} needs a sender to expand")
             return
-        _visit(_norm(target), resolver, out, (*path, name), depth + 1)
+        _visit(norm(target), resolver, out, (*path, name), depth + 1)
 
 
 def _explicit(mech: Mechanism, domain: str) -> str | None:
@@ -112,10 +107,6 @@ def _explicit(mech: Mechanism, domain: str) -> str | None:
     if spec is None:
         mech = Mechanism("+", mech.name, domain, mech.cidr4, mech.cidr6)
     return str(mech)
-
-
-def _norm(name: str) -> str:
-    return name.rstrip(".").lower()
 
 
 def collapse(networks: list[Network]) -> list[Network]:

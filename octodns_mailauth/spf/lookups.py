@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..dns.resolver import TEMPORARY, DnsError, Resolver, norm
 from ..findings import Finding, Location, Severity
-from ..resolver import DnsError, Resolver
 from .parser import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
 
 MAX_DNS_LOOKUPS = 10
@@ -29,7 +29,6 @@ SEC_LIMIT = "RFC 7208 §4.6.4"
 SEC_INCLUDE = "RFC 7208 §5.2"
 SEC_REDIRECT = "RFC 7208 §6.1"
 SEC_TEMP = "RFC 7208 §4.4/§5.2"
-TEMP_KINDS = frozenset({"servfail", "timeout", "refused"})
 
 
 @dataclass
@@ -185,7 +184,7 @@ def analyze(domain: str, resolver: Resolver, record: str | None = None) -> Looku
     With `record`, analyse that text as if published at `domain` (to check a
     record before it is deployed); otherwise fetch the TXT record at `domain`.
     """
-    return _Analysis(resolver).root(_norm(domain), record)
+    return _Analysis(resolver).root(norm(domain), record)
 
 
 def analyze_many(
@@ -194,17 +193,13 @@ def analyze_many(
     """Analyse many domains at once: every root TXT is prefetched, and the trees
     are walked on `workers` threads, so a live resolver has many queries in
     flight (each (name, type) still asked once when it caches, as LiveResolver does)."""
-    names = list(dict.fromkeys(_norm(d) for d in domains))
+    names = list(dict.fromkeys(norm(d) for d in domains))
     resolver.prefetch([(d, "TXT") for d in names])
     if workers <= 1:
         return {d: analyze(d, resolver) for d in names}
     with ThreadPoolExecutor(workers, thread_name_prefix="spf") as pool:
         trees = list(pool.map(lambda d: analyze(d, resolver), names))
     return dict(zip(names, trees, strict=True))
-
-
-def _norm(name: str) -> str:
-    return name.rstrip(".").lower()
 
 
 def _expand_escapes(domain_spec: str) -> str:
@@ -259,7 +254,7 @@ class _Analysis:
 
     def prefetch(self, record: SpfRecord, domain: str) -> None:
         """Hand the resolver every query this record's terms will make, before asking."""
-        if getattr(self.resolver, "offline", False):
+        if self.resolver.offline:
             return  # nothing to gain, and vendor records recur in thousands of trees
         pairs: list[tuple[str, str]] = []
         for mech in record.effective_mechanisms:
@@ -281,7 +276,7 @@ class _Analysis:
             return domain
         if has_macro(domain_spec):
             return None
-        name = _norm(_expand_escapes(domain_spec))
+        name = norm(_expand_escapes(domain_spec))
         return None if _name_problem(name) else name
 
     # -- records ---------------------------------------------------------
@@ -300,7 +295,7 @@ class _Analysis:
         try:
             txts = self.ask(node.domain, "TXT")
         except DnsError as err:
-            if err.kind in TEMP_KINDS:
+            if err.kind in TEMPORARY:
                 node.temp_errors.append(f"{err} ({SEC_TEMP})")
                 return None
             if err.kind == "missing":
@@ -378,7 +373,7 @@ class _Analysis:
             return None
         if domain_spec is None:
             return node.domain
-        name = _norm(_expand_escapes(domain_spec))
+        name = norm(_expand_escapes(domain_spec))
         problem = _name_problem(name)
         if problem:
             node.errors.append(
@@ -394,7 +389,7 @@ class _Analysis:
 
     def dns_failure(self, node: LookupTree, label: str, err: DnsError) -> bool:
         """Record a non-NXDOMAIN failure; False when `err` is NXDOMAIN (a void lookup)."""
-        if err.kind in TEMP_KINDS:
+        if err.kind in TEMPORARY:
             node.temp_errors.append(f"'{label}': {err} ({SEC_TEMP})")
             return True
         if err.kind != "nxdomain":

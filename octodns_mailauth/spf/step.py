@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from itertools import combinations
 
 from ..context import CompileContext, SpfTerm
+from ..dns.lockfile import REFRESH_COMMAND
+from ..dns.resolver import DnsError, Resolver, norm
 from ..findings import Location, Severity
 from ..policy.dmarc import DmarcPolicy
 from ..policy.spf import SpfAll, SpfFlatten
 from ..records import DesiredRecord, txt_kind_matches
-from ..resolver import DnsError, Resolver
 from .build import QUALIFIER, order_terms
 from .flatten import Flattened, collapse, flatten_include, network_term
-from .lock import REFRESH_COMMAND, LockResolver
 from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
 from .parser import SpfSyntaxError, parse, select_records
 from .size import SEC_SIZE, SIZE_GUIDELINE, anchored, answer_size, split_record
@@ -32,7 +32,7 @@ MAX_LOOKUPS = MAX_DNS_LOOKUPS
 SEC_LIMIT = "RFC 7208 §4.6.4"
 
 
-class ZoneLayer:
+class ZoneLayer(Resolver):
     """Answers names under the policy domain from the zone and our own records
     (they are not in the lock: we publish them), everything else from the lock.
     Keeps the third-party (name, type) pairs the lock lacked, for one finding."""
@@ -40,6 +40,7 @@ class ZoneLayer:
     def __init__(self, ctx: CompileContext, inner: Resolver | None) -> None:
         self.ctx = ctx
         self.inner = inner
+        self.offline = inner is None or inner.offline
         self.extra: dict[str, list[str]] = {}  # name -> TXT values we are about to publish
         self.missing: dict[tuple[str, str], None] = {}
         self.used_inner = False  # did anything depend on the lock (for the staleness check)
@@ -49,7 +50,7 @@ class ZoneLayer:
         return name == domain or name.endswith("." + domain)
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        name, rdtype = name.rstrip(".").lower(), rdtype.upper()
+        name, rdtype = norm(name), rdtype.upper()
         if self.own(name):
             return self._own(name, rdtype)
         if self.inner is None:
@@ -88,12 +89,11 @@ class ZoneLayer:
 
     def resolved_at(self, name: str) -> datetime | None:
         """When the lock resolved `name` (for flattening messages)."""
-        getter = getattr(self.inner, "resolved_at", None)
-        return getter(name) if getter else None
+        return None if self.inner is None else self.inner.resolved_at(name)
 
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         if self.inner is not None:
-            self.inner.prefetch([(n, t) for n, t in pairs if not self.own(n.rstrip(".").lower())])
+            self.inner.prefetch([(n, t) for n, t in pairs if not self.own(norm(n))])
 
 
 @dataclass
@@ -689,7 +689,6 @@ def _check_zone(ctx: CompileContext, trees: dict[str, LookupTree]) -> None:
 
 def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> None:
     third_party = [(n, t) for n, t in layer.missing]
-    lock = ctx.resolver if isinstance(ctx.resolver, LockResolver) else None
     if third_party:
         names = ", ".join(f"{n} {t}" for n, t in third_party[:8])
         more = f" and {len(third_party) - 8} more" if len(third_party) > 8 else ""
@@ -699,9 +698,8 @@ def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> No
                 f"{more}): nested DNS lookups are not counted"
             )
         else:
-            source = lock.path if lock else "the resolver"
             message = (
-                f"the SPF lock {source} has no answer for {names}{more}: those includes are "
+                f"{ctx.resolver.source} has no answer for {names}{more}: those includes are "
                 "not followed, so nested DNS lookups are not counted"
             )
         ctx.find(
@@ -712,13 +710,13 @@ def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> No
             rfc=SEC_LIMIT,
             code="spf-lock-missing",
         )
-    if lock is not None and layer.used_inner:
-        oldest = lock.lock.oldest()
+    if ctx.resolver is not None and layer.used_inner:
+        oldest = ctx.resolver.oldest()
         max_age = timedelta(days=ctx.lp.policy.spf.lock_max_age_days)
         if oldest is not None and ctx.now - oldest > max_age:
             ctx.find(
                 Severity.WARNING,
-                f"the SPF lock {lock.path} was resolved {oldest:%Y-%m-%d} "
+                f"{ctx.resolver.source} was resolved {oldest:%Y-%m-%d} "
                 f"({(ctx.now - oldest).days} days ago, more than "
                 f"{max_age.days}): vendors' address ranges may have changed",
                 where,

@@ -1,14 +1,21 @@
 """The resolver interface: the only way the core asks DNS anything.
 
-Implementations: the live dnspython resolver (network edge), the offline lock
-file, and a dict-backed one for tests.  Answers are plain strings so the core
-never depends on dnspython types.
+Implementations: `live.LiveResolver` (dnspython, the network edge),
+`lockfile.LockResolver` (the offline lock file), `lockfile.RecordingResolver`
+(records what another one answers) and `StaticResolver` (a dict, for tests and
+answers already in memory).  Answers are plain strings so the core never
+depends on dnspython types.  Implementations subclass `Resolver` to inherit
+the defaults below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
+
+# Failures a retry or a later run may cure (RFC 7208 §2.6.6 temperror).
+TEMPORARY = frozenset({"servfail", "timeout", "refused"})
 
 
 class DnsError(Exception):
@@ -28,8 +35,25 @@ class DnsError(Exception):
             msg += f" ({detail})"
         super().__init__(msg)
 
+    @property
+    def temporary(self) -> bool:
+        return self.kind in TEMPORARY
+
+
+def norm(name: str) -> str:
+    """The key a resolver files a name under: lower case, no trailing dot."""
+    return name.rstrip(".").lower()
+
 
 class Resolver(Protocol):
+    """What every consumer may ask of a resolver, live or offline."""
+
+    # True when answers come from a record (the lock file), not from the network:
+    # prefetching gains nothing and a missing answer is "missing", not a failure.
+    offline: bool = False
+    # Where answers come from, for messages: "the SPF lock zones/spf-lock.json".
+    source: str = "DNS"
+
     def query(self, name: str, rdtype: str) -> list[str]:
         """Answer for (name, rdtype), e.g. ("_spf.google.com", "TXT").
 
@@ -43,28 +67,35 @@ class Resolver(Protocol):
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Hint: these (name, rdtype) pairs will be asked soon; a live
         resolver may issue them concurrently.  May do nothing."""
-        ...
+        return None
+
+    def resolved_at(self, name: str) -> datetime | None:
+        """When the answer for `name` was obtained; None when it is live (now)."""
+        return None
+
+    def oldest(self) -> datetime | None:
+        """When the oldest answer this resolver holds was obtained; None when live."""
+        return None
 
 
-class StaticResolver:
+class StaticResolver(Resolver):
     """A resolver over a dict {(name, rdtype): [answers]}; a missing name is
     NXDOMAIN.  For tests and for answers we already hold in memory."""
+
+    source = "answers in memory"
 
     def __init__(
         self, data: dict[tuple[str, str], list[str]], nodata_names: Iterable[str] = ()
     ) -> None:
-        self._data = {(n.lower().rstrip("."), t.upper()): list(v) for (n, t), v in data.items()}
-        self._names = {n for n, _ in self._data} | {n.lower().rstrip(".") for n in nodata_names}
+        self._data = {(norm(n), t.upper()): list(v) for (n, t), v in data.items()}
+        self._names = {n for n, _ in self._data} | {norm(n) for n in nodata_names}
         self.queries: list[tuple[str, str]] = []
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        key = (name.lower().rstrip("."), rdtype.upper())
+        key = (norm(name), rdtype.upper())
         self.queries.append(key)
         if key in self._data:
             return list(self._data[key])
         if key[0] in self._names:
             return []
         raise DnsError(name, rdtype, "nxdomain")
-
-    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
-        return None

@@ -1,0 +1,253 @@
+"""The SPF lock file: third-party DNS answers the policies depend on, kept in
+the user's repo so CI and pre-commit are deterministic and offline.
+
+Format (JSON, sorted keys, so diffs review well)::
+
+    {
+      "version": 1,
+      "refreshed": "2026-11-25T18:00:00Z",          # when `spf refresh` last ran
+      "answers": {
+        "_spf.google.com": {
+          "resolved": "2026-11-25T18:00:00Z",       # when this name was asked
+          "TXT": ["v=spf1 include:_netblocks.google.com ... ~all"]
+        },
+        "gone.example": {"resolved": "...", "nxdomain": true}
+      }
+    }
+
+A type listed with `[]` is NODATA (the name exists, no record of that type).
+A name or type the lock does not list is "missing": the offline resolver raises
+DnsError(kind="missing") and the SPF step tells the user to run refresh.
+Names under the policies' own domains are never stored: the zone answers those.
+`spf/refresh.py` rewrites the lock; this module only reads, writes and answers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._fs import atomic_write
+from ..errors import MailAuthError
+from .resolver import DnsError, Resolver, norm
+
+LOCK_VERSION = 1
+DEFAULT_LOCK_NAME = "spf-lock.json"
+REFRESH_COMMAND = "octodns-mailauth spf refresh"
+REBUILD_COMMAND = f"{REFRESH_COMMAND} --rebuild"
+
+
+class LockError(MailAuthError):
+    """The lock file cannot be read as a lock: the message says how to rebuild it."""
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: object, where: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise LockError(f"{where}: {text!r} is not an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class LockEntry:
+    resolved: datetime
+    nxdomain: bool = False
+    answers: dict[str, list[str]] = field(default_factory=dict)  # rdtype -> answers
+
+
+@dataclass
+class SpfLock:
+    """The lock file's content."""
+
+    path: Path
+    refreshed: datetime | None = None
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpfLock:
+        """Read the lock; anything but a whole lock of this version is a LockError."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise LockError(f"{path}: cannot read the SPF lock file: {err.strerror}") from None
+        rebuild = f"rebuild it with `{REBUILD_COMMAND}` (its old answers are not kept)"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise LockError(
+                f"{path}: the SPF lock file is not UTF-8 text (byte {err.start}); {rebuild}"
+            ) from None
+        except json.JSONDecodeError as err:
+            what = "is empty" if not raw.strip() else f"is not valid JSON ({err.msg})"
+            raise LockError(
+                f"{path}:{err.lineno}: the SPF lock file {what}, perhaps cut short; {rebuild}"
+            ) from None
+        if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
+            raise LockError(f"{path}: not an SPF lock file of version {LOCK_VERSION}; {rebuild}")
+        try:
+            return cls._from_json(path, data)
+        except LockError as err:
+            raise LockError(f"{err}; fix it or {rebuild}") from None
+
+    @classmethod
+    def _from_json(cls, path: Path, data: dict[str, Any]) -> SpfLock:
+        lock = cls(path)
+        if data.get("refreshed"):
+            lock.refreshed = _parse_time(data["refreshed"], f"{path}: refreshed")
+        answers = data.get("answers") or {}
+        if not isinstance(answers, dict):
+            raise LockError(f"{path}: 'answers' must be an object of names")
+        for name, raw in answers.items():
+            where = f"{path}: answers.{name}"
+            if not isinstance(raw, dict) or "resolved" not in raw:
+                raise LockError(f"{where}: expected an object with 'resolved'")
+            entry = LockEntry(_parse_time(raw["resolved"], where), raw.get("nxdomain") is True)
+            for rdtype, values in raw.items():
+                if rdtype in ("resolved", "nxdomain"):
+                    continue
+                if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                    raise LockError(f"{where}.{rdtype}: expected a list of strings")
+                entry.answers[rdtype.upper()] = list(values)
+            lock.entries[norm(name)] = entry
+        return lock
+
+    def to_json(self) -> str:
+        answers: dict[str, Any] = {}
+        for name in sorted(self.entries):
+            entry = self.entries[name]
+            out: dict[str, Any] = {"resolved": _iso(entry.resolved)}
+            if entry.nxdomain:
+                out["nxdomain"] = True
+            for rdtype in sorted(entry.answers):
+                out[rdtype] = sorted(entry.answers[rdtype])
+            answers[name] = out
+        data = {
+            "version": LOCK_VERSION,
+            "about": "third-party DNS answers the SPF policies depend on; "
+            f"update with `{REFRESH_COMMAND}`",
+            "refreshed": _iso(self.refreshed) if self.refreshed else None,
+            "answers": answers,
+        }
+        return json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+    def write(self) -> None:
+        """Atomically: a reader or a crash sees the old lock or the new one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, self.to_json(), 0o644)
+
+    def oldest(self) -> datetime | None:
+        times = [e.resolved for e in self.entries.values()]
+        return min(times) if times else self.refreshed
+
+
+class LockResolver(Resolver):
+    """Answers from the lock, offline.  Remembers what it was asked and lacked,
+    so the SPF step can name the missing entries."""
+
+    offline = True
+
+    def __init__(self, lock: SpfLock) -> None:
+        self.lock = lock
+        self.source = f"the SPF lock {lock.path}"
+        self.missing: set[tuple[str, str]] = set()
+
+    @property
+    def path(self) -> Path:
+        return self.lock.path
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        key = (norm(name), rdtype.upper())
+        entry = self.lock.entries.get(key[0])
+        if entry is not None and entry.nxdomain:
+            raise DnsError(name, rdtype, "nxdomain", f"recorded in {self.path.name}")
+        if entry is None or key[1] not in entry.answers:
+            self.missing.add(key)
+            raise DnsError(name, rdtype, "missing", f"not in {self.path}")
+        return list(entry.answers[key[1]])
+
+    def resolved_at(self, name: str) -> datetime | None:
+        entry = self.lock.entries.get(norm(name))
+        return entry.resolved if entry else None
+
+    def oldest(self) -> datetime | None:
+        return self.lock.oldest()
+
+
+def open_lock(path: str | Path | None, policies_dir: str | Path) -> LockResolver | None:
+    """The offline resolver for a processor: `path`, or the default lock file
+    beside the policies.  None when there is no lock (yet); an explicitly
+    named lock that does not exist is an error."""
+    if path is None:
+        default = Path(policies_dir) / DEFAULT_LOCK_NAME
+        if not default.exists():
+            return None
+        return LockResolver(SpfLock.load(default))
+    if not Path(path).exists():
+        raise LockError(
+            f"spf_lock: {path} does not exist; create it with `{REFRESH_COMMAND}` "
+            "or remove the spf_lock option"
+        )
+    return LockResolver(SpfLock.load(path))
+
+
+class RecordingResolver(Resolver):
+    """Wraps a live resolver and keeps every answer (and NXDOMAIN) it gave.
+    Thread-safe: policies are walked concurrently through one recorder."""
+
+    def __init__(self, inner: Resolver) -> None:
+        self.inner = inner
+        self.source = inner.source
+        self.answers: dict[tuple[str, str], list[str]] = {}
+        self.nxdomain: set[str] = set()
+        self.failures: list[DnsError] = []
+        self.asked: set[tuple[str, str]] = set()
+        self._mutex = threading.Lock()
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        key = (norm(name), rdtype.upper())
+        with self._mutex:
+            self.asked.add(key)
+        try:
+            answer = self.inner.query(name, rdtype)
+        except DnsError as err:
+            with self._mutex:
+                if err.kind == "nxdomain":
+                    self.nxdomain.add(key[0])
+                else:
+                    self.failures.append(err)
+            raise
+        with self._mutex:
+            self.answers[key] = list(answer)
+        return answer
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.inner.prefetch(pairs)
+
+
+def lock_from_recording(
+    path: str | Path, recorder: RecordingResolver, now: datetime, exclude: set[str] = frozenset()
+) -> SpfLock:
+    """A lock holding everything `recorder` was answered, except names under `exclude`."""
+    lock = SpfLock(Path(path), refreshed=now)
+    for (name, rdtype), answers in recorder.answers.items():
+        if not _own(name, exclude):
+            lock.entries.setdefault(name, LockEntry(now)).answers[rdtype] = answers
+    for name in recorder.nxdomain:
+        if not _own(name, exclude):
+            lock.entries[name] = LockEntry(now, nxdomain=True)
+    return lock
+
+
+def _own(name: str, domains: Iterable[str]) -> bool:
+    return any(name == d or name.endswith("." + d) for d in domains)

@@ -219,3 +219,49 @@ def example_net_sources() -> list[Source]:
             "pass",
         ),
     ]
+
+
+def tls_report(
+    domain: str,
+    day: date,
+    successes: int,
+    failures: list[tuple[str, str, int]],
+    org: str = "google.com",
+) -> bytes:
+    """An RFC 8460 report for one day: failures as (result-type, receiving MX, sessions)."""
+    import json
+
+    return json.dumps(
+        {
+            "organization-name": org,
+            "date-range": {
+                "start-datetime": f"{day}T00:00:00Z",
+                "end-datetime": f"{day}T23:59:59Z",
+            },
+            "contact-info": f"smtp-tls-reporting@{org}",
+            "report-id": f"{day}_{domain}_{org}",
+            "policies": [
+                {
+                    "policy": {
+                        "policy-type": "sts",
+                        "policy-string": ["version: STSv1", "mode: enforce"],
+                        "policy-domain": domain,
+                        "mx-host": [f"*.{domain}"],
+                    },
+                    "summary": {
+                        "total-successful-session-count": successes,
+                        "total-failure-session-count": sum(n for _, _, n in failures),
+                    },
+                    "failure-details": [
+                        {
+                            "result-type": kind,
+                            "sending-mta-ip": "192.0.2.200",
+                            "receiving-mx-hostname": mx,
+                            "failed-session-count": n,
+                        }
+                        for kind, mx, n in failures
+                    ],
+                }
+            ],
+        }
+    ).encode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,23 +10,11 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
+from cli_run import cli
 
 BIN = Path(sys.executable).parent / "octodns-mailauth"
 CONFIG = "zones/config.yaml"
 COM = "zones/mail/example.com.yaml"
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    # Whatever happens, users never see a traceback.
-    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    return proc
 
 
 def policy_domains() -> list[str]:

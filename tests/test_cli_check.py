@@ -20,19 +20,12 @@ import dns.message
 import dns.rcode
 import pytest
 import yaml
+from cli_run import cli
 
 BIN = Path(sys.executable).parent
 # Own zone names, so nothing else in the session's shared server is touched.
 DOMAIN = "clicheck.test"
 CONFIG = "pdns.yaml"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=120
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    return proc
 
 
 def rename_example(root: Path) -> None:

@@ -16,24 +16,11 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
+from cli_run import cli
 
 BIN = Path(sys.executable).parent / "octodns-mailauth"
 CONFIG = "zones/config.yaml"
 NET = "zones/mail/example.net.yaml"
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert "PRIVATE KEY" not in proc.stdout + proc.stderr
-    return proc
 
 
 def sync() -> subprocess.CompletedProcess[str]:

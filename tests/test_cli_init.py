@@ -4,13 +4,13 @@ then synced by the real octoDNS: the published mail records stay the same."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_run import cli
 from octodns.manager import Manager
 
 from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
@@ -69,14 +69,6 @@ MAIL_NAMES = {
     (f"selector1._domainkey.{DOMAIN}", "CNAME"),
     (f"selector2._domainkey.{DOMAIN}", "CNAME"),
 }
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=120
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    return proc
 
 
 def served(zone: str) -> dict[tuple[str, str], list[str]]:

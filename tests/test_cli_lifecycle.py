@@ -14,20 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import cli
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=timeout
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    # Private key material never reaches the terminal.
-    assert "PRIVATE KEY" not in proc.stdout + proc.stderr
-    return proc
 
 
 def own_selectors() -> list[tuple[str, str]]:

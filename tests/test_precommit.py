@@ -4,17 +4,21 @@
 virtualenv (from PyPI, like a user's machine) and runs the hook in a temp user
 repo holding one good and one bad policy.  The project is copied into a temp
 git repository first, so the main checkout's git state is never touched.
+Slow (a virtualenv from the package index): runs with OCTODNS_MAILAUTH_SLOW_TESTS=1.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from cli_run import cli
 from conftest import ROOT
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
@@ -81,6 +85,7 @@ def try_repo(hook_repo: Path, user: Path, home: Path) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_pre_commit_hook_passes_good_and_flags_bad(hook_repo: Path, tmp_path: Path) -> None:
     user = tmp_path / "user"
     (user / "dns" / "mail").mkdir(parents=True)
@@ -111,3 +116,28 @@ def test_pre_commit_hook_passes_good_and_flags_bad(hook_repo: Path, tmp_path: Pa
     proc = try_repo(hook_repo, user, home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Passed" in proc.stdout
+
+
+def test_hook_definition_runs_validate_on_policy_files_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pre-commit does with .pre-commit-hooks.yaml, without installing: select the
+    files by the hook's `files:` pattern and run its entry on them (in-process)."""
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["entry"] == "octodns-mailauth validate" and hook["pass_filenames"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dns" / "mail").mkdir(parents=True)
+    (tmp_path / "dns" / "mail" / "good.example.yaml").write_text(GOOD)
+    (tmp_path / "dns" / "mail" / "bad.example.yaml").write_text(BAD)
+    (tmp_path / "dns" / "config.yaml").write_text("providers: {}\n")
+    every = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.yaml"))
+    chosen = [f for f in every if re.search(hook["files"], f)]
+    assert chosen == ["dns/mail/bad.example.yaml", "dns/mail/good.example.yaml"]
+
+    proc = cli(*hook["entry"].split()[1:], *chosen)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "dns/mail/bad.example.yaml:6: error: " in proc.stdout + proc.stderr
+    assert "good.example.yaml:2: error" not in proc.stdout + proc.stderr  # a warning at most
+
+    (tmp_path / "dns" / "mail" / "bad.example.yaml").write_text(GOOD.replace("good", "bad"))
+    assert cli(*hook["entry"].split()[1:], *chosen).returncode == 0

@@ -1,0 +1,149 @@
+"""The octoDNS integration: what octodns-validate, octodns-sync and every
+`octodns-mailauth --config` command read, and what each zone gets, under threads
+and dynamic zones."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import dns.zone
+import pytest
+import yaml
+from octodns.manager import Manager
+
+from octodns_mailauth.cli import main
+
+CONFIG = "zones/config.yaml"
+
+
+def edit(path: str, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(Path(path).read_text())
+    change(data)
+    if "/config/" in path:  # the YamlProvider enforces sorted names
+        data = dict(sorted(data.items()))
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def served(zone: str) -> dict[tuple[str, str], list[str]]:
+    z = dns.zone.from_file(f"zones/output/{zone}.zone", zone, relativize=False, check_origin=False)
+    out: dict[tuple[str, str], list[str]] = {}
+    for name, _ttl, rdata in z.iterate_rdatas():
+        rtype = dns.rdatatype.to_text(rdata.rdtype)
+        text = b"".join(rdata.strings).decode() if rtype == "TXT" else rdata.to_text()
+        out.setdefault((name.to_text().rstrip("."), rtype), []).append(text)
+    return out
+
+
+@pytest.fixture
+def fast_switching():  # type: ignore[no-untyped-def]
+    """Threads switch every microsecond, so races show on every run."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_dynamic_zones_with_many_workers_each_get_their_records(
+    example: Path, fast_switching: None
+) -> None:
+    # 24 more zones, each with a policy sending its DMARC reports to example.com:
+    # each such policy places a report authorization in the zone example.com.
+    extra = [f"z{i:02d}.example" for i in range(24)]
+    for zone in extra:
+        Path(f"zones/config/{zone}.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.7\n")
+        Path(f"zones/mail/{zone}.yaml").write_text(
+            "senders:\n  - {name: relay, ip4: [192.0.2.7]}\n"
+            "dmarc: {policy: reject, rua: [mailto:dmarc@example.com]}\n"
+        )
+
+    def dynamic(d):  # type: ignore[no-untyped-def]
+        d["manager"]["max_workers"] = 32
+        d["zones"] = {
+            "*": {"sources": ["config"], "processors": ["mailauth"], "targets": ["local"]}
+        }
+
+    edit(CONFIG, dynamic)
+    assert Manager(CONFIG).sync(dry_run=False) > 0
+    zones = extra + ["example.com", "example.net", "shop.example"]
+    checked = 0
+    for zone in zones:
+        records = served(zone)
+        assert any(v.startswith("v=spf1") for v in records[(zone, "TXT")]), zone
+        assert any(v.startswith("v=DMARC1") for v in records[(f"_dmarc.{zone}", "TXT")]), zone
+        checked += 1
+    assert checked == len(zones) == 27
+    hub = served("example.com")
+    for zone in extra:
+        assert hub[(f"{zone}._report._dmarc.example.com", "TXT")] == ["v=DMARC1"], zone
+    # And the second run, with the same threads, changes nothing.
+    assert Manager(CONFIG).sync(dry_run=False) == 0
+
+
+def _include_and_env_config(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The example config with the processor in an `!include`d file and its
+    policy folder named by an env/ secret, both as octoDNS reads them."""
+    shutil.move("zones/mail", "zones/policies-elsewhere")
+    monkeypatch.setenv("MAILAUTH_POLICIES", "./zones/policies-elsewhere")
+    data = yaml.safe_load(Path(CONFIG).read_text())
+    processor = dict(data.pop("processors")["mailauth"], policies="env/MAILAUTH_POLICIES")
+    Path("zones/processors.yaml").write_text(yaml.safe_dump({"mailauth": processor}))
+    text = yaml.safe_dump(data, sort_keys=False) + "processors: !include processors.yaml\n"
+    Path("zones/included.yaml").write_text(text)
+    return "zones/included.yaml"
+
+
+def test_include_and_env_secret_are_read_alike_by_every_command(
+    example: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _include_and_env_config(monkeypatch)
+    Manager(config).validate_configs()
+    assert Manager(config).sync(dry_run=False) > 0  # octodns-sync
+    assert any(v.startswith("v=spf1") for v in served("example.com")[("example.com", "TXT")])
+    capsys.readouterr()
+    commands = [
+        ["validate"],
+        ["records", "example.com"],
+        ["explain", "example.com"],
+        ["dkim", "keygen"],
+        ["dkim", "rotate", "--dry-run"],
+        ["dkim", "export"],
+        ["mta-sts", "policy", "shop.example"],
+    ]
+    ran = 0
+    for command in commands:
+        rc = main([*command, "--config", config])
+        out, err = capsys.readouterr()
+        assert rc == 0, (command, out, err)
+        ran += 1
+    assert ran == len(commands)
+    main(["records", "example.com", "--config", config])
+    assert "v=spf1" in capsys.readouterr().out
+    # The commands that need live DNS read the config the same way before they
+    # ask anything: their error is about DNS (exit 2), never about the config.
+    for command in (["check", "example.com"], ["spf", "refresh"]):
+        rc = main([*command, "--config", config, "--nameserver", "127.0.0.1:9", "--timeout", "1"])
+        err = capsys.readouterr().err
+        assert "included.yaml" not in err and "processors" not in err, err
+        assert "Traceback" not in err
+
+
+def test_octodns_validate_reports_every_zone_conflict_in_one_run(example: Path) -> None:
+    def conflicts(d):  # type: ignore[no-untyped-def]
+        apex = d[""]
+        apex.append({"type": "TXT", "value": "v=spf1 include:old.example -all"})
+        mx = next(r for r in apex if r["type"] == "MX")
+        mx["values"].append({"exchange": "mx.elsewhere.example.", "preference": 30})
+        d["_dmarc"] = {"type": "TXT", "value": "v=DMARC1\\; p=none"}
+        d["mx2026._domainkey"] = {"type": "CNAME", "value": "keys.elsewhere.example."}
+
+    edit("zones/config/shop.example.yaml", conflicts)
+    with pytest.raises(Exception) as info:
+        Manager(CONFIG).validate_configs()
+    text = str(info.value)
+    assert "hand-written spf value 'v=spf1 include:old.example -all'" in text
+    assert "hand-written dmarc value 'v=DMARC1; p=none'" in text
+    assert "MX host mx.elsewhere.example is not covered by any MTA-STS mx pattern" in text
+    assert "a CNAME (a CNAME must stand alone)" in text
+    assert "zones/mail/shop.example.yaml" in text  # the policy's file and line

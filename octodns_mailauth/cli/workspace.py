@@ -8,12 +8,12 @@ shape stands in and the output says so.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..findings import Finding, Location, Severity
+from ..integration.config import ConfigError
 from ..keysource import KeystoreKeys, PlaceholderKeys
 from ..policy.loader import LoadedPolicy
 from .settings import Settings, UsageError, require_policies
@@ -118,12 +118,14 @@ class Workspace:
     def source_zone(self, zone: str) -> Any:
         """The zone read from the config's YamlProvider sources (cached), or None
         without a config or when the config has no such zone."""
-        from .sources import read_zone
-
-        if self.settings.raw is None:
+        zones = self.settings.zones
+        if self.settings.octo is None or zones is None or zone not in zones.zones:
             return None
         if zone not in self._source_zones:
-            self._source_zones[zone] = read_zone(self.settings.raw, self.settings.config, zone)
+            try:
+                self._source_zones[zone] = self.settings.octo.source_zone(zone, zones)
+            except ConfigError as e:
+                raise UsageError(str(e)) from None
         return self._source_zones[zone]
 
     def zone_view_for(self, domain: str) -> Any:
@@ -136,40 +138,25 @@ class Workspace:
 
     def processor_zones(self) -> list[str]:
         """The configured zones that run our processor (per zone or manager-wide)."""
-        raw = self.settings.raw or {}
-        pid = self.settings.processor_id
-        manager = raw.get("manager") if isinstance(raw.get("manager"), dict) else {}
-        everywhere = pid in (manager.get("processors") or []) or pid in (
-            manager.get("post_processors") or []
-        )
-        out = []
-        for name, conf in (raw.get("zones") or {}).items():
-            procs = conf.get("processors") if isinstance(conf, dict) else None
-            if everywhere or pid in (procs or []):
-                out.append(str(name).rstrip(".").lower())
-        return out
+        return sorted(self.settings.zones.mine) if self.settings.zones else []
 
     def merge_findings(self, results: list[tuple[LoadedPolicy, Any]]) -> list[Finding]:
-        """Run the processor's own merge (conflict checks: hand-written SPF/DMARC,
-        CNAME beside our records, a different MX) on each zone read from the
-        YAML sources, as `octodns-sync` would.  Empty without a config."""
-        if self.settings.raw is None:
-            return []
+        """The processor's merge (`integration.merge.plan`) into each zone read
+        from the YAML sources, as `octodns-sync` would: every conflict with a
+        hand-written SPF/DMARC, a CNAME beside our records, a different MX."""
+        from ..integration.merge import plan
+        from ..integration.zonemap import in_zone
+
         out: list[Finding] = []
         for zone in self.processor_zones():
-            wanted = [
-                r
-                for lp, result in results
-                if not result.errors
-                for r in result.records
-                if self.zone_for(r.name) == zone
-            ]
-            source = self.source_zone(zone) if wanted else None
+            source = self.source_zone(zone)
             if source is None:
                 continue
-            finding = _merge_check(self.settings, source.zone.copy(), wanted)
-            if finding is not None:
-                out.append(finding)
+            wanted = [
+                r for _, result in results for r in result.records if in_zone(source.zone, r.name)
+            ]
+            if wanted:
+                out += plan(source.zone, wanted, source=self).findings
         return out
 
     def source_findings(self) -> list[Finding]:
@@ -222,48 +209,16 @@ class Workspace:
 
     def zone_for(self, domain: str) -> str:
         """The configured zone holding `domain` (longest suffix), else the domain."""
-        from ..names import relative_to
-
-        best = None
-        for zone in self.settings.zones or []:
-            if relative_to(domain, zone) is not None and (best is None or len(zone) > len(best)):
-                best = zone
-        return best or domain
+        zones = self.settings.zones
+        return (zones.zone_of(domain) if zones else None) or domain
 
     def zone_findings(self) -> list[Finding]:
-        """A policy for a domain no configured zone contains (as the processor checks)."""
-        from ..names import relative_to
-
-        if self.settings.zones is None:
+        """A policy whose zone is missing or does not run the processor (as the processor)."""
+        zones = self.settings.zones
+        if zones is None:
             return []
-        out = []
-        mine = set(self.processor_zones())
-        pid = self.settings.processor_id
-        for lp in self.policies:
-            if not any(relative_to(lp.domain, z) is not None for z in self.settings.zones):
-                out.append(
-                    Finding(
-                        Severity.ERROR,
-                        f"policy for {lp.domain} but no zone in {self.settings.config} "
-                        "contains it",
-                        Location(lp.path, 1),
-                        f"add {lp.domain}. under zones: with this processor, or remove the file",
-                        code="policy-no-zone",
-                    )
-                )
-            elif self.settings.raw is not None and (zone := self.zone_for(lp.domain)) not in mine:
-                # The processor refuses this too: nothing would be published.
-                out.append(
-                    Finding(
-                        Severity.ERROR,
-                        f"policy for {lp.domain} but its zone {zone}. in {self.settings.config} "
-                        f"does not run the processor {pid!r}, so nothing would be published",
-                        Location(lp.path, 1),
-                        f"add `processors: [{pid}]` to zone {zone}.",
-                        code="policy-no-zone",
-                    )
-                )
-        return out
+        pid = self.settings.processor_id or "mailauth"
+        return zones.policy_findings(self.policies, pid, str(self.settings.config))
 
 
 def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
@@ -307,37 +262,3 @@ def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
         by_domain[lp.domain] = lp
         loaded.append(lp)
     return Workspace(settings, loaded, findings)
-
-
-_CONFLICT = re.compile(
-    r"^[^:]*: (?:(?P<file>.+?):(?P<line>\d+): )?error: (?P<message>.*?)(?:; hint: (?P<hint>.*))?$",
-    re.DOTALL,
-)
-
-
-def _merge_check(settings: Settings, zone: Any, wanted: list[Any]) -> Finding | None:
-    """The processor's `_merge` on a copy of the zone; its error as a Finding."""
-    from types import SimpleNamespace
-
-    from ..processor import MailAuthProcessorError, _merge
-
-    # `_merge` only needs an id and an identity for "records we added".
-    proc = SimpleNamespace(id=settings.processor_id or "mailauth")
-    try:
-        _merge(proc, zone, wanted, False)  # type: ignore[arg-type]
-    except MailAuthProcessorError as e:
-        m = _CONFLICT.match(str(e))
-        if m is None:
-            return Finding(Severity.ERROR, str(e), Location(str(settings.config)))
-        where = (
-            Location(m["file"], int(m["line"])) if m["file"] else Location(str(settings.config))
-        )
-        return Finding(Severity.ERROR, m["message"], where, m["hint"], code="zone-merge-conflict")
-    except Exception as e:  # noqa: BLE001 - octoDNS record validation, as sync would fail
-        return Finding(
-            Severity.ERROR,
-            f"zone {zone.name}: octoDNS rejects the merged records: {e}",
-            Location(str(settings.config)),
-            code="zone-merge-invalid",
-        )
-    return None

@@ -1,0 +1,72 @@
+"""Which zone a name belongs to, and which zones run the processor.
+
+Two views of one rule (a name belongs to the longest zone that contains it):
+`ZoneMap` for a whole config, immutable and built per run; `in_zone` for one
+octoDNS Zone, whose `sub_zones` octoDNS computed from every configured zone
+(dynamic ones included), so a processor needs nothing else to place a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..findings import Finding, Location, Severity
+from ..names import normalize, relative_to
+
+
+@dataclass(frozen=True)
+class ZoneMap:
+    zones: frozenset[str]  # every configured zone: lower case, no trailing dot
+    mine: frozenset[str]  # those that run the processor
+    complete: bool = True  # False when a dynamic zone's sources could not be listed
+
+    def zone_of(self, name: str) -> str | None:
+        """The longest configured zone containing `name` (walking up its labels,
+        so thousands of zones cost nothing), or None."""
+        labels = normalize(name).split(".")
+        for i in range(len(labels)):
+            candidate = ".".join(labels[i:])
+            if candidate in self.zones:
+                return candidate
+        return None
+
+    def policy_findings(self, policies: Iterable[Any], pid: str, config: str) -> list[Finding]:
+        """A policy whose domain is in no zone, or in a zone that does not run
+        the processor: nothing would be published, so it is an error."""
+        if not self.complete:
+            return []
+        out = []
+        for lp in policies:
+            zone = self.zone_of(lp.domain)
+            if zone is None:
+                problem = (
+                    f"policy for {lp.domain} but no zone in the octoDNS config contains it "
+                    f"({config})"
+                )
+                hint = f"add {lp.domain}. under zones: with this processor, or remove the file"
+            elif zone not in self.mine:
+                problem = (
+                    f"policy for {lp.domain} but its zone {zone}. does not run the processor "
+                    f"{pid!r} ({config}), so nothing would be published"
+                )
+                hint = f"add `processors: [{pid}]` to zone {zone}. in the octoDNS config"
+            else:
+                continue
+            out.append(
+                Finding(Severity.ERROR, problem, Location(lp.path, 1), hint, code="policy-no-zone")
+            )
+        return out
+
+
+def in_zone(zone: Any, name: str) -> bool:
+    """Whether `name` belongs to the octoDNS `zone` (not to a configured sub-zone)."""
+    rel = relative_to(name, zone.name)
+    if rel is None:
+        return False
+    if rel == "":
+        return True
+    labels = rel.split(".")
+    subs = zone.sub_zones or ()
+    return not any(".".join(labels[i:]) in subs for i in range(len(labels)))

@@ -70,16 +70,14 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
     from .workspace import load
 
     ws = load(settings)
-    raw = settings.raw or {}
     mine = set(ws.processor_zones())
     policies_by_zone: dict[str, list[str]] = {}
     for lp in ws.policies:
         policies_by_zone.setdefault(ws.zone_for(lp.domain), []).append(lp.domain)
     config = settings.config
     rows = []
-    for name, zconf in (raw.get("zones") or {}).items():
-        zone = str(name).rstrip(".").lower()
-        zconf = zconf if isinstance(zconf, dict) else {}
+    for zone in settings.octo.zone_names(settings.zones) if settings.octo else ():
+        zconf = settings.octo.zone_conf(zone)
         alias = zconf.get("alias")
         policy = ", ".join(sorted(policies_by_zone.get(zone, [])))
         runs = zone in mine

@@ -47,7 +47,7 @@ def published_from_config(settings: Settings, domain: str) -> Published:
 
     ws = Workspace(settings, [])
     zone = ws.zone_for(domain)
-    if settings.zones is not None and zone not in settings.zones:
+    if settings.zones is not None and zone not in settings.zones.zones:
         raise UsageError(
             f"{domain}: no zone in {settings.config} contains it; add {domain}. under "
             "zones: first (or read live DNS with --nameserver)"
@@ -128,7 +128,7 @@ def run(args: Any) -> int:
             catalog, domain, args.nameserver, args.timeout, list(args.selector or [])
         )
     else:
-        if settings.raw is None:
+        if settings.octo is None:
             raise UsageError(
                 "init reads the zone from --config FILE (its YamlProvider sources) or live DNS "
                 "(--nameserver HOST); give one"
@@ -259,21 +259,21 @@ def _report(
 
 def _sync_check(result: Any, published: Published, settings: Settings) -> None:
     """The processor's merge over the zone as it now is: would octodns-sync pass?"""
-    if published.zone is None or settings.raw is None:
+    if published.zone is None or settings.octo is None:
         return
-    from .sources import read_zone
-    from .workspace import _merge_check
+    from ..integration.merge import plan
+    from .workspace import Workspace
 
-    source = read_zone(settings.raw, settings.config, published.zone)
+    source = Workspace(settings, []).source_zone(published.zone)
     if source is None:
         return
-    finding = _merge_check(settings, source.zone, list(result.records))
-    if finding is None:
+    findings = plan(source.zone, result.records, source=settings).findings
+    if not findings:
         print("octodns-sync will accept the zone with this policy")
     else:
         print(
             "octodns-sync will refuse the zone until the values listed above are deleted: "
-            + finding.detail()
+            + "; ".join(f.detail() for f in findings)
         )
 
 

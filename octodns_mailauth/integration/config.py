@@ -180,6 +180,11 @@ class OctoConfig:
                 mine |= names
         return ZoneMap(frozenset(zones), frozenset(mine), complete)
 
+    def zone_names(self, zmap: ZoneMap) -> list[str]:
+        """The zones in config order, dynamic ones (listed in `zmap`) last."""
+        static = [normalize(str(z)) for z in self._mapping("zones") if not str(z).startswith("*")]
+        return static + sorted(zmap.zones - set(static))
+
     def _list_zones(self, conf: Mapping[str, Any]) -> set[str] | None:
         """The zones a dynamic entry stands for; None when a source is not YAML."""
         from fnmatch import filter as fnmatch_filter
@@ -202,7 +207,7 @@ class OctoConfig:
         """Zone `zone` populated from its YamlProvider sources, as octodns-validate reads it."""
         from octodns.zone import Zone
 
-        conf = self._zone_conf(zone)
+        conf = self.zone_conf(zone)
         subs = {z[: -len(zone) - 1] for z in zmap.zones if z.endswith("." + zone)}
         result = Zone(f"{zone}.", subs)
         skipped = []
@@ -219,7 +224,7 @@ class OctoConfig:
                 ) from None
         return SourceZone(result, tuple(skipped))
 
-    def _zone_conf(self, zone: str) -> Mapping[str, Any]:
+    def zone_conf(self, zone: str) -> Mapping[str, Any]:
         dynamic: Mapping[str, Any] = {}
         for name, conf in self._mapping("zones").items():
             if normalize(str(name)) == zone:

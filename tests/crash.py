@@ -1,6 +1,8 @@
 """Kill a command with SIGKILL at random points, for crash-safety tests.
 
-A command runs in a child Python (`python -c BOOT entry args...`) whose file-system
+A command runs in a child: a new Python (`python -c BOOT module:function args...`,
+as a user runs it) or, cheaper, a fork of the test process calling a function.  Its
+file-system
 calls (`os.open` for writing, `os.write`, `os.fsync`, `os.replace`, `os.rename`,
 `os.link`, `os.unlink`, `os.mkdir`, and `open()` for writing) are counted.  A kill is
 either *at I/O call N* (the child sends itself SIGKILL just before its Nth call, so
@@ -15,11 +17,17 @@ old or the new content), and after each kill reruns the command to completion
 
     stats = torture("octodns_mailauth.cli:main", ["spf", "refresh", ...],
                     runs=50, reset=put_old_lock, check=lock_is_old_or_new, cwd=tmp_path)
+    stats = torture(lambda: main(["spf", "refresh", ...]), runs=100, ...)  # forked
     assert stats.killed >= 50
 """
 
 from __future__ import annotations
 
+import atexit
+import builtins
+import contextlib
+import importlib
+import io
 import os
 import random
 import signal
@@ -29,46 +37,57 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-# Runs in the child: count I/O calls; SIGKILL self at call number $CRASH_KILL_AT;
-# write the final count to $CRASH_COUNT_FILE at exit (clean runs only).
-BOOT = r"""
-import builtins, importlib, os, signal, sys
-_at = int(os.environ.get("CRASH_KILL_AT") or 0)
-_n = 0
-def _tick():
-    global _n
-    _n += 1
-    if _n == _at:
-        os.kill(os.getpid(), signal.SIGKILL)
-def _wrap(fn, writes=None):
-    def inner(*a, **k):
-        if writes is None or writes(*a, **k):
-            _tick()
-        return fn(*a, **k)
-    return inner
-_open = builtins.open
-_W = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-os.open = _wrap(os.open, lambda p, flags, *a, **k: bool(flags & _W))
-for _name in ("write", "fsync", "replace", "rename", "link", "unlink", "mkdir", "rmdir"):
-    setattr(os, _name, _wrap(getattr(os, _name)))
-builtins.open = _wrap(
-    builtins.open,
-    lambda f, mode="r", *a, **k: isinstance(f, (str, bytes, os.PathLike))
-    and any(c in mode for c in "wax+"),
-)
-def _report():
-    path = os.environ.get("CRASH_COUNT_FILE")
-    if path:
-        with _open(path, "w") as fh:  # not counted: kill runs do not make this call
-            fh.write(str(_n))
-import atexit
-atexit.register(_report)
-_module, _, _func = sys.argv[1].partition(":")
-sys.argv = [sys.argv[1]] + sys.argv[2:]
-_rc = getattr(importlib.import_module(_module), _func)()
-sys.exit(_rc)
-"""
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def instrument(kill_at: int) -> Callable[[], int]:
+    """In a child: count file-system calls and SIGKILL ourselves just before call
+    number `kill_at` (0: never).  Returns a function giving the count so far."""
+    count = 0
+
+    def tick() -> None:
+        nonlocal count
+        count += 1
+        if count == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrap(fn: Callable[..., object], writes: Callable[..., bool] | None = None) -> Any:
+        def inner(*a: Any, **k: Any) -> object:
+            if writes is None or writes(*a, **k):
+                tick()
+            return fn(*a, **k)
+
+        return inner
+
+    os.open = wrap(os.open, lambda p, flags, *a, **k: bool(flags & _WRITE_FLAGS))
+    for name in ("write", "fsync", "replace", "rename", "link", "unlink", "mkdir", "rmdir"):
+        setattr(os, name, wrap(getattr(os, name)))
+    builtins.open = wrap(
+        builtins.open,
+        lambda f, mode="r", *a, **k: (
+            isinstance(f, str | bytes | os.PathLike) and any(c in mode for c in "wax+")
+        ),
+    )
+    return lambda: count
+
+
+def child_main() -> None:
+    """`python -c BOOT module:function args...`: instrumented, then the entry point."""
+    original_open = builtins.open
+    counted = instrument(int(os.environ.get("CRASH_KILL_AT") or 0))
+    report = os.environ.get("CRASH_COUNT_FILE")
+    if report:
+        # Not counted (the original open): kill runs do not make this call.
+        atexit.register(lambda: original_open(report, "w").write(str(counted())))
+    module, _, func = sys.argv[1].partition(":")
+    sys.argv = sys.argv[1:]
+    sys.exit(getattr(importlib.import_module(module), func)())
+
+
+BOOT = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+BOOT += "import crash; crash.child_main()"
 
 
 @dataclass
@@ -129,9 +148,65 @@ def run(
     return Outcome(proc.returncode, out, err)
 
 
+def run_forked(
+    func: Callable[[], int | None],
+    *,
+    kill_at_io: int | None = None,
+    kill_after: float | None = None,
+    timeout: float = 120,
+) -> tuple[Outcome, int | None]:
+    """Run `func()` in a forked child (no interpreter start-up: every import is done),
+    maybe killing it; also returns the child's I/O call count when it finished."""
+    import json
+    import tempfile
+
+    fd, result_path = tempfile.mkstemp(prefix="crash-result.")
+    os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        out = io.StringIO()
+        original_open = builtins.open
+        counted: Callable[[], int] = lambda: 0  # noqa: E731
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                counted = instrument(kill_at_io or 0)
+                code = int(func() or 0)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException as err:  # noqa: BLE001 - reported to the parent
+            out.write(f"{type(err).__name__}: {err}")
+            code = 71
+        finally:
+            with original_open(result_path, "w") as fh:
+                json.dump({"count": counted(), "out": out.getvalue()}, fh)
+            os._exit(code)
+    deadline = time.monotonic() + (timeout if kill_after is None else kill_after)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            assert kill_after is not None, f"the child hung for {timeout} s"
+            break
+        time.sleep(0.001)
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    try:
+        result = json.loads(Path(result_path).read_text() or "null")
+    finally:
+        os.unlink(result_path)
+    if result is None:  # killed before it could report
+        return Outcome(code, "", ""), None
+    return Outcome(code, result["out"], ""), result["count"]
+
+
 def torture(
-    entry: str,
-    args: Sequence[str],
+    target: str | Callable[[], int | None],
+    args: Sequence[str] = (),
     *,
     runs: int,
     reset: Callable[[], None],
@@ -142,7 +217,10 @@ def torture(
     ok: Callable[[Outcome], None] | None = None,
     seed: int | None = None,
 ) -> Stats:
-    """Kill `entry args` `runs` times at random points; see the module docstring.
+    """Kill `target` `runs` times at random points; see the module docstring.
+
+    `target` is "module:function" (run with `args` as its argv in a new interpreter,
+    as a user runs it) or a callable (run in a forked child: no start-up cost).
 
     `reset()` puts the files back in their before state; `check(outcome)` asserts
     the files are whole after a kill; `ok(outcome)` (default: exit code 0) judges a
@@ -150,25 +228,39 @@ def torture(
     are not counted in `killed`; the caller asserts how many it needs."""
     rng = random.Random(seed if seed is not None else os.environ.get("CRASH_SEED", 1))
     ok = ok or _exit_zero
+
+    def go(
+        kill_at_io: int | None = None, kill_after: float | None = None
+    ) -> tuple[Outcome, int | None]:
+        if callable(target):
+            return run_forked(target, kill_at_io=kill_at_io, kill_after=kill_after)
+        count_file = Path(cwd) / ".crash-count"
+        count_file.unlink(missing_ok=True)
+        outcome = run(
+            target, args, cwd=cwd, env=env, kill_at_io=kill_at_io, kill_after=kill_after,
+            count_file=None if kill_at_io or kill_after is not None else count_file,
+        )  # fmt: skip
+        count = int(count_file.read_text()) if count_file.exists() else None
+        count_file.unlink(missing_ok=True)
+        return outcome, count
+
     stats = Stats()
-    count_file = Path(cwd) / ".crash-count"
     reset()
     started = time.monotonic()
-    clean = run(entry, args, cwd=cwd, env=env, count_file=count_file)
+    clean, count = go()
     stats.clean_seconds = time.monotonic() - started
     ok(clean)
-    stats.io_calls = int(count_file.read_text())
-    count_file.unlink()
+    stats.io_calls = count or 0
     assert stats.io_calls > 0, "the command made no file-system call: nothing to kill"
     for i in range(runs):
         reset()
         if i % 2 == 0:
             point = rng.randint(1, stats.io_calls)
-            outcome = run(entry, args, cwd=cwd, env=env, kill_at_io=point)
+            outcome, _ = go(kill_at_io=point)
             label = f"io#{point}"
         else:
             delay = rng.uniform(0, stats.clean_seconds)
-            outcome = run(entry, args, cwd=cwd, env=env, kill_after=delay)
+            outcome, _ = go(kill_after=delay)
             label = f"{delay:.3f}s"
         stats.runs += 1
         if outcome.killed:
@@ -182,7 +274,7 @@ def torture(
             ok(outcome)
         check(outcome)
         if rerun:
-            again = run(entry, args, cwd=cwd, env=env)
+            again, _ = go()
             ok(again)
     return stats
 

@@ -8,19 +8,16 @@ SERVFAIL must give exit 2 and a clear message, never "missing"."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.rcode
 import pytest
 import yaml
 from cli_run import cli
+from fake_dns import FakeDnsServer
 
 BIN = Path(sys.executable).parent
 # Own zone names, so nothing else in the session's shared server is touched.
@@ -139,37 +136,14 @@ def test_check_with_placeholder_keys_is_unverified_not_ok(published: Any) -> Non
 
 @pytest.fixture
 def silent_server() -> Iterator[str]:
-    """A UDP port that receives queries and never answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield f"127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
+    with FakeDnsServer("silent") as server:
+        yield server.address
 
 
 @pytest.fixture
 def servfail_server() -> Iterator[str]:
-    """A UDP server that answers every query with SERVFAIL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, peer = sock.recvfrom(4096)
-            except OSError:
-                continue
-            reply = dns.message.make_response(dns.message.from_wire(data))
-            reply.set_rcode(dns.rcode.SERVFAIL)
-            sock.sendto(reply.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=2)
-    sock.close()
+    with FakeDnsServer("servfail") as server:
+        yield server.address
 
 
 def test_check_timeout_is_exit_2(example: Path, silent_server: str) -> None:

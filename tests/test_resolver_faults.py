@@ -4,15 +4,11 @@ nowhere) and against a loopback server that answers SERVFAIL or nothing."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import dns.flags
-import dns.message
-import dns.rcode
 import pytest
+from fake_dns import FakeDnsServer
 
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.resolver import DnsError
@@ -106,45 +102,10 @@ def test_void_lookup_limit(served: LiveResolver) -> None:
     assert "void lookups" in messages(tree)
 
 
-class _BadServer:
-    """A loopback UDP server that answers SERVFAIL, or never answers."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                continue
-            self.received += 1
-            if self.mode == "servfail":
-                reply = dns.message.make_response(dns.message.from_wire(data))
-                reply.set_rcode(dns.rcode.SERVFAIL)
-                self.sock.sendto(reply.to_wire(), peer)
-
-    def __enter__(self) -> _BadServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 @pytest.mark.parametrize("mode, kind", [("servfail", "servfail"), ("silent", "timeout")])
 def test_failing_server(mode: str, kind: str) -> None:
     with (
-        _BadServer(mode) as server,
+        FakeDnsServer(mode) as server,
         LiveResolver([f"127.0.0.1:{server.port}"], timeout=0.3, retries=1) as resolver,
     ):
         with pytest.raises(DnsError) as info:

@@ -198,3 +198,38 @@ def test_organizational_domain_offline_psl() -> None:
     assert not aligned("news.example.com", "example.com", strict=True)
     assert not aligned("example.net", "example.com", strict=False)
     assert not aligned("mail.example.com", "example.com", False, ["mail.example.com"])
+
+
+def test_public_suffix_list_by_tld_matches_the_whole_list() -> None:
+    """orgdomain parses only the rules under a name's TLD: for the rules of a
+    spread of TLDs (wildcards, exceptions, private sections and IDNs among them)
+    and names at, above and below each rule, IDNs in both forms, the answers are
+    the whole list's."""
+    from publicsuffixlist import PSLFILE, PublicSuffixList
+
+    from octodns_mailauth.dmarc.orgdomain import _list_for
+
+    whole = PublicSuffixList()
+    rules = [
+        line.split()[0]
+        for line in open(PSLFILE, encoding="utf-8").read().splitlines()
+        if line.strip() and not line.startswith("//")
+    ]
+    tlds = sorted({r.rsplit(".", 1)[-1] for r in rules})
+    # Every 16th TLD, and the ones with wildcards, exceptions, many private rules, IDNs.
+    chosen = set(tlds[::16]) | {"com", "uk", "jp", "ck", "io", "app", "香港", "рф"}
+    names: set[str] = {"example", "d1.example", "a.b.example.com", "localhost"}
+    for rule in rules:
+        if rule.rsplit(".", 1)[-1] not in chosen:
+            continue
+        base = rule.lstrip("!").replace("*", "wild")
+        for name in (base, f"x.{base}", f"y.x.{base}"):
+            names.add(name)
+            if not name.isascii():
+                names.add(name.encode("idna").decode("ascii"))
+    for name in sorted(names):
+        mine = _list_for(name)
+        assert mine.privatesuffix(name) == whole.privatesuffix(name), name
+        assert mine.publicsuffix(name) == whole.publicsuffix(name), name
+    assert any(n.startswith("xn--") for n in names) and any("!" in r for r in rules)
+    assert len(names) > 3000

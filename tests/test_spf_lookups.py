@@ -8,7 +8,7 @@ import pytest
 
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.spf import LookupTree, analyze
+from octodns_mailauth.spf import LookupTree, analyze, analyze_many
 
 A = ["192.0.2.1"]
 
@@ -284,3 +284,63 @@ def test_findings() -> None:
     assert "22 DNS lookups" in codes["spf-too-many-lookups"].message
     assert codes["spf-too-many-void-lookups"].severity is Severity.ERROR
     assert isinstance(tree, LookupTree)
+
+
+def test_shared_subtrees_are_the_trees_a_fresh_walk_builds() -> None:
+    """analyze_many walks a subtree reached from many roots once and shares it;
+    every tree must still be exactly what analysing that root alone gives, also
+    where a loop runs through the subtree or the walk cap cuts it short."""
+    leaves = {f"leaf{i}.example": "v=spf1 ip4:192.0.2.1 -all" for i in range(30)}
+    records = {
+        **leaves,
+        "a.example": "v=spf1 include:v.example include:loop1.example -all",
+        "b.example": "v=spf1 include:v.example ~all",
+        "v.example": "v=spf1 include:v2.example a:v.example mx:v.example -all",
+        "v2.example": "v=spf1 ip4:192.0.2.0/24 -all",
+        # A loop inside a subtree, and one back into the root's own path.
+        "loop1.example": "v=spf1 include:loop2.example -all",
+        "loop2.example": "v=spf1 include:loop1.example -all",
+        "c.example": "v=spf1 include:loop2.example -all",
+        "self.example": "v=spf1 include:back.example -all",
+        "back.example": "v=spf1 include:self.example -all",
+        # wide.example costs 30; reached a second time past 20 lookups, the cap
+        # (50) stops following inside it, so the first walk may not be reused.
+        "wide.example": "v=spf1 " + " ".join(f"include:{n}" for n in leaves) + " -all",
+        "wide2.example": "v=spf1 include:wide.example -all",
+        "cap.example": "v=spf1 include:wide.example include:wide2.example -all",
+    }
+    roots = ["a.example", "b.example", "c.example", "self.example", "back.example"]
+    roots += ["cap.example", "wide2.example", "loop1.example"]
+    res = zone(records)
+    shared = analyze_many(roots, res, workers=1)
+    for root in roots:
+        alone = analyze(root, res)
+        got = shared[root]
+        assert got.render() == alone.render(), root
+        assert (got.total, got.void_total) == (alone.total, alone.void_total), root
+        assert got.permerrors() == alone.permerrors(), root
+        assert got.all_notes() == alone.all_notes(), root
+    # It did share: b.example's include is the very node a.example's walk built.
+    assert shared["b.example"].children[0] is shared["a.example"].children[0]
+    assert any("not followed" in n for n in shared["cap.example"].all_notes())
+    assert any("loops back" in e for e in shared["self.example"].permerrors())
+
+
+def test_a_shared_subtree_is_not_reused_where_it_would_loop() -> None:
+    # v2.example's own record is a leaf, so the subtree of v.example stored from
+    # b.example's walk has no loop; a draft record at v2.example that includes
+    # v.example does loop (v2 -> v -> v2), and must say so as a fresh walk does.
+    res = zone(
+        {
+            "b.example": "v=spf1 include:v.example ~all",
+            "v.example": "v=spf1 include:v2.example -all",
+            "v2.example": "v=spf1 ip4:192.0.2.0/24 -all",
+        }
+    )
+    memo: dict = {}  # type: ignore[type-arg]
+    analyze("b.example", res, memo=memo)
+    assert memo  # the subtree was stored
+    draft = "v=spf1 include:v.example -all"
+    got = analyze("v2.example", res, draft, memo=memo)
+    assert got.render() == analyze("v2.example", res, draft).render()
+    assert any("loops back" in e for e in got.permerrors())

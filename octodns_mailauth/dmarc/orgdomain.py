@@ -9,22 +9,56 @@ so this works offline), corrected by what policies declare themselves:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from publicsuffixlist import PublicSuffixList
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
 from ..names import normalize
 
 
 @lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList()  # the bundled list: no download
+def _list_text() -> str:
+    with open(PSLFILE, encoding="utf-8") as f:
+        return f.read()
+
+
+@lru_cache(maxsize=None)
+def _psl(tld: str) -> PublicSuffixList:
+    """The Public Suffix List for names under `tld` (the bundled list: no download).
+
+    A name's suffixes all end in its last label, so only the rules ending in it
+    can match; parsing those alone costs a fraction of parsing (and IDN-encoding)
+    the whole list, which validate would otherwise pay at every commit.  A TLD the
+    list lacks gets an empty list: unknown TLDs are public suffixes either way."""
+    forms = [tld]
+    if tld.startswith("xn--"):
+        try:
+            forms.append(tld.encode("ascii").decode("idna"))  # the list writes IDNs in Unicode
+        except UnicodeError:
+            pass
+    last = "|".join(re.escape(form) for form in forms)
+    # One rule a line, read up to the first whitespace; comments start with //.
+    rules = re.findall(rf"^(?!//)(?:\S*\.)?(?:{last})(?=\s|$)", _list_text(), re.M)
+    # Names arrive as A-labels: add those forms of the IDN rules (the library
+    # would otherwise encode every rule, ASCII ones included).
+    rules += [_a_labels(rule) for rule in rules if not rule.isascii()]
+    return PublicSuffixList(rules, accept_encoded_idn=False)
+
+
+def _a_labels(rule: str) -> str:
+    bang = "!" if rule.startswith("!") else ""
+    return bang + rule.removeprefix("!").encode("idna").decode("ascii")
+
+
+def _list_for(name: str) -> PublicSuffixList:
+    return _psl(name.rsplit(".", 1)[-1])
 
 
 def is_public_suffix(name: str) -> bool:
     name = normalize(name)
-    return _psl().publicsuffix(name) == name
+    return _list_for(name).publicsuffix(name) == name
 
 
 def organizational_domain(name: str, declared: Iterable[str] = ()) -> str:
@@ -35,7 +69,14 @@ def organizational_domain(name: str, declared: Iterable[str] = ()) -> str:
     for org in sorted((normalize(d) for d in declared), key=len, reverse=True):
         if name == org or name.endswith("." + org):
             return org
-    return _psl().privatesuffix(name) or name
+    return _private_suffix(name)
+
+
+@lru_cache(maxsize=65536)
+def _private_suffix(name: str) -> str:
+    # Cached: each policy asks for its own domain, its senders' and its report
+    # receivers' over and over, and 10,000 policies share most of them.
+    return _list_for(name).privatesuffix(name) or name
 
 
 def aligned(identifier: str, author: str, strict: bool, declared: Iterable[str] = ()) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..dns.resolver import TEMPORARY, DnsError, Resolver, norm
 from ..findings import Finding, Location, Severity
@@ -178,13 +179,30 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def analyze(domain: str, resolver: Resolver, record: str | None = None) -> LookupTree:
+@dataclass(frozen=True)
+class _Subtree:
+    node: LookupTree  # finished; shared read-only by every tree that reaches it
+    total: int  # node.total, kept: it walks the subtree
+    domains: frozenset[str]  # the record domains in it, to see a loop through it
+
+
+# Finished include/redirect subtrees by (target, term): vendor records recur in most
+# trees, so analyses over one resolver walk each of them once.
+SubtreeMemo = dict[tuple[str, str], _Subtree]
+
+
+def analyze(
+    domain: str, resolver: Resolver, record: str | None = None, *, memo: SubtreeMemo | None = None
+) -> LookupTree:
     """Count the lookups a receiver makes evaluating SPF for `domain`.
 
     With `record`, analyse that text as if published at `domain` (to check a
     record before it is deployed); otherwise fetch the TXT record at `domain`.
+    `memo` shares finished subtrees between analyses whose resolver gives the
+    same answers throughout (one cache or lock): trees may then share nodes, so
+    treat them as read-only.
     """
-    return _Analysis(resolver).root(norm(domain), record)
+    return _Analysis(resolver, memo).root(norm(domain), record)
 
 
 def analyze_many(
@@ -195,10 +213,11 @@ def analyze_many(
     flight (each (name, type) still asked once when it caches, as LiveResolver does)."""
     names = list(dict.fromkeys(norm(d) for d in domains))
     resolver.prefetch([(d, "TXT") for d in names])
+    memo: SubtreeMemo = {}
     if workers <= 1:
-        return {d: analyze(d, resolver) for d in names}
+        return {d: analyze(d, resolver, memo=memo) for d in names}
     with ThreadPoolExecutor(workers, thread_name_prefix="spf") as pool:
-        trees = list(pool.map(lambda d: analyze(d, resolver), names))
+        trees = list(pool.map(lambda d: analyze(d, resolver, memo=memo), names))
     return dict(zip(names, trees, strict=True))
 
 
@@ -230,13 +249,26 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
+def _target_of(domain_spec: str) -> tuple[str | None, str | None]:
+    """The name a domain-spec queries and why DNS cannot carry it (None when it
+    can); (None, None) when it has macros that need a sender.  Cached: the same
+    include targets recur in most trees."""
+    if has_macro(domain_spec):
+        return None, None
+    name = norm(_expand_escapes(domain_spec))
+    return name, _name_problem(name)
+
+
 class _Analysis:
     """One analysis: a per-run answer cache, so each (name, type) is asked once."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, memo: SubtreeMemo | None = None) -> None:
         self.resolver = resolver
         self.cache: dict[tuple[str, str], list[str] | DnsError] = {}
         self.counted = 0  # lookups counted so far, in walk order
+        self.memo = memo
+        self.loops = 0  # loop errors found so far: a subtree with one depends on its path
 
     # -- DNS -------------------------------------------------------------
 
@@ -274,10 +306,8 @@ class _Analysis:
         """The name a term queries, or None when it needs a sender to expand or is malformed."""
         if domain_spec is None:
             return domain
-        if has_macro(domain_spec):
-            return None
-        name = norm(_expand_escapes(domain_spec))
-        return None if _name_problem(name) else name
+        name, problem = _target_of(domain_spec)
+        return None if problem else name
 
     # -- records ---------------------------------------------------------
 
@@ -365,16 +395,15 @@ class _Analysis:
 
     def checked_target(self, node: LookupTree, label: str, domain_spec: str | None) -> str | None:
         """The name to query, noting macros and erroring on names DNS cannot carry."""
-        if domain_spec is not None and has_macro(domain_spec):
+        if domain_spec is None:
+            return node.domain
+        name, problem = _target_of(domain_spec)
+        if name is None:
             node.notes.append(
                 f"'{label}' uses macros: counted as 1 lookup but not followed, as expanding "
                 "it needs a sender (RFC 7208 §7)"
             )
             return None
-        if domain_spec is None:
-            return node.domain
-        name = norm(_expand_escapes(domain_spec))
-        problem = _name_problem(name)
         if problem:
             node.errors.append(
                 f"'{label}': {name!r} {problem}, so it is not a valid domain name; receivers "
@@ -444,6 +473,7 @@ class _Analysis:
         if target is None:
             return
         if target in path:
+            self.loops += 1
             loop = " -> ".join([*path, target])
             node.errors.append(
                 f"'{label}' loops back ({loop}): evaluation never ends within the "
@@ -453,11 +483,23 @@ class _Analysis:
         if self.counted > WALK_CAP:
             node.notes.append(f"'{label}' not followed: already past {WALK_CAP} lookups")
             return
+        key = (target, label)
+        hit = self.memo.get(key) if self.memo is not None else None
+        # The same subtree a fresh walk would build: no loop back into this path,
+        # and the walk cap not reached inside it.
+        if hit and hit.domains.isdisjoint(path) and self.counted + hit.total <= WALK_CAP:
+            node.children.append(hit.node)
+            self.counted += hit.total
+            return
+        loops = self.loops
         child = LookupTree(target, via=label)
         node.children.append(child)
         child.record = self.fetch_record(child, required=True)
         if child.record is not None:
             self.evaluate(child, (*path, target))
+        if self.memo is not None and self.loops == loops and self.counted <= WALK_CAP:
+            domains = frozenset(n.domain for n in child.walk())
+            self.memo[key] = _Subtree(child, child.total, domains)
 
 
 _QUERY_TYPES: dict[str, tuple[str, ...]] = {

@@ -24,7 +24,7 @@ def _list_text() -> str:
         return f.read()
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=512)  # TLDs; a bound, as names come from policies and zones
 def _psl(tld: str) -> PublicSuffixList:
     """The Public Suffix List for names under `tld` (the bundled list: no download).
 

@@ -95,6 +95,13 @@ def generate_private_key(algorithm: Algorithm, bits: int = 2048) -> PrivateKey:
     )
 
 
+def keyless_rsa_public_key(bits: int) -> rsa.RSAPublicKey:
+    """An RSA public key of exactly ``bits`` bits with no private key behind it, from fixed
+    numbers: the shape of a key at no cost, for placeholders (never published)."""
+    modulus = (1 << (check_rsa_bits(bits) - 1)) | 1  # ``bits`` long and odd, as moduli are
+    return rsa.RSAPublicNumbers(RSA_PUBLIC_EXPONENT, modulus).public_key()
+
+
 def _public(key: PrivateKey | PublicKey) -> PublicKey:
     if isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)):
         return key.public_key()

@@ -541,6 +541,23 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
         out.unexpressed.append(Unexpressed(" | ".join(spf_values), str(e), "spf"))
     if out.spf is not None:
         own, vendors, raw, all_result = _adopt_spf(out, out.spf, catalog, includes_by_target)
+    elif not out.blocked("spf"):
+        near = [t for t in txt if t.lower().startswith("v=spf1")]
+        out.unexpressed.append(
+            Unexpressed(
+                near[0] if near else f"{domain} TXT",
+                (
+                    f"{near[0]!r} is not an SPF record receivers accept (v=spf1 must be "
+                    "followed by a space)"
+                    if near
+                    else "no SPF record is published"
+                )
+                + "; a policy always publishes one (v=spf1 -all without senders), which would "
+                "fail mail from servers nobody listed: publish a valid SPF record first, or "
+                "write the policy's senders by hand",
+                "spf",
+            )
+        )
 
     # Vendors: those named by their SPF include, and those whose records show.
     spf_vendors = set(vendors)
@@ -644,3 +661,20 @@ def _non_default(entry: Entry, domain: str, given: dict[str, Any]) -> dict[str, 
                 continue
         out[key] = value
     return out
+
+
+def dns_term_order_changed(published: str, compiled: str) -> bool:
+    """Whether the DNS-querying terms both records share are evaluated in another
+    order.  Results are the same for every sender unless a lookup fails (a void
+    lookup, the 10-lookup limit), where receivers may stop at a different term."""
+    from .spf.parser import SpfSyntaxError, parse
+
+    def order(record: str) -> list[str]:
+        try:
+            return [str(m).lower() for m in parse(record).mechanisms if m.queries_dns]
+        except SpfSyntaxError:
+            return []
+
+    before, after = order(published), order(compiled)
+    shared = set(before) & set(after)
+    return [t for t in before if t in shared] != [t for t in after if t in shared]

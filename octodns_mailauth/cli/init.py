@@ -192,34 +192,63 @@ def _render(domain: str, policy: dict[str, Any], source: str) -> str:
 def _compile_clean(
     settings: Settings, domain: str, adoption: Any, target: Path, published: Published
 ) -> tuple[str, Any, list[str]]:
-    """Render, load and compile as the processor would; senders that only fail
-    alignment get `unaligned_ok` (said in the output), once."""
+    """Render, load and compile as the processor would.  Senders that only fail
+    alignment get `unaligned_ok` (said in the output); a DMARC record the policy
+    cannot carry as it is stays hand-written (with the reason).  Returns the
+    text, the compile result (its errors: nothing may be written) and the
+    senders acknowledged."""
     import re
 
+    from ..context import CompileResult
+    from ..errors import PolicyError
     from ..policy.loader import parse_policy
     from .workspace import Workspace
 
     ws = Workspace(settings, [])
-    view = published.view
     acknowledged: list[str] = []
-    for _ in range(2):
+    for _ in range(4):
         text = _render(domain, adoption.policy, published.source)
-        lp = parse_policy(text, str(target), domain)
-        result = ws.compile(lp, view)
+        try:
+            lp = parse_policy(text, str(target), domain)
+        except PolicyError as e:
+            result = CompileResult(domain, findings=list(e.findings))
+        else:
+            result = ws.compile(lp, published.view)
+        errors = result.errors
+        if not errors:
+            return text, result, acknowledged
+        paths = [(f.location and f.location.key_path) or "" for f in errors]
+        if "dmarc" in adoption.policy and all(p.startswith("dmarc") for p in paths):
+            _keep_dmarc_by_hand(adoption, domain, errors)
+            continue
         blocked = []
-        for finding in result.errors:
-            m = re.match(
-                r"senders\[(\d+)\]", (finding.location and finding.location.key_path) or ""
-            )
+        for finding, path in zip(errors, paths, strict=True):
+            m = re.match(r"senders\[(\d+)\]", path)
             if finding.code == "align-none" and m:
                 blocked.append(int(m.group(1)))
-        if not blocked or len(blocked) != len(result.errors):
+        if not blocked or len(blocked) != len(errors):
             return text, result, acknowledged
         for index in blocked:
             sender = adoption.policy["senders"][index]
             sender["unaligned_ok"] = UNALIGNED_NOTE
             acknowledged.append(sender["name"])
     return text, result, acknowledged
+
+
+def _keep_dmarc_by_hand(adoption: Any, domain: str, errors: list[Any]) -> None:
+    from ..adopt import Unexpressed
+
+    del adoption.policy["dmarc"]
+    adoption.owned = [o for o in adoption.owned if o.why != "dmarc"]
+    why = "; ".join(f.message for f in errors)
+    adoption.unexpressed.append(
+        Unexpressed(
+            adoption.dmarc or f"_dmarc.{domain}",
+            f"the policy cannot publish it as it is ({why}); it stays hand-written",
+            "dmarc",
+            False,
+        )
+    )
 
 
 def _report(
@@ -230,6 +259,7 @@ def _report(
     settings: Settings,
     args: Any,
 ) -> None:
+    from ..adopt import dns_term_order_changed
     from ..findings import Severity
 
     senders = adoption.policy.get("senders", [])
@@ -252,6 +282,14 @@ def _report(
     for finding in result.findings:
         if finding.severity is Severity.WARNING:
             print(f"warning: {finding.detail()}")
+    compiled = [r for r in result.records if r.kind == "spf" and r.name == adoption.domain]
+    if adoption.spf and compiled and dns_term_order_changed(adoption.spf, compiled[0].values[0]):
+        print(
+            "note: the compiled SPF record evaluates its DNS terms (a, mx, include) in another "
+            "order than the published one: the same senders pass unless a lookup fails (a void "
+            "lookup, such as an MX host without AAAA for an IPv6 sender, or the 10-lookup "
+            "limit), where receivers may stop at a different term"
+        )
     _new_records(adoption, result, published)
     _owned(adoption, published, settings, args)
     _sync_check(result, published, settings)

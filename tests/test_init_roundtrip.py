@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -182,7 +183,15 @@ def test_every_record_is_adopted_or_has_a_reason(outcome: dict[str, Any]) -> Non
     joined = " ".join(" ".join(r) for r in reasons.values())
     for why in ("redirect=", "ptr"):
         assert why in joined
+    from collections import Counter
+
+    kinds = Counter(
+        re.sub(r"^\S+:\d+: error: ", "", re.sub(r"'[^']*'|\d+", "N", r[0]))[:60]
+        for r in reasons.values()
+    )
     print(f"\ninit round trip: {len(expressible)} expressible, {len(reasons)} with a reason")
+    for why, count in kinds.most_common():
+        print(f"  {count:4d}  {why}")
 
 
 def test_compiled_policy_authorises_the_same_addresses(outcome: dict[str, Any]) -> None:

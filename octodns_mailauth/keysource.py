@@ -10,6 +10,7 @@ and the CLI compile a policy whose keys are not generated yet.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,14 @@ class KeystoreKeys:
         *,
         passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
         generate: bool = True,
+        log: logging.Logger | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else None
         self.passphrase_env = passphrase_env
         self.generate = generate
-        self._lock = threading.Lock()
+        self.log = log or logging.getLogger("KeystoreKeys")
+        self._lock = threading.Lock()  # the store; each domain's keys have a lock of their own
+        self._domain_locks: dict[str, threading.Lock] = {}
         self._store: Keystore | None = None
         # Each key is read and parsed once per run: the processor compiles every
         # policy twice (a dry compile in __init__, then the real one).
@@ -64,6 +68,10 @@ class KeystoreKeys:
             )
 
     def store(self, *, create: bool) -> Keystore | None:
+        with self._lock:
+            return self._open(create)
+
+    def _open(self, create: bool) -> Keystore | None:
         if self._store is None and self.root is not None:
             if not create and not self.root.exists():
                 return None
@@ -85,6 +93,8 @@ class KeystoreKeys:
                 "public_key"
             )
         with self._lock:
+            domain_lock = self._domain_locks.setdefault(domain, threading.Lock())
+        with domain_lock:
             private = self._loaded.get((domain, key.selector))
             if private is None:
                 private = self._private(domain, key)
@@ -123,6 +133,13 @@ class KeystoreKeys:
             private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
             if created:
                 self.generated.append((domain, key.selector))
+                self.log.info(
+                    "generated DKIM key %s (%s) for %s in %s",
+                    key.selector,
+                    key.algorithm,
+                    domain,
+                    self.root,
+                )
             return private
         except (KeystoreError, DkimKeyError) as e:
             raise KeyUnavailable(str(e)) from None

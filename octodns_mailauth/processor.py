@@ -20,7 +20,6 @@ from .integration.run import PolicyRun
 from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
-from .policy.models import DkimKey
 from .reports.settings import parse_reports_settings
 from .reports.store import read_evidence
 
@@ -110,7 +109,7 @@ class MailAuthProcessor(BaseProcessor):
             self.catalog = load_catalog(list(s.catalog))
             self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
             self.keys = KeystoreKeys(
-                s.keys, passphrase_env=s.passphrase_env, generate=s.generate_keys
+                s.keys, passphrase_env=s.passphrase_env, generate=s.generate_keys, log=self.log
             )
             # Third-party DNS data (SPF includes) comes from the lock file, offline.
             self.resolver = open_lock(s.spf_lock, s.policies)
@@ -124,16 +123,17 @@ class MailAuthProcessor(BaseProcessor):
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
-        dry = PolicyRun(self.policies, self._compiler(PlaceholderKeys(self.keys)))
-        placed = {d: dry.compile(lp, None) for d, lp in self.policies.items()}
+        # The same dry run then checks zones for the zone validator.
+        self._check = PolicyRun(self.policies, self._compiler(PlaceholderKeys(self.keys)))
+        placed = {d: self._check.compile(lp, None) for d, lp in self.policies.items()}
+        self._check.placed = placed
         errors = [f for result in placed.values() for f in result.errors]
         errors += merge.claims((r for p in placed.values() for r in p.records), {})
         if self.zones is not None:
             errors += self.zones.policy_findings(self.policies.values(), id, str(s.config_file))
         if errors:
             raise MailAuthProcessorError(f"{id}: {PolicyError(errors)}")
-        self._run = PolicyRun(self.policies, self._compiler(_LoggedKeys(self)), placed)
-        self._check = PolicyRun(self.policies, self._compiler(PlaceholderKeys(self.keys)), placed)
+        self._run = PolicyRun(self.policies, self._compiler(self.keys), placed)
         if self.zones is not None:
             from octodns.zone import Zone
 
@@ -222,26 +222,3 @@ def _receives_mail(zone: Any) -> bool:
     return any(
         r._type == "MX" and any(str(v.exchange) != "." for v in r.values) for r in zone.records
     )
-
-
-class _LoggedKeys:
-    """The processor's keys, logging each key generated under its logger.
-    Safe per policy: a domain's compiles (and so its keys) run under its lock."""
-
-    def __init__(self, processor: MailAuthProcessor) -> None:
-        self.keys = processor.keys
-        self.log = processor.log
-
-    def public_key(self, domain: str, key: DkimKey) -> str:
-        new = (domain, key.selector)
-        before = new in self.keys.generated
-        value = self.keys.public_key(domain, key)
-        if not before and new in self.keys.generated:
-            self.log.info(
-                "generated DKIM key %s (%s) for %s in %s",
-                key.selector,
-                key.algorithm,
-                domain,
-                self.keys.root,
-            )
-        return value

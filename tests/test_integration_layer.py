@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import dns.zone
@@ -147,3 +148,135 @@ def test_octodns_validate_reports_every_zone_conflict_in_one_run(example: Path) 
     assert "MX host mx.elsewhere.example is not covered by any MTA-STS mx pattern" in text
     assert "a CNAME (a CNAME must stand alone)" in text
     assert "zones/mail/shop.example.yaml" in text  # the policy's file and line
+
+
+def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None:
+    import threading
+
+    from octodns_mailauth.compile import CompileResult
+    from octodns_mailauth.integration.run import PolicyRun
+
+    both = threading.Barrier(2, timeout=10)  # broken if one compile waits for the other
+    calls: list[str] = []
+
+    def compiler(lp, view):  # type: ignore[no-untyped-def]
+        calls.append(lp.domain)
+        both.wait()
+        return CompileResult(lp.domain)
+
+    class Lp:
+        def __init__(self, domain: str) -> None:
+            self.domain = domain
+
+    run = PolicyRun({d: Lp(d) for d in ("a.example", "b.example")}, compiler)  # type: ignore[misc]
+    threads = [
+        threading.Thread(target=run.compile, args=(lp, {("x", "A"): ("1",)}))
+        for lp in run.policies.values()
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not both.broken and sorted(calls) == ["a.example", "b.example"]
+    # The same policy and view again: cached, not compiled twice.
+    both = threading.Barrier(1)
+    run.compile(run.policies["a.example"], {("x", "A"): ("1",)})
+    assert len(calls) == 2
+    run.compile(run.policies["a.example"], {("x", "A"): ("2",)})  # another view
+    assert len(calls) == 3
+
+
+def test_sync_compiles_each_policy_once_plus_the_dry_run(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import octodns_mailauth.processor as processor
+
+    calls: list[str] = []
+    real = processor.compile_policy
+
+    def counting(lp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(lp.domain)
+        return real(lp, *args, **kwargs)
+
+    monkeypatch.setattr(processor, "compile_policy", counting)
+    edit(CONFIG, lambda d: d["zones"].update({"example.info.": {"alias": "example.com."}}))
+    assert Manager(CONFIG).sync(dry_run=False) > 0
+    policies = ["example.com", "example.net", "parked.example", "shop.example"]
+    assert sorted(calls) == sorted(policies * 2), calls
+
+
+def test_generated_keys_and_skipped_zones_are_logged_by_the_processor(
+    example: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    Path("zones/config/example.org.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.9\n")
+    edit(
+        CONFIG,
+        lambda d: d["zones"].update(
+            {
+                "example.org.": {
+                    "sources": ["config"],
+                    "processors": ["mailauth"],
+                    "targets": ["local"],
+                }
+            }
+        ),
+    )
+    with caplog.at_level(logging.INFO, logger="MailAuthProcessor[mailauth]"):
+        Manager(CONFIG).sync(dry_run=True)
+    mine = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
+    assert any(
+        m.startswith("generated DKIM key relay2026a (ed25519) for example.com") for m in mine
+    )
+    assert "process_source_zone: no mail policy for example.org, zone left as is" in mine
+
+
+def test_lenient_keeps_the_zones_own_record_and_warns(
+    example: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from octodns_mailauth.processor import MailAuthProcessorError
+
+    edit(
+        "zones/config/example.com.yaml",
+        lambda d: d.update({"_dmarc": {"type": "TXT", "value": "v=DMARC1\\; p=none"}}),
+    )
+    with pytest.raises(MailAuthProcessorError, match="hand-written dmarc value"):
+        Manager(CONFIG).sync(dry_run=True)
+    edit(CONFIG, lambda d: d["processors"]["mailauth"].update(lenient=True))
+    assert Manager(CONFIG).sync(dry_run=False) > 0
+    assert served("example.com")[("_dmarc.example.com", "TXT")] == ["v=DMARC1; p=none"]
+    assert any(v.startswith("v=spf1") for v in served("example.com")[("example.com", "TXT")])
+    assert "hand-written dmarc value 'v=DMARC1; p=none'" in caplog.text
+    edit(CONFIG, lambda d: d["processors"]["mailauth"].update(lenient="yes"))
+    with pytest.raises(Exception, match="lenient must be true or false, not 'yes'"):
+        Manager(CONFIG)
+
+
+def test_config_file_naming_another_config_is_an_error(example: Path) -> None:
+    from octodns_mailauth.processor import MailAuthProcessorError
+
+    config = yaml.safe_load(Path(CONFIG).read_text())
+    config["zones"]["example.org."] = {
+        "sources": ["config"],
+        "processors": ["mailauth"],
+        "targets": ["local"],
+    }
+    Path("zones/config/example.org.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.9\n")
+    Path("zones/other.yaml").write_text(yaml.safe_dump(config))  # config_file: zones/config.yaml
+    with pytest.raises(MailAuthProcessorError, match="zone example.org. runs this processor but"):
+        Manager("zones/other.yaml").sync(dry_run=True)
+
+
+def test_the_docstring_example_is_a_working_config(example: Path) -> None:
+    from octodns_mailauth.integration.config import ProcessorSettings
+    from octodns_mailauth.processor import MailAuthProcessor
+
+    doc = MailAuthProcessor.__doc__ or ""
+    block = doc.split("Example usage::\n\n", 1)[1].split("\n\n", 1)[0]
+    example_config = yaml.safe_load(textwrap.dedent(block))
+    settings = dict(example_config["processors"]["mailauth"])
+    assert settings.pop("class") == "octodns_mailauth.MailAuthProcessor"
+    checked = ProcessorSettings.check("doc", "mailauth", settings)
+    assert checked.config_file is not None and checked.policies == Path("./mail")
+    assert "mailauth" in example_config["zones"]["example.com."]["processors"]

@@ -55,7 +55,7 @@ class PolicyRun:
         it (a DMARC report authorization, say) without compiling them all."""
         self.policies = dict(policies)
         self._compiler = compiler
-        self._placed = dict(placed or {})
+        self.placed = dict(placed or {})
         self._locks = {domain: threading.Lock() for domain in self.policies}
         self._cache: dict[tuple[str, frozenset[Any] | None], CompileResult] = {}
 
@@ -74,7 +74,7 @@ class PolicyRun:
         home = tuple(d for d in self.policies if in_zone(zone, d))
         view = zone_view(zone, lambda record: getattr(record, "source", None) is source)
         results = [self.compile(self.policies[d], view) for d in home]
-        for domain, placed in self._placed.items():
+        for domain, placed in self.placed.items():
             if domain not in home and any(in_zone(zone, r.name) for r in placed.records):
                 # Not this zone's policy: its own zone's records are not known here.
                 results.append(self.compile(self.policies[domain], None))

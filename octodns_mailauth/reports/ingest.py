@@ -13,7 +13,6 @@ follow its format is refused with a one-line reason instead of half-read.
 from __future__ import annotations
 
 import email
-import email.policy
 import gzip
 import io
 import ipaddress
@@ -24,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from email.message import EmailMessage, Message
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -109,9 +109,7 @@ def read_bytes(data: bytes, source: str, depth: int = 0) -> Iterator[Item]:
         elif head.startswith(b"From "):
             yield from _mbox(data, source, depth)
         elif _looks_like_message(head):
-            yield from _message(
-                email.message_from_bytes(data, policy=email.policy.default), source, depth
-            )
+            yield from _message(email.message_from_bytes(data), source, depth)
         else:
             yield Refused(
                 source,
@@ -182,7 +180,7 @@ def _mbox(data: bytes, source: str, depth: int) -> Iterator[Item]:
     for n, raw in enumerate(messages, 1):
         # mboxrd quotes body lines that start with "From " as ">From ".
         raw = re.sub(rb"(?m)^>(>*From )", rb"\1", raw)
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(raw)
         yield from _message(msg, f"{source}#{n}", depth)
 
 
@@ -202,7 +200,9 @@ _REPORT_TYPES = {
 
 
 def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
-    """The report attachments of one mail message (RFC 9990 §4 / RFC 8460 §5.3)."""
+    """The report attachments of one mail message (RFC 9990 §4 / RFC 8460 §5.3).
+    Messages are parsed with the compat32 policy: several times faster than
+    email.policy.default, and attachments need none of its header objects."""
     if _is_failure_report(msg):
         yield Refused(
             source,
@@ -244,40 +244,20 @@ def _is_failure_report(msg: Message) -> bool:
 # --- DMARC aggregate XML -----------------------------------------------------------------
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _child(el: Element | None, name: str) -> Element | None:
-    if el is None:
-        return None
-    for c in el:
-        if _local(c.tag) == name:
-            return c
-    return None
-
-
-def _children(el: Element | None, name: str) -> list[Element]:
-    return [] if el is None else [c for c in el if _local(c.tag) == name]
-
-
-def _text(el: Element | None, *path: str) -> str:
-    for name in path:
-        el = _child(el, name)
-    return (el.text or "").strip() if el is not None else ""
+def _text(el: Element | None, path: str) -> str:
+    # Tags are local names (safexml strips namespaces), so ElementPath finds them.
+    return (el.findtext(path) or "").strip() if el is not None else ""
 
 
 def _xml_report(data: bytes, source: str) -> Item:
     try:
-        root = parse_xml(data, MAX_REPORT_BYTES)
+        root, ns = parse_xml(data, MAX_REPORT_BYTES)
     except XmlRefused as e:
         return Refused(source, str(e))
-    if _local(root.tag) != "feedback":
-        return Refused(
-            source, f"XML whose root is <{_local(root.tag)}>, not a DMARC report's <feedback>"
-        )
+    if root.tag != "feedback":
+        return Refused(source, f"XML whose root is <{root.tag}>, not a DMARC report's <feedback>")
     try:
-        return _aggregate(root, source)
+        return _aggregate(root, ns, source)
     except _Bad as e:
         return Refused(source, str(e))
 
@@ -300,19 +280,29 @@ def _enum(text: str, allowed: frozenset[str], what: str) -> str:
     return value
 
 
-def _ip(text: str, what: str) -> str:
+@lru_cache(maxsize=65536)
+def _canonical_ip(text: str) -> str | None:
+    # Cached: a month of reports names the same few thousand sources again and again.
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
-        raise _Bad(f"{what} is {text!r}, not an IP address") from None
+        return None
 
 
+def _ip(text: str, what: str) -> str:
+    ip = _canonical_ip(text)
+    if ip is None:
+        raise _Bad(f"{what} is {text!r}, not an IP address")
+    return ip
+
+
+@lru_cache(maxsize=65536)
 def _domain(text: str) -> str:
     return normalize(text.strip())
 
 
-def _aggregate(root: Element, source: str) -> AggregateReport:
-    meta = _child(root, "report_metadata")
+def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
+    meta = root.find("report_metadata")
     if meta is None:
         raise _Bad("no <report_metadata>: not an aggregate report")
     org = _text(meta, "org_name")
@@ -326,21 +316,18 @@ def _aggregate(root: Element, source: str) -> AggregateReport:
         org = mail.rpartition("@")[2].lower() if mail else ""
         if not org:
             raise _Bad("no <org_name> and no <email> in <report_metadata>")
-    begin = _int(_text(meta, "date_range", "begin"), "date_range/begin")
-    end = _int(_text(meta, "date_range", "end"), "date_range/end")
+    begin = _int(_text(meta, "date_range/begin"), "date_range/begin")
+    end = _int(_text(meta, "date_range/end"), "date_range/end")
     if end < begin:
         raise _Bad(f"date_range ends ({end}) before it begins ({begin})")
-    published = _child(root, "policy_published")
+    published = root.find("policy_published")
     domain = _domain(_text(published, "domain"))
     if not domain:
         raise _Bad("no <policy_published><domain>")
-    policy = {
-        _local(c.tag): (c.text or "").strip() for c in (published if published is not None else [])
-    }
-    ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
+    policy = {c.tag: (c.text or "").strip() for c in (published if published is not None else [])}
     version = _text(root, "version")
     fmt = "rfc9990" if ns == RFC9990_NS or version.startswith("2") else "rfc7489"
-    rows = [_record(rec, n) for n, rec in enumerate(_children(root, "record"), 1)]
+    rows = [_record(rec, n) for n, rec in enumerate(root.iterfind("record"), 1)]
     return AggregateReport(
         org=org.strip(),
         report_id=report_id,
@@ -355,46 +342,53 @@ def _aggregate(root: Element, source: str) -> AggregateReport:
     )
 
 
+def _kids(el: Element | None) -> dict[str, Element]:
+    """Children by tag (the first of each), in one pass: faster than a find per field."""
+    out: dict[str, Element] = {}
+    if el is not None:
+        for c in el:
+            out.setdefault(c.tag, c)
+    return out
+
+
+def _t(kids: dict[str, Element], tag: str) -> str:
+    el = kids.get(tag)
+    return (el.text or "").strip() if el is not None else ""
+
+
 def _record(rec: Element, n: int) -> AggregateRow:
     where = f"record {n}"
-    row = _child(rec, "row")
-    if row is None:
+    parts = _kids(rec)
+    if "row" not in parts:
         raise _Bad(f"{where}: no <row>")
-    evaluated = _child(row, "policy_evaluated")
-    header_from = _domain(_text(rec, "identifiers", "header_from"))
+    row = _kids(parts["row"])
+    evaluated = _kids(row.get("policy_evaluated"))
+    ident = _kids(parts.get("identifiers"))
+    header_from = _domain(_t(ident, "header_from"))
     if not header_from:
         raise _Bad(f"{where}: no <identifiers><header_from>")
-    auth = _child(rec, "auth_results")
     dkim = []
-    for el in _children(auth, "dkim"):
-        d = _domain(_text(el, "domain"))
-        if d:
-            dkim.append(
-                DkimAuth(
-                    d,
-                    _text(el, "selector").lower(),
-                    _enum(_text(el, "result") or "none", DKIM_RESULTS, f"{where}: dkim result"),
-                )
-            )
     spf = []
-    for el in _children(auth, "spf"):
-        d = _domain(_text(el, "domain"))
-        if d:
-            spf.append(
-                SpfAuth(
-                    d,
-                    _text(el, "scope").lower(),
-                    _enum(_text(el, "result") or "none", SPF_RESULTS, f"{where}: spf result"),
-                )
-            )
+    auth = parts.get("auth_results")
+    for el in auth if auth is not None else ():
+        kids = _kids(el)
+        d = _domain(_t(kids, "domain"))
+        if not d:
+            continue
+        if el.tag == "dkim":
+            result = _enum(_t(kids, "result") or "none", DKIM_RESULTS, f"{where}: dkim result")
+            dkim.append(DkimAuth(d, _t(kids, "selector").lower(), result))
+        elif el.tag == "spf":
+            result = _enum(_t(kids, "result") or "none", SPF_RESULTS, f"{where}: spf result")
+            spf.append(SpfAuth(d, _t(kids, "scope").lower(), result))
     return AggregateRow(
-        source_ip=_ip(_text(row, "source_ip"), f"{where}: source_ip"),
-        count=_int(_text(row, "count"), f"{where}: count"),
-        disposition=_enum(_text(evaluated, "disposition"), DISPOSITIONS, f"{where}: disposition"),
-        dmarc_dkim=_enum(_text(evaluated, "dkim") or "fail", DMARC_RESULTS, f"{where}: dkim"),
-        dmarc_spf=_enum(_text(evaluated, "spf") or "fail", DMARC_RESULTS, f"{where}: spf"),
+        source_ip=_ip(_t(row, "source_ip"), f"{where}: source_ip"),
+        count=_int(_t(row, "count"), f"{where}: count"),
+        disposition=_enum(_t(evaluated, "disposition"), DISPOSITIONS, f"{where}: disposition"),
+        dmarc_dkim=_enum(_t(evaluated, "dkim") or "fail", DMARC_RESULTS, f"{where}: dkim"),
+        dmarc_spf=_enum(_t(evaluated, "spf") or "fail", DMARC_RESULTS, f"{where}: spf"),
         header_from=header_from,
-        envelope_from=_domain(_text(rec, "identifiers", "envelope_from")),
+        envelope_from=_domain(_t(ident, "envelope_from")),
         dkim=dkim,
         spf=spf,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from xml.etree.ElementTree import Element, TreeBuilder
+from xml.etree.ElementTree import Element, ParseError, XMLParser
 from xml.parsers import expat
 
 
@@ -30,35 +30,28 @@ _EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "iso-8859-1", "latin-1",
 _DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"'][^>]*\?>")
 
 
-def parse_xml(data: bytes, max_bytes: int) -> Element:
+def parse_xml(data: bytes, max_bytes: int) -> tuple[Element, str]:
+    """The tree with local tag names, and the root element's namespace ("" if none).
+
+    Two passes, both in C: expat alone with only the declaration handlers set
+    (refusing any DTD or entity before anything is expanded), then ElementTree's
+    parser for the tree.  Python callbacks per element would cost several times more.
+    """
     if len(data) > max_bytes:
         raise XmlRefused(f"XML of {len(data)} bytes: larger than the {max_bytes} allowed")
     data = _recode(data)
-    builder = TreeBuilder()
-    parser = expat.ParserCreate(namespace_separator="}")
+    check = expat.ParserCreate()
 
     def forbid(*_: object) -> None:
         raise _Forbidden
 
-    parser.StartDoctypeDeclHandler = forbid
-    parser.EntityDeclHandler = forbid
-    parser.UnparsedEntityDeclHandler = forbid
-    parser.ExternalEntityRefHandler = forbid
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        # expat writes namespaced names as "uri}local"; ElementTree as "{uri}local".
-        builder.start("{" + tag if "}" in tag else tag, attrs)
-
-    def end(tag: str) -> None:
-        builder.end("{" + tag if "}" in tag else tag)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.buffer_text = True
+    check.StartDoctypeDeclHandler = forbid
+    check.EntityDeclHandler = forbid
+    check.UnparsedEntityDeclHandler = forbid
+    check.ExternalEntityRefHandler = forbid
+    check.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     try:
-        parser.Parse(data, True)
+        check.Parse(data, True)
     except _Forbidden:
         raise XmlRefused(
             "XML with a DOCTYPE or entity declaration: refused (reports never need one, "
@@ -69,7 +62,20 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
             f"not well-formed XML: {expat.ErrorString(e.code)} at line {e.lineno}, "
             f"column {e.offset + 1}"
         ) from None
-    return builder.close()
+    parser = XMLParser()
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ParseError as e:  # pragma: no cover - the first pass accepted it
+        raise XmlRefused(f"not well-formed XML: {e}") from None
+    ns = ""
+    if root.tag[:1] == "{":
+        ns = root.tag[1:].partition("}")[0]
+        # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
+        for el in root.iter():
+            if el.tag[:1] == "{":
+                el.tag = el.tag.partition("}")[2]
+    return root, ns
 
 
 def _recode(data: bytes) -> bytes:

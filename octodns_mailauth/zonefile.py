@@ -23,6 +23,21 @@ from octodns.record import Create
 
 
 class ZoneFileTarget(ZoneFileProvider):  # type: ignore[misc]
+    def __init__(
+        self,
+        id: str,
+        directory: str,
+        file_extension: str = ".zone",
+        check_origin: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # Defaults for a local preview: `<zone>.zone` files, and no NS required at
+        # the origin (the zones it writes have none unless the config has them), so
+        # reading its own files back works with just `directory:` set.
+        super().__init__(
+            id, directory, file_extension=file_extension, check_origin=check_origin, **kwargs
+        )
+
     def _load_zone_file(self, zone_name: str, target: bool) -> Any:
         if target and not self._exists(zone_name):
             return None

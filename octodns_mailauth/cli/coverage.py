@@ -69,7 +69,13 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
     from ..zoneview import zone_view
     from .workspace import load
 
-    ws = load(settings)
+    if settings.policies is not None and not settings.policies.exists():
+        # No policy yet (the first `init` creates the folder): every zone is uncovered.
+        from .workspace import Workspace
+
+        ws = Workspace(settings, [])
+    else:
+        ws = load(settings)
     mine = set(ws.processor_zones())
     policies_by_zone: dict[str, list[str]] = {}
     for lp in ws.policies:

@@ -109,7 +109,7 @@ def run(args: Any) -> int:
     from .settings import resolve
 
     settings = resolve(args)
-    policies = require_policies(settings)
+    policies = _policies_folder(settings)
     domain = normalize(args.domain)
     target = policies / f"{domain}.yaml"
     if target.exists():
@@ -135,6 +135,15 @@ def run(args: Any) -> int:
             )
         published = published_from_config(settings, domain)
     return adopt_and_write(settings, domain, published, catalog, target, args)
+
+
+def _policies_folder(settings: Settings) -> Path:
+    """The policy folder; a first policy may create it (its parent must exist)."""
+    folder = settings.policies
+    if folder is not None and not folder.exists() and folder.parent.is_dir():
+        folder.mkdir(mode=0o755)
+        print(f"created the policy folder {folder}")
+    return require_policies(settings)
 
 
 def _refuse_second_policy(settings: Settings, domain: str) -> None:

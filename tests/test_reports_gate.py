@@ -298,3 +298,36 @@ def test_processor_reads_the_evidence(month: Path) -> None:
         MailAuthProcessor("mailauth", **kwargs, reports={"db": "r.db", "gate": "fail"})
     with pytest.raises(MailAuthProcessorError, match=r"processors.mailauth.reports.days: .*1"):
         MailAuthProcessor("mailauth", **kwargs, reports={"db": "r.db", "days": 0})
+
+
+def test_example_workflow_evidence_job(month: Path) -> None:
+    """The workflow's weekly job, its own steps run as the runner would."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / "docs/github-workflow.yml").read_text())
+    steps = {s.get("name"): s for s in workflow["jobs"]["evidence"]["steps"]}
+    config = Path(CONFIG)
+    config.write_text(
+        config.read_text().replace(
+            "    generate_keys: true\n", "    generate_keys: true\n    reports: {db: r.db}\n"
+        )
+    )
+    Path("incoming").mkdir()
+    summary = month / "summary.md"
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        OCTODNS_CONFIG=workflow["env"]["OCTODNS_CONFIG"],
+        GITHUB_STEP_SUMMARY=str(summary),
+    )
+    for name in ("ingest", "suggest", "HTML page"):
+        subprocess.run(["bash", "-e", "-c", steps[name]["run"]], check=True, env=env, timeout=300)
+    text = summary.read_text()
+    assert text.startswith("## Policy changes the DMARC reports suggest")
+    assert "```diff\n" + EXPECTED_COM.rstrip("\n") + "\n```" in text
+    assert Path("evidence/index.html").exists()

@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -405,6 +405,23 @@ class PdnsServer:
         )
         return fqdn
 
+    def set_rrsets(
+        self, zone: str, rrsets: Iterable[tuple[str, str, list[str] | None]], *, ttl: int = 60
+    ) -> None:
+        """Replace RRsets (name, type, contents in zone-file syntax), or delete one whose
+        contents are None, through the API: DNS changed behind octoDNS's back."""
+        fqdn = zone if zone.endswith(".") else f"{zone}."
+        changes: list[dict[str, Any]] = []
+        for name, rtype, contents in rrsets:
+            rrset: dict[str, Any] = {"name": name.rstrip(".") + ".", "type": rtype, "ttl": ttl}
+            if contents is None:
+                rrset["changetype"] = "DELETE"
+            else:
+                rrset["changetype"] = "REPLACE"
+                rrset["records"] = [{"content": c, "disabled": False} for c in contents]
+            changes.append(rrset)
+        self.api("PATCH", f"zones/{fqdn}", {"rrsets": changes})
+
     def delete_zone(self, name: str) -> None:
         fqdn = name if name.endswith(".") else f"{name}."
         # PowerDNS wants '/' in zone ids as '=2F' (see octodns_powerdns).
@@ -443,6 +460,17 @@ class PdnsServer:
         from octodns_powerdns import PowerDnsProvider
 
         return PowerDnsProvider(provider_id, **self.octodns_provider_config())
+
+
+def txt_content(text: str) -> str:
+    """PowerDNS zone-file syntax: quoted character-strings of at most 255 octets."""
+    raw = text.encode()
+    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+    quoted = []
+    for chunk in chunks:
+        s = chunk.decode("utf-8", "replace").replace("\\", "\\\\").replace('"', '\\"')
+        quoted.append(f'"{s}"')
+    return " ".join(quoted)
 
 
 def _must_not_skip() -> bool:

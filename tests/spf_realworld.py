@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.resolver
+from pdns_fixture import txt_content
 
 DATA = Path(__file__).parent / "data" / "realworld"
 RECORDS = DATA / "fortune20-2023-10-04-records.jsonl"
@@ -52,38 +53,19 @@ def rrsets() -> dict[tuple[str, str], list[str]]:
     return dict(out)
 
 
-def _txt_content(text: str) -> str:
-    """PowerDNS zone-file syntax: quoted character-strings of at most 255 octets."""
-    raw = text.encode()
-    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
-    quoted = []
-    for chunk in chunks:
-        s = chunk.decode("utf-8", "replace").replace("\\", "\\\\").replace('"', '\\"')
-        quoted.append(f'"{s}"')
-    return " ".join(quoted)
-
-
 def serve_rrsets(pdns: Any, data: dict[tuple[str, str], list[str]]) -> set[str]:
     """Load (name, type) -> values into one zone per top-level domain; returns
     the zone names."""
-    by_tld: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_tld: dict[str, list[tuple[str, str, list[str] | None]]] = defaultdict(list)
     for (name, rtype), values in data.items():
         tld = name.rsplit(".", 1)[-1] + "."
-        content = [_txt_content(v) if rtype == "TXT" else v for v in values]
-        by_tld[tld].append(
-            {
-                "name": name + ".",
-                "type": rtype,
-                "ttl": 300,
-                "changetype": "REPLACE",
-                "records": [{"content": c, "disabled": False} for c in content],
-            }
-        )
+        content = [txt_content(v) if rtype == "TXT" else v for v in values]
+        by_tld[tld].append((name, rtype, content))
     existing = set(pdns.zone_names())
     for tld, sets in by_tld.items():
         if tld not in existing:
             pdns.create_zone(tld)
-        pdns.api("PATCH", f"zones/{tld}", {"rrsets": sets})
+        pdns.set_rrsets(tld, sets, ttl=300)
     return set(by_tld)
 
 

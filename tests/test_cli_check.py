@@ -68,17 +68,7 @@ def nameserver(pdns: Any) -> str:
 
 
 def patch_rrset(pdns: Any, name: str, rtype: str, contents: list[str] | None) -> None:
-    """Change DNS behind octoDNS's back, through the PowerDNS API."""
-    rrset: dict[str, Any] = {"name": f"{name}.", "type": rtype}
-    if contents is None:
-        rrset["changetype"] = "DELETE"
-    else:
-        rrset.update(
-            changetype="REPLACE",
-            ttl=3600,
-            records=[{"content": c, "disabled": False} for c in contents],
-        )
-    pdns.api("PATCH", f"zones/{DOMAIN}.", {"rrsets": [rrset]})
+    pdns.set_rrsets(DOMAIN, [(name, rtype, contents)], ttl=3600)
 
 
 @pytest.mark.pdns

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from cli_run import cli
 from conftest import ROOT
+from pdns_fixture import txt_content
 
 BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
@@ -114,21 +115,7 @@ dmarc:
 
 
 def set_txt(pdns: Any, name: str, value: str) -> None:
-    pdns.api(
-        "PATCH",
-        f"zones/{ZONE}.",
-        {
-            "rrsets": [
-                {
-                    "name": f"{name}.",
-                    "type": "TXT",
-                    "ttl": 60,
-                    "changetype": "REPLACE",
-                    "records": [{"content": f'"{value}"', "disabled": False}],
-                }
-            ]
-        },
-    )
+    pdns.set_rrsets(ZONE, [(name, "TXT", [txt_content(value)])])
 
 
 @pytest.fixture

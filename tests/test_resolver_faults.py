@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fake_dns import FakeDnsServer
+from pdns_fixture import txt_content
 
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.resolver import DnsError
@@ -28,23 +29,11 @@ def served(pdns: Any) -> Iterator[LiveResolver]:
         pdns.delete_zone(ZONE)
     pdns.create_zone(ZONE)
 
-    def txt(name: str, *values: str) -> dict[str, Any]:
-        return {
-            "name": f"{name}.{ZONE}.",
-            "type": "TXT",
-            "ttl": 60,
-            "changetype": "REPLACE",
-            "records": [{"content": f'"{v}"', "disabled": False} for v in values],
-        }
+    def txt(name: str, *values: str) -> tuple[str, str, list[str]]:
+        return (f"{name}.{ZONE}", "TXT", [txt_content(v) for v in values])
 
-    def cname(name: str, target: str) -> dict[str, Any]:
-        return {
-            "name": f"{name}.{ZONE}.",
-            "type": "CNAME",
-            "ttl": 60,
-            "changetype": "REPLACE",
-            "records": [{"content": f"{target}.{ZONE}.", "disabled": False}],
-        }
+    def cname(name: str, target: str) -> tuple[str, str, list[str]]:
+        return (f"{name}.{ZONE}", "CNAME", [f"{target}.{ZONE}."])
 
     rrsets = [
         txt("loop-a", f"v=spf1 include:loop-b.{ZONE} -all"),
@@ -57,7 +46,7 @@ def served(pdns: Any) -> Iterator[LiveResolver]:
         txt("uses-chain", f"v=spf1 include:chain.{ZONE} -all"),
         txt("voids", f"v=spf1 a:n1.{ZONE} a:n2.{ZONE} a:n3.{ZONE} -all"),
     ]
-    pdns.api("PATCH", f"zones/{ZONE}", {"rrsets": rrsets})
+    pdns.set_rrsets(ZONE, rrsets)
     with LiveResolver([f"{pdns.host}:{pdns.dns_port}"], timeout=1.0, retries=1) as resolver:
         yield resolver
 

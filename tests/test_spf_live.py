@@ -32,22 +32,7 @@ def served(pdns):  # type: ignore[no-untyped-def]
         ("host.live-spf.test.", "A", ["192.0.2.7"]),
         ("host.live-spf.test.", "MX", ["10 host.live-spf.test."]),
     ]
-    pdns.api(
-        "PATCH",
-        f"zones/{ZONE}",
-        {
-            "rrsets": [
-                {
-                    "name": n,
-                    "type": t,
-                    "ttl": 60,
-                    "changetype": "REPLACE",
-                    "records": [{"content": c, "disabled": False} for c in cs],
-                }
-                for n, t, cs in rrsets
-            ]
-        },
-    )
+    pdns.set_rrsets(ZONE, rrsets)
     return pdns
 
 

@@ -18,6 +18,7 @@ import pytest
 from cli_run import cli
 from crash import torture
 from fake_dns import FakeDnsServer
+from pdns_fixture import txt_content
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import main
@@ -46,13 +47,7 @@ LOCK = Path("mail/spf-lock.json")
 
 def set_txt(pdns: Any, name: str, *values: str) -> None:
     """Replace the TXT RRset at `name`; no values deletes it."""
-    rrset: dict[str, Any] = {"name": f"{name}.", "type": "TXT", "ttl": 60}
-    if values:
-        rrset["changetype"] = "REPLACE"
-        rrset["records"] = [{"content": f'"{v}"', "disabled": False} for v in values]
-    else:
-        rrset["changetype"] = "DELETE"
-    pdns.api("PATCH", f"zones/{ZONE}.", {"rrsets": [rrset]})
+    pdns.set_rrsets(ZONE, [(name, "TXT", [txt_content(v) for v in values] or None)])
 
 
 @pytest.fixture

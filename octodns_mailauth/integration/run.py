@@ -17,6 +17,7 @@ from typing import Any
 from ..compile import CompileResult
 from ..context import ZoneView
 from ..findings import Finding, Severity
+from ..names import normalize
 from ..policy.loader import LoadedPolicy
 from ..zoneview import zone_view
 from . import merge
@@ -55,9 +56,29 @@ class PolicyRun:
         it (a DMARC report authorization, say) without compiling them all."""
         self.policies = dict(policies)
         self._compiler = compiler
-        self.placed = dict(placed or {})
+        self.placed = placed or {}
         self._locks = {domain: threading.Lock() for domain in self.policies}
         self._cache: dict[tuple[str, frozenset[Any] | None], CompileResult] = {}
+        # Policies by each name at or above their domain (and, from `placed`, those
+        # placing records at or below each name): a zone looks up its own name
+        # instead of scanning every policy, so a run is linear in the policies.
+        self._below: dict[str, list[str]] = {}
+        for domain in self.policies:
+            for name in _at_and_above(domain):
+                self._below.setdefault(name, []).append(domain)
+
+    @property
+    def placed(self) -> dict[str, CompileResult]:
+        return self._placed
+
+    @placed.setter
+    def placed(self, placed: Mapping[str, CompileResult]) -> None:
+        self._placed = dict(placed)
+        self._placing: dict[str, dict[str, None]] = {}
+        for domain, result in self._placed.items():
+            for record in result.records:
+                for name in _at_and_above(record.name):
+                    self._placing.setdefault(name, {})[domain] = None
 
     def compile(self, lp: LoadedPolicy, view: ZoneView | None) -> CompileResult:
         key = (lp.domain, None if view is None else frozenset(view.items()))
@@ -71,10 +92,12 @@ class PolicyRun:
     def zone(self, zone: Any, *, source: object, lenient: bool = False) -> ZonePlan:
         """What octoDNS `zone` gets: its policies compiled against the zone's
         own records, records other policies place in it, merged by `merge.plan`."""
-        home = tuple(d for d in self.policies if in_zone(zone, d))
+        name = normalize(zone.name)
+        home = tuple(d for d in self._below.get(name, ()) if in_zone(zone, d))
         view = zone_view(zone, lambda record: getattr(record, "source", None) is source)
         results = [self.compile(self.policies[d], view) for d in home]
-        for domain, placed in self.placed.items():
+        for domain in self._placing.get(name, ()):
+            placed = self._placed[domain]
             if domain not in home and any(in_zone(zone, r.name) for r in placed.records):
                 # Not this zone's policy: its own zone's records are not known here.
                 results.append(self.compile(self.policies[domain], None))
@@ -84,3 +107,9 @@ class PolicyRun:
         return ZonePlan(
             home, tuple(results), merge.plan(zone, wanted, source=source, lenient=lenient)
         )
+
+
+def _at_and_above(name: str) -> list[str]:
+    """`a.b.example` -> a.b.example, b.example, example."""
+    labels = normalize(name).split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]

@@ -215,8 +215,9 @@ def test_records_the_policy_does_not_manage_are_untouched(example: Path) -> None
     assert "include:sendgrid.net" not in " ".join(after[("example.com", "TXT")])
 
 
-def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # type: ignore[no-untyped-def]
-    Path("zones/config/example.org.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.9\n")
+def add_policyless_zone(records: str) -> None:
+    """example.org. with `records` (zone-file YAML), running the processor, no policy."""
+    Path("zones/config/example.org.yaml").write_text("---\n" + records)
     edit_yaml(
         CONFIG,
         lambda d: d["zones"].update(
@@ -229,6 +230,10 @@ def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # ty
             }
         ),
     )
+
+
+def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    add_policyless_zone("'':\n  type: A\n  value: 192.0.2.9\n")
     with caplog.at_level(logging.INFO):
         sync()
     assert "no mail policy for example.org, zone left as is" in caplog.text
@@ -237,21 +242,7 @@ def test_zone_without_policy_is_left_as_is(example: Path, caplog) -> None:  # ty
 
 
 def test_zone_with_mx_and_no_policy_is_a_warning(example: Path, caplog) -> None:  # type: ignore[no-untyped-def]
-    Path("zones/config/example.org.yaml").write_text(
-        "---\n'':\n  type: MX\n  value: {exchange: mx.example.org., preference: 10}\n"
-    )
-    edit_yaml(
-        CONFIG,
-        lambda d: d["zones"].update(
-            {
-                "example.org.": {
-                    "sources": ["config"],
-                    "processors": ["mailauth"],
-                    "targets": ["local"],
-                }
-            }
-        ),
-    )
+    add_policyless_zone("'':\n  type: MX\n  value: {exchange: mx.example.org., preference: 10}\n")
     with caplog.at_level(logging.INFO):
         sync()
     warned = [

@@ -76,35 +76,10 @@ class MailAuthProcessor(BaseProcessor):
     Generated DKIM keys and zones left as they are are logged here.
     """
 
-    def __init__(
-        self,
-        id: str,
-        policies: str,
-        keys: str | None = None,
-        catalog: str | list[str] | None = None,
-        generate_keys: bool = False,
-        passphrase_env: str | None = None,
-        spf_lock: str | None = None,
-        dkim_state: str | None = None,
-        config_file: str | None = None,
-        lenient: bool = False,
-        reports: Any = None,
-    ) -> None:
+    def __init__(self, id: str, **settings: Any) -> None:
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
-        values = {
-            "policies": policies,
-            "keys": keys,
-            "catalog": catalog,
-            "generate_keys": generate_keys,
-            "passphrase_env": passphrase_env,
-            "spf_lock": spf_lock,
-            "dkim_state": dkim_state,
-            "config_file": config_file,
-            "lenient": lenient,
-            "reports": reports,
-        }
         try:
-            s = ProcessorSettings.check(id, id, values)
+            s = ProcessorSettings.check(id, id, settings)
             super().__init__(id, lenient=s.lenient)
             self.catalog = load_catalog(list(s.catalog))
             self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
@@ -117,9 +92,9 @@ class MailAuthProcessor(BaseProcessor):
             self.zones = load_config(s.config_file).zone_map(id) if s.config_file else None
             # DMARC report evidence for the rollout gate, read once (reports/store.py).
             self.evidence: dict[str, Any] = {}
-            settings = parse_reports_settings(s.reports, f"processors.{id}")
-            if settings is not None:
-                self.evidence = read_evidence(settings, self.policies)
+            reports = parse_reports_settings(s.reports, f"processors.{id}")
+            if reports is not None:
+                self.evidence = read_evidence(reports, self.policies)
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,53 +53,37 @@ class ProcessorSettings:
 
     @classmethod
     def check(cls, where: str, id: str, values: Mapping[str, Any]) -> ProcessorSettings:
-        """`values` as octoDNS passes them (secrets already fetched).  A number or
-        a list where a path belongs, or "false" for a flag, is a clear error."""
+        """`values` as octoDNS passes them (secrets fetched).  An unknown key, a
+        number or a list where a path belongs, or "false" for a flag is an error."""
+        known = [f.name for f in fields(cls) if f.name != "id"]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
         if not values.get("policies"):
             raise ConfigError(f"{where}: the mail policy processor has no `policies:` folder")
-        for key in ("policies", "keys", "spf_lock", "dkim_state", "passphrase_env", "config_file"):
-            _require(where, key, values.get(key), str, "a string")
         catalog = values.get("catalog") or []
-        if isinstance(catalog, list):
-            for i, item in enumerate(catalog):
-                _require(where, f"catalog[{i}]", item, str, "a string")
-        else:
-            _require(where, "catalog", catalog, str, "a folder path or a list of folder paths")
-            catalog = [catalog]
+        items = catalog if isinstance(catalog, list) else [catalog]
+        names = [f"catalog[{i}]" for i in range(len(items))] if items is catalog else ["catalog"]
+        for key, value in [*((k, values.get(k)) for k in _TEXT), *zip(names, items, strict=True)]:
+            if value is not None and not isinstance(value, str):
+                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+                raise ConfigError(
+                    f"{where}.{key}: expected a string, got {type(value).__name__} {shown}; "
+                    "fix the value in the octoDNS config"
+                )
         for flag in ("generate_keys", "lenient"):
             if not isinstance(values.get(flag, False), bool):
                 # octoDNS passes values as written; "false" (or env/VAR) is truthy.
                 raise ConfigError(f"{where}.{flag} must be true or false, not {values[flag]!r}")
-
-        def path(key: str) -> Path | None:
-            return Path(values[key]) if values.get(key) else None
-
-        return cls(
-            id=id,
-            policies=Path(values["policies"]),
-            keys=path("keys"),
-            catalog=tuple(catalog),
-            generate_keys=bool(values.get("generate_keys", False)),
-            passphrase_env=values.get("passphrase_env") or DEFAULT_PASSPHRASE_ENV,
-            spf_lock=path("spf_lock"),
-            dkim_state=path("dkim_state"),
-            config_file=path("config_file"),
-            lenient=bool(values.get("lenient", False)),
-            reports=values.get("reports"),
-        )
+        out = {k: v for k, v in values.items() if v is not None}
+        out.update({k: Path(values[k]) for k in _TEXT[:-1] if values.get(k)}, catalog=tuple(items))
+        return cls(id=id, **out)
 
 
-def _require(where: str, key: str, value: Any, kind: type, expected: str) -> None:
-    """None/absent is fine (the default applies); a value of another type is not."""
-    if value is None or isinstance(value, kind):
-        return
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    raise ConfigError(
-        f"{where}.{key}: expected {expected}, got {type(value).__name__} {shown}; "
-        "fix the value in the octoDNS config"
-    )
+# Settings that are text; all but the last are paths.
+_TEXT = ("policies", "keys", "spf_lock", "dkim_state", "config_file", "passphrase_env")
 
 
 @dataclass(frozen=True)
@@ -115,12 +99,6 @@ class OctoConfig:
     path: Path
     data: Mapping[str, Any]
     _handlers: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    # --- settings -------------------------------------------------------------------------
-
-    def settings(self, key: str, conf: Mapping[str, Any]) -> dict[str, Any]:
-        """`conf` with secrets fetched, as octoDNS hands it to a class (minus `class`)."""
-        return self._build(conf, key)
 
     def processor(self, pid: str | None = None) -> ProcessorSettings:
         """Our processor's settings: the one `pid`, or the only one of our class."""
@@ -149,7 +127,7 @@ class OctoConfig:
             )
         pid, conf = next(iter(ours.items()))
         where = f"{self.path}: processors.{pid}"
-        values = {k: v for k, v in self.settings(where, conf).items() if k != "class"}
+        values = {k: v for k, v in self._build(conf, where).items() if k != "class"}
         return ProcessorSettings.check(where, pid, values)
 
     # --- zones ----------------------------------------------------------------------------
@@ -234,20 +212,10 @@ class OctoConfig:
         return dynamic
 
     def _yaml_provider(self, sid: str) -> Any:
-        from octodns.provider.yaml import SplitYamlProvider, YamlProvider
-
         conf = self._mapping("providers").get(sid)
         if not isinstance(conf, Mapping) or conf.get("class") not in YAML_PROVIDERS:
             return None
-        cls = SplitYamlProvider if conf["class"].endswith("SplitYamlProvider") else YamlProvider
-        settings = self.settings(f"providers.{sid}", conf)
-        settings.pop("class")
-        try:
-            return cls(sid, **settings)
-        except Exception as e:  # noqa: BLE001 - as octoDNS: "Incorrect provider config"
-            raise ConfigError(
-                f"{self.path}: providers.{sid} ({conf['class']}): {type(e).__name__}: {e}"
-            ) from None
+        return self._new(f"providers.{sid}", sid, conf)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -281,17 +249,17 @@ class OctoConfig:
 
             self._handlers["env"] = EnvironSecrets("env")
             for name, conf in self._mapping("secret_handlers").items():
-                settings = self._build(conf, f"secret_handlers.{name}")
-                module, _, cls = str(settings.pop("class", "")).rpartition(".")
-                try:
-                    self._handlers[name] = getattr(importlib.import_module(module), cls)(
-                        name, **settings
-                    )
-                except Exception as e:  # noqa: BLE001 - a handler we cannot build
-                    raise ConfigError(
-                        f"{self.path}: secret_handlers.{name}: {type(e).__name__}: {e}"
-                    ) from None
+                self._handlers[name] = self._new(f"secret_handlers.{name}", name, conf)
         return self._handlers
+
+    def _new(self, where: str, name: str, conf: Mapping[str, Any]) -> Any:
+        """An instance of `conf`'s class built from the rest of it, as octoDNS does."""
+        settings = self._build(conf, where)
+        module, _, cls = str(settings.pop("class", "")).rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), cls)(name, **settings)
+        except Exception as e:  # noqa: BLE001 - as octoDNS: "Incorrect ... config"
+            raise ConfigError(f"{self.path}: {where}: {type(e).__name__}: {e}") from None
 
 
 def load_config(path: str | Path) -> OctoConfig:

@@ -280,3 +280,13 @@ def test_the_docstring_example_is_a_working_config(example: Path) -> None:
     checked = ProcessorSettings.check("doc", "mailauth", settings)
     assert checked.config_file is not None and checked.policies == Path("./mail")
     assert "mailauth" in example_config["zones"]["example.com."]["processors"]
+
+
+def test_an_unknown_processor_setting_is_an_error_everywhere(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(CONFIG, lambda d: d["processors"]["mailauth"].update(generate_key=True))
+    with pytest.raises(Exception, match="unknown setting\\(s\\) generate_key; known: policies"):
+        Manager(CONFIG)
+    assert main(["validate", "--config", CONFIG]) == 2
+    assert "unknown setting(s) generate_key" in capsys.readouterr().err

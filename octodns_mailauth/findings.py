@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .redact import redact
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -50,8 +52,6 @@ class Finding:
 
         Redacted as a whole: whatever the message quotes from the policy (a name,
         a URI, a key path) may be a pasted private key, and findings reach CI logs."""
-        from .policy.redact import redact
-
         text = self.message
         if self.location and self.location.key_path:
             text += f" (at {self.location.key_path})"

@@ -11,8 +11,8 @@ from .dkim.keys import DkimKeyError, parse_key_record
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
-from .policy.redact import redact
 from .records import DesiredRecord, kind_of
+from .redact import redact
 
 
 def senders_step(ctx: CompileContext) -> None:

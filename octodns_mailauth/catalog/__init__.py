@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MailAuthError
-from ..policy.redact import shown
 from ..policy.yamlpos import YamlSyntaxError, load
+from ..redact import shown
 
 BUILTIN_DIR = Path(__file__).parent
 

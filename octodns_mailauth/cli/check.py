@@ -15,6 +15,7 @@ from ..findings import Severity
 from ..records import DesiredRecord, txt_kind_matches
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import LiveDns
+from .render import dumps
 from .settings import UsageError, resolve
 from .workspace import load
 
@@ -126,8 +127,6 @@ def run(args: argparse.Namespace) -> int:
     drift = compare(list(result.records), live, unverifiable)
     bad = [d for d in drift if d.status in ("missing", "extra", "different")]
     if args.format == "json":
-        from .render import dumps
-
         print(
             dumps(
                 {

@@ -9,14 +9,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..dkim import export
+from ..dkim.keystore import Keystore, KeystoreError
+from ..dkim.rotate import advance_rotation, keygen
+from ..dkim.statefile import default_path
+from ..errors import PolicyError
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import UsageError, resolve
 from .workspace import Workspace, load
 
 
 def _keystore(ws: Workspace, *, create: bool) -> Any:
-    from ..dkim.keystore import Keystore, KeystoreError
-
     root = ws.settings.keys
     if root is None:
         raise UsageError("no DKIM keystore: set `keys:` in the processor config or give --keys")
@@ -39,8 +42,6 @@ def _policies(ws: Workspace, domain: str | None) -> list[Any]:
 
 
 def _state_path(ws: Workspace) -> Path:
-    from ..dkim.statefile import default_path
-
     return ws.settings.dkim_state or default_path(ws.policies_dir())
 
 
@@ -57,8 +58,6 @@ def _now(text: str | None) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import PolicyError
-
     ws = load(resolve(args))
     try:
         if args.dkim_command == "keygen":
@@ -73,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _keygen(ws: Workspace, args: argparse.Namespace) -> int:
-    from ..dkim.rotate import keygen
-
     policies = _policies(ws, args.domain)
     for domain, selector, created in keygen(policies, _keystore(ws, create=True)):
         state = "generated" if created else "exists"
@@ -83,8 +80,6 @@ def _keygen(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
-    from ..dkim.rotate import advance_rotation
-
     policies = _policies(ws, args.domain)
     now = _now(args.now)
     report = advance_rotation(
@@ -104,8 +99,6 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def _export(ws: Workspace, args: argparse.Namespace) -> int:
-    from ..dkim import export
-
     policies = _policies(ws, args.domain)
     keys = export.active_signing_keys(
         policies, ws.dkim_state, _keystore(ws, create=False), _now(args.now)

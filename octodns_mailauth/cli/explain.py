@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 
 from ..findings import Severity
+from . import report
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import resolve
 from .workspace import load
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import report
-
     ws = load(resolve(args))
     lp = ws.policy_for(args.domain)
     result = ws.compile(lp)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import mtasts
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import UsageError, resolve
 from .workspace import load
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import mtasts
-
     ws = load(resolve(args))
     if ws.load_findings:
         for f in ws.load_findings:

@@ -7,14 +7,13 @@ import argparse
 import sys
 
 from ..findings import Severity
+from . import render
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import resolve
 from .workspace import load
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import render
-
     ws = load(resolve(args))
     lp = ws.policy_for(args.domain)
     result = ws.compile(lp)

@@ -9,13 +9,12 @@ from typing import Any
 
 from ..findings import Finding, Severity
 from ..records import DesiredRecord, escape_txt
+from ..redact import redact
 
 MAX_STRING = 255  # octets in one DNS character-string (RFC 1035 §3.3)
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    from ..policy.redact import redact
-
     loc = f.location
     return {
         "severity": f.severity.value,

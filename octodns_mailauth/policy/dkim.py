@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..names import is_label, is_selector
+from ..redact import looks_secret
 from .base import _Strict
-from .redact import looks_secret
 
 AlgorithmName = Literal["ed25519", "rsa"]
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..names import is_hostname, normalize
+from ..redact import redact, shown
 from .dmarc import LegacyTags
 from .models import DkimKey, DmarcPolicySettings, Policy, Sender, SpfPolicy
-from .redact import redact, shown
 from .transport import BimiSettings, MtaStsHost, MtaStsSettings, TlsRptSettings
 from .yamlpos import MAX_POLICY_BYTES, KeyPath, LineMap, YamlSyntaxError, load
 
@@ -234,8 +235,6 @@ def domain_from_filename(path: Path) -> str:
 
 def parse_policy(text: str, path: str, default_domain: str | None = None) -> LoadedPolicy:
     """Parse and validate policy text; raise PolicyError with every finding."""
-    from ..errors import PolicyError
-
     try:
         data, lines = load(text, MAX_POLICY_BYTES)
     except YamlSyntaxError as e:
@@ -286,8 +285,6 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
 
 
 def load_policy_file(path: str | Path) -> LoadedPolicy:
-    from ..errors import PolicyError
-
     path = Path(path)
     try:
         # Read one byte past the cap so an oversized file is told apart; never
@@ -355,8 +352,6 @@ def second_policy(lp: LoadedPolicy, first: LoadedPolicy) -> Finding:
 
 def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
     """Every policy in a folder; all files' errors are collected before raising."""
-    from ..errors import PolicyError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise PolicyError(

@@ -20,10 +20,10 @@ from pydantic import (
     field_validator,
 )
 
+from ..redact import redact, shown
 from .base import _Strict, check_hostname
 from .dkim import DkimKey
 from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
-from .redact import redact, shown
 from .spf import SpfAll, SpfPolicy
 from .transport import BimiSettings, MtaStsSettings, TlsRptSettings
 

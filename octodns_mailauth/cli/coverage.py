@@ -137,14 +137,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
     return rows
 
 
-def md_cell(text: str) -> str:
-    """A value safe inside a GitHub-flavoured Markdown table cell: no row or
-    column breaks, no HTML."""
-    text = " ".join(str(text).split())
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def run(args: Any) -> int:
     from .settings import resolve
 
@@ -165,12 +157,12 @@ def run(args: Any) -> int:
         for r in rows
     ]
     if args.format == "markdown":
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join(" --- " for _ in headers) + "|")
+        from .render import md_table
+
         for row in table:
-            cells = [md_cell(c) for c in row]
-            cells[-1] = f"`{cells[-1]}`" if row[-1].startswith("octodns-mailauth") else cells[-1]
-            print("| " + " | ".join(cells) + " |")
+            if row[-1].startswith("octodns-mailauth"):
+                row[-1] = f"`{row[-1]}`"
+        print(md_table(headers, table))
         return EXIT_OK
     widths = [
         max(len(h), *(len(r[i]) for r in table)) if table else len(h)

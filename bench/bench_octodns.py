@@ -58,11 +58,14 @@ def config(
         "    class: octodns.provider.yaml.YamlProvider",
         f"    directory: {target}",
     ]
+    path = root / f"{name}.yaml"
     if processor:
         lines += [
             "processors:",
             "  mailauth:",
             "    class: octodns_mailauth.MailAuthProcessor",
+            # As the example does: octodns-validate then checks each zone too.
+            f"    config_file: {path}",
             f"    policies: {root / 'mail'}",
             f"    keys: {root / 'keys'}",
         ]
@@ -71,7 +74,6 @@ def config(
         lines += [f"  {estate.domain(i)}.:", "    sources: [source]", "    targets: [target]"]
         if processor:
             lines.append("    processors: [mailauth]")
-    path = root / f"{name}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
 

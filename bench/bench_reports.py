@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import reports_synth as rs  # noqa: E402
+from report import Report, add_arguments  # noqa: E402
 
 from octodns_mailauth.reports.ingest import read_paths  # noqa: E402
 from octodns_mailauth.reports.store import EvidenceStore  # noqa: E402
@@ -83,8 +84,11 @@ def generate(folder: Path, count: int, seed: int = 1) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--count", type=int, help="reports (default 10,000; 2,000 --quick)")
+    add_arguments(parser)
     args = parser.parse_args()
+    args.count = args.count or (2_000 if args.quick else 10_000)
+    report = Report("reports", args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "reports"
         folder.mkdir()
@@ -123,6 +127,7 @@ def main() -> None:
             f"second ingest (all duplicates): {took_again:.2f} s = "
             f"{args.count / took_again:.0f} reports/s"
         )
+        report.at_most(f"ingest {args.count} aggregate reports", took, goal, "s")
 
 
 if __name__ == "__main__":

@@ -358,3 +358,20 @@ def test_apex_verification_txt_is_published_beside_spf(example: Path) -> None:
     assert sum(v.startswith("v=spf1") for v in values) == 1
     assert any("include:zohomail.com" in v for v in values)
     assert "MS=ms12345678" in values
+
+
+def test_render_parses_each_template_once_and_renders_as_format_does() -> None:
+    from octodns_mailauth.catalog import _FORMATTER, _plain_fields, render
+
+    cases = [
+        ("{selector}._domainkey", {"selector": "s1"}),
+        ("10 feedback-smtp.{region}.amazonses.com.", {"region": "eu-west-1"}),
+        ("{{literal}} {n}", {"n": 7}),
+        ("no fields", {}),
+        ("{n:>4}|{n!r}", {"n": "x"}),  # a spec or conversion: the Formatter renders it
+    ]
+    for template, values in cases:
+        assert render(template, values) == _FORMATTER.format(template, **values), template
+    assert _plain_fields("{n:>4}") is None and _plain_fields("{a}.{b}") is not None
+    with pytest.raises(CatalogError, match=r"unknown parameter \{tenant\}"):
+        render("{tenant}.onmicrosoft.com", {"domain": "example.com"})

@@ -141,7 +141,30 @@ _FORMATTER = _Template()
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
-    return _FORMATTER.format(template, **values)
+    parts = _plain_fields(template)
+    if parts is None:
+        return _FORMATTER.format(template, **values)
+    out = []
+    for literal, key in parts:
+        out.append(literal)
+        if key is not None:
+            if key not in values:
+                raise CatalogError(f"template names unknown parameter {{{key}}}")
+            out.append(str(values[key]))
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _plain_fields(template: str) -> tuple[tuple[str, str | None], ...] | None:
+    """(literal, field) pairs when every field is a plain `{name}`, else None (the
+    Formatter then renders it).  Parsed once per template: string.Formatter
+    re-parses on every call, and each policy renders dozens of templates."""
+    parts = []
+    for literal, key, spec, conversion in _FORMATTER.parse(template):
+        if spec or conversion or (key is not None and not key.isidentifier()):
+            return None
+        parts.append((literal, key))
+    return tuple(parts)
 
 
 def resolve_params(

@@ -20,7 +20,7 @@ import spf_realworld as rw
 
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, lock_from_recording
-from octodns_mailauth.spf import SpfSyntaxError, parse
+from octodns_mailauth.spf import SpfSyntaxError, analyze, analyze_many, parse
 
 # RFC 7208 §4.6.4: "If this limit is exceeded, the implementation MUST return
 # permerror" -- a receiver stops at the third void lookup.  checkdmarc raises there
@@ -54,6 +54,7 @@ def runs(pdns: Any) -> dict[str, Any]:
         "ours": ours,
         "theirs": theirs,
         "offline": offline,
+        "lock": lock,
         "our_queries": q1 - q0,
         "their_queries": q2 - q1,
         "sent": live.queries_sent,
@@ -116,6 +117,23 @@ def test_offline_from_a_lock_matches_live(runs: dict[str, Any]) -> None:
             offline.lookups,
             offline.void,
         ), d
+
+
+@pytest.mark.pdns
+def test_shared_subtrees_match_fresh_walks_on_real_records(runs: dict[str, Any]) -> None:
+    """analyze_many walks a vendor's include once and shares it between trees; each
+    of the 483 trees must still be the one analysing that domain alone builds."""
+    domains = runs["domains"]
+    trees = analyze_many(domains, LockResolver(runs["lock"]), workers=1)
+    seen: dict[int, int] = {}
+    for domain in domains:
+        alone = analyze(domain, LockResolver(runs["lock"]))
+        assert trees[domain].render() == alone.render(), domain
+        assert trees[domain].permerrors() == alone.permerrors(), domain
+        for node in trees[domain].walk():
+            seen[id(node)] = seen.get(id(node), 0) + 1
+    # Shared for real: many nodes sit in more than one tree.
+    assert sum(1 for count in seen.values() if count > 1) > 50
 
 
 def test_static_abnf_verdicts_of_all_792_records() -> None:

@@ -309,3 +309,16 @@ def test_init_from_live_dns(tmp_path: Path, pdns: Any) -> None:
         assert again.returncode == 2 and "needs --config" in again.stderr
     finally:
         pdns.delete_zone(LIVE)
+
+
+def test_remove_from_zone_refuses_a_value_it_cannot_cut_and_writes_nothing(
+    adopt_zone: Path,
+) -> None:
+    zone = Path(f"zones/config/{DOMAIN}.yaml")
+    flow = "---\n'':\n  type: TXT\n  values: [MS=ms1, v=spf1 ip4:192.0.2.61 -all]\n"
+    zone.write_text(flow)
+    proc = cli("init", DOMAIN, "--config", CONFIG, "--remove-from-zone")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "flow style" in proc.stderr and "remove the value by hand" in proc.stderr
+    assert zone.read_text() == flow
+    assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()

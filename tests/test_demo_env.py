@@ -61,6 +61,17 @@ def test_fresh_demo_installs_only_what_it_uses(tmp_path: Path) -> None:
     assert {"octodns-mailauth", "octodns", "octodns-bind"} <= installed
     assert installed & {_canonical(t) for t in TEST_TOOLS} == set()
 
+    # The README's editor-schema line works from this (non-development) install.
+    schema = checkout / "zones" / "mailauth-policy.schema.json"
+    subprocess.run(
+        [str(venv / "bin" / "octodns-mailauth"), "schema", "-o", str(schema)],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(schema.read_text()) == json.loads(
+        (checkout / "schema" / "mailauth-policy.schema.json").read_text()
+    )
+
     # It published, and the second sync planned nothing.
     zones = sorted(p.name for p in (checkout / "zones" / "output").glob("*.zone"))
     assert zones == [

@@ -184,10 +184,15 @@ def adopt_and_write(
         sys.stdout.write(text)
         return EXIT_OK
     target.parent.mkdir(parents=True, exist_ok=True)
+    # The zone edit is planned (and checked) before anything is written, so a
+    # value that cannot be cut leaves both the policy folder and the zone as they were.
+    edits = None
+    if args.remove_from_zone and published.zone is not None and adoption.owned:
+        edits = _plan_removal(_locate(adoption.owned, published), published)
     if not atomic_write(target, text, 0o644, overwrite=False):
         raise UsageError(f"{target} appeared while init ran; nothing written")
     print(f"wrote {target}")
-    _report(adoption, result, acknowledged, published, settings, args)
+    _report(adoption, result, acknowledged, published, settings, edits)
     return EXIT_OK
 
 
@@ -266,7 +271,7 @@ def _report(
     acknowledged: list[str],
     published: Published,
     settings: Settings,
-    args: Any,
+    edits: Any,
 ) -> None:
     from ..adopt import dns_term_order_changed
     from ..findings import Severity
@@ -300,7 +305,7 @@ def _report(
             "limit), where receivers may stop at a different term"
         )
     _new_records(adoption, result, published)
-    _owned(adoption, published, settings, args)
+    _owned(adoption, published, edits)
     _sync_check(result, published, settings)
 
 
@@ -341,21 +346,20 @@ def _new_records(adoption: Any, result: Any, published: Published) -> None:
             )
 
 
-def _owned(adoption: Any, published: Published, settings: Settings, args: Any) -> None:
+def _owned(adoption: Any, published: Published, edits: Any) -> None:
     """The hand-written values the policy now publishes: where they are, and
     either the advice to delete them or (with --remove-from-zone) their removal."""
     if not adoption.owned:
         return
-    located = _locate(adoption.owned, published)
-    if not getattr(args, "remove_from_zone", False) or published.zone is None:
-        print("the policy now publishes these hand-written values; delete them from the zone:")
-        for owned, where in located:
-            at = where or published.source
-            print(f"  {at}: {owned.name} {owned.type} {owned.value!r} ({owned.why})")
-        if published.zone is not None:
-            print("  (or run init with --remove-from-zone to remove them)")
+    if edits is not None:
+        _apply_removal(edits)
         return
-    _remove(located, published)
+    print("the policy now publishes these hand-written values; delete them from the zone:")
+    for owned, where in _locate(adoption.owned, published):
+        at = where or published.source
+        print(f"  {at}: {owned.name} {owned.type} {owned.value!r} ({owned.why})")
+    if published.zone is not None:
+        print("  (or run init with --remove-from-zone to remove them)")
 
 
 def _locate(owned: list[Any], published: Published) -> list[tuple[Any, str | None]]:
@@ -378,24 +382,33 @@ def _file_line(context: Any) -> str | None:
     return f"{m['file']}:{m['line']}" if m else None
 
 
-def _remove(located: list[tuple[Any, str | None]], published: Published) -> None:
-    import os
-
-    from .._fs import atomic_write
+def _plan_removal(
+    located: list[tuple[Any, str | None]], published: Published
+) -> list[tuple[str, str, list[Any]]]:
+    """(file, its new text, the removals) for each zone file; every file checked."""
     from ..zoneedit import Removal, remove_values
 
     zone = published.zone or ""
     by_file: dict[str, list[Removal]] = {}
     for item, where in located:
         if where is None:
-            raise UsageError(f"{item.name} {item.type}: cannot tell which zone file holds it")
+            raise UsageError(
+                f"{item.name} {item.type}: cannot tell which zone file holds it; nothing written"
+            )
         path = where.rsplit(":", 1)[0]
         relative = "" if item.name == zone else item.name[: -len(zone) - 1]
         by_file.setdefault(path, []).append(Removal(relative, item.type, item.value))
-    # Every file is checked before any is written.
-    edits = {path: remove_values(Path(path), removals) for path, removals in by_file.items()}
-    for path, text in edits.items():
-        mode = os.stat(path).st_mode & 0o777
-        atomic_write(path, text, mode)
-        for removal in by_file[path]:
+    return [
+        (path, remove_values(Path(path), removals), removals) for path, removals in by_file.items()
+    ]
+
+
+def _apply_removal(edits: list[tuple[str, str, list[Any]]]) -> None:
+    import os
+
+    from .._fs import atomic_write
+
+    for path, text, removals in edits:
+        atomic_write(path, text, os.stat(path).st_mode & 0o777)
+        for removal in removals:
             print(f"removed from {path}: {removal.name or '@'} {removal.type} {removal.value!r}")

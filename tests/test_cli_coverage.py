@@ -4,25 +4,15 @@ with MX and no policy, a parked candidate, and an alias."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import cli
 
 from octodns_mailauth.cli.render import md_cell
 
-BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=120
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    return proc
 
 
 @pytest.fixture

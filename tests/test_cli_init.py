@@ -4,7 +4,6 @@ then synced by the real octoDNS: the published mail records stay the same."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from octodns_mailauth.dmarc.parser import parse_dmarc
 from octodns_mailauth.policy.loader import load_policy_file
 from octodns_mailauth.spf.parser import parse
 
-BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
 DOMAIN = "adopt.example"
 RSA_P = public_key_b64(generate_private_key("rsa", 2048))

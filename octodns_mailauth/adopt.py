@@ -564,6 +564,23 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     params, vendor_records, notes = _match_vendors(view, catalog, domain, set(vendors))
     out.notes.extend(notes)
     for entry_id in params:
+        entry = catalog.get(entry_id)
+        assert entry is not None
+        if entry.spf_include and entry_id not in spf_vendors:
+            # Its records show, but the published SPF does not name it: as a provider
+            # it would add include:<its include>, authorising hosts that are not now.
+            for name, rtype, value in vendor_records.get(entry_id, []):
+                out.unexpressed.append(
+                    Unexpressed(
+                        f"{name} {rtype} {value}",
+                        f"{entry.name}'s record, but the published SPF record has no "
+                        f"include:{entry.spf_include}, which `provider: {entry_id}` would add: "
+                        "left in the zone (add the provider yourself if it sends as this domain)",
+                        "vendor",
+                        False,
+                    )
+                )
+            continue
         if entry_id not in vendors:
             vendors.append(entry_id)
     senders: list[dict[str, Any]] = []

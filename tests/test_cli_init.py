@@ -238,11 +238,15 @@ def test_init_unknown_include_is_kept_as_a_raw_include(adopt_zone: Path) -> None
     proc = cli("init", DOMAIN, "--config", CONFIG, "--stdout")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     policy = yaml.safe_load(proc.stdout)
+    assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()  # --stdout writes nothing
     raw = [s for s in policy["senders"] if s.get("include")]
     assert raw == [{"name": "_spf.partner.example", "include": ["_spf.partner.example"]}]
-    # SendGrid still shows by its CNAMEs, without its SPF include.
-    assert any(s.get("provider") == "sendgrid" for s in policy["senders"])
-    assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()
+    # SendGrid's CNAMEs show, but the published SPF does not include it: as a
+    # provider it would add include:sendgrid.net, so its records stay hand-written.
+    assert not any(s.get("provider") == "sendgrid" for s in policy["senders"])
+    report = cli("init", DOMAIN, "--config", CONFIG)
+    assert "the published SPF record has no include:sendgrid.net" in report.stdout
+    assert "s1._domainkey" not in report.stdout.split("delete them from the zone")[1]
 
 
 LIVE = "initlive.test"

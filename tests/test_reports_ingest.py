@@ -404,3 +404,35 @@ def test_cli_ingest_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None
 def test_items_are_typed() -> None:
     items = list(read_paths([SAMPLES / "smtp_tls" / "mail.ru.json"]))
     assert isinstance(items[0], TlsReport) and items[0].domain == "example.com"
+
+
+@pytest.mark.pdns
+def test_cli_reverse_dns_from_a_real_server(pdns: object, tmp_path: Path) -> None:
+    """`--reverse-dns` asks PTR names live: here from the loopback PowerDNS."""
+    zone = "131.201.205.in-addr.arpa"
+    if f"{zone}." in pdns.zone_names():  # type: ignore[attr-defined]
+        pdns.delete_zone(zone)  # type: ignore[attr-defined]
+    pdns.create_zone(zone)  # type: ignore[attr-defined]
+    rrset = {
+        "name": f"98.{zone}.",
+        "type": "PTR",
+        "changetype": "REPLACE",
+        "ttl": 300,
+        "records": [{"content": "mail98.atl11.mcsv.net.", "disabled": False}],
+    }
+    pdns.api("PATCH", f"zones/{zone}.", {"rrsets": [rrset]})  # type: ignore[attr-defined]
+    try:
+        report = tmp_path / "r.xml"
+        report.write_bytes(_xml(_row(ip="205.201.131.98") + _row(ip="198.18.7.7")))
+        db = tmp_path / "e.db"
+        server = f"{pdns.host}:{pdns.dns_port}"  # type: ignore[attr-defined]
+        argv = ["reports", "ingest", str(report), "--db", str(db), "--reverse-dns"]
+        assert main([*argv, "--nameserver", server, "--timeout", "2"]) == 0
+        with EvidenceStore(db) as store:
+            rows = {r.source_ip: r for r in store.evidence("example.com", *WIDE).rows}
+            assert store.sources_without_reverse_dns() == []
+        assert rows["205.201.131.98"].reverse_dns == "mail98.atl11.mcsv.net"
+        assert rows["205.201.131.98"].org == "Intuit Mailchimp"
+        assert rows["198.18.7.7"].reverse_dns == ""  # no answer: asked once, not again
+    finally:
+        pdns.delete_zone(zone)  # type: ignore[attr-defined]

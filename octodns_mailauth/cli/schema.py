@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
+from .._fs import atomic_write
 from .exitcodes import EXIT_OK
 
 SCHEMA_ID = (
@@ -87,7 +87,7 @@ def schema_text() -> str:
 def run(args: argparse.Namespace) -> int:
     text = schema_text()
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        atomic_write(args.output, text, 0o644)  # editors may read it while we write
     else:
         print(text, end="")
     return EXIT_OK

@@ -111,3 +111,29 @@ def test_failing_server(mode: str, kind: str) -> None:
         assert not tree.permerror
         text = messages(tree)
         assert "vendor.example" in text and kind in text, text
+
+
+def test_a_cached_failure_raised_again_keeps_no_frames() -> None:
+    """The second ask of a failed name is answered from the cache with a fresh
+    error: re-raising the cached one would grow its traceback on every ask and
+    keep every frame it passed through (and the callers' state) alive."""
+
+    def depth(err: BaseException) -> int:
+        n, tb = 0, err.__traceback__
+        while tb is not None:
+            n, tb = n + 1, tb.tb_next
+        return n
+
+    with (
+        FakeDnsServer("nxdomain") as server,
+        LiveResolver([server.address], timeout=0.3, retries=0) as resolver,
+    ):
+        errors = []
+        for _ in range(5):
+            with pytest.raises(DnsError) as info:
+                resolver.query("gone.example", "TXT")
+            errors.append(info.value)
+        assert server.received == 1  # asked once, then from the cache
+    assert len({id(e) for e in errors}) == 5
+    assert depth(errors[-1]) <= depth(errors[1])
+    assert all(e.kind == "nxdomain" for e in errors)

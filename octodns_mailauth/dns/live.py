@@ -122,7 +122,7 @@ class LiveResolver(Resolver):
             assert future is not None
             answer = future.result()
         if isinstance(answer, DnsError):
-            raise answer
+            raise answer.again()
         return list(answer)
 
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:

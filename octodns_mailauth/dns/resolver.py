@@ -39,6 +39,12 @@ class DnsError(Exception):
     def temporary(self) -> bool:
         return self.kind in TEMPORARY
 
+    def again(self) -> DnsError:
+        """A fresh copy, to raise a cached failure: raising the cached one again
+        would add to its traceback each time, and that traceback keeps every frame
+        it passed through (and their callers' state) alive."""
+        return DnsError(self.name, self.rdtype, self.kind, self.detail)
+
 
 def norm(name: str) -> str:
     """The key a resolver files a name under: lower case, no trailing dot."""

@@ -278,10 +278,12 @@ class _Analysis:
             try:
                 self.cache[key] = self.resolver.query(name, rdtype)
             except DnsError as err:
-                self.cache[key] = err
+                # Without its traceback: that holds this frame, so this analysis
+                # (and the compile around it) in a cycle only the GC would free.
+                self.cache[key] = err.with_traceback(None)
         answer = self.cache[key]
         if isinstance(answer, DnsError):
-            raise answer
+            raise answer.again()
         return answer
 
     def prefetch(self, record: SpfRecord, domain: str) -> None:

@@ -357,16 +357,23 @@ def _t(kids: dict[str, Element], tag: str) -> str:
 
 
 def _record(rec: Element, n: int) -> AggregateRow:
-    where = f"record {n}"
+    try:
+        return _record_fields(rec)
+    except _Bad as e:
+        # Numbered here, on error only: formatting it for every field costs time.
+        raise _Bad(f"record {n}: {e}") from None
+
+
+def _record_fields(rec: Element) -> AggregateRow:
     parts = _kids(rec)
     if "row" not in parts:
-        raise _Bad(f"{where}: no <row>")
+        raise _Bad("no <row>")
     row = _kids(parts["row"])
     evaluated = _kids(row.get("policy_evaluated"))
     ident = _kids(parts.get("identifiers"))
     header_from = _domain(_t(ident, "header_from"))
     if not header_from:
-        raise _Bad(f"{where}: no <identifiers><header_from>")
+        raise _Bad("no <identifiers><header_from>")
     dkim = []
     spf = []
     auth = parts.get("auth_results")
@@ -376,17 +383,17 @@ def _record(rec: Element, n: int) -> AggregateRow:
         if not d:
             continue
         if el.tag == "dkim":
-            result = _enum(_t(kids, "result") or "none", DKIM_RESULTS, f"{where}: dkim result")
+            result = _enum(_t(kids, "result") or "none", DKIM_RESULTS, "dkim result")
             dkim.append(DkimAuth(d, _t(kids, "selector").lower(), result))
         elif el.tag == "spf":
-            result = _enum(_t(kids, "result") or "none", SPF_RESULTS, f"{where}: spf result")
+            result = _enum(_t(kids, "result") or "none", SPF_RESULTS, "spf result")
             spf.append(SpfAuth(d, _t(kids, "scope").lower(), result))
     return AggregateRow(
-        source_ip=_ip(_t(row, "source_ip"), f"{where}: source_ip"),
-        count=_int(_t(row, "count"), f"{where}: count"),
-        disposition=_enum(_t(evaluated, "disposition"), DISPOSITIONS, f"{where}: disposition"),
-        dmarc_dkim=_enum(_t(evaluated, "dkim") or "fail", DMARC_RESULTS, f"{where}: dkim"),
-        dmarc_spf=_enum(_t(evaluated, "spf") or "fail", DMARC_RESULTS, f"{where}: spf"),
+        source_ip=_ip(_t(row, "source_ip"), "source_ip"),
+        count=_int(_t(row, "count"), "count"),
+        disposition=_enum(_t(evaluated, "disposition"), DISPOSITIONS, "disposition"),
+        dmarc_dkim=_enum(_t(evaluated, "dkim") or "fail", DMARC_RESULTS, "dkim"),
+        dmarc_spf=_enum(_t(evaluated, "spf") or "fail", DMARC_RESULTS, "spf"),
         header_from=header_from,
         envelope_from=_domain(_t(ident, "envelope_from")),
         dkim=dkim,

@@ -33,13 +33,46 @@ _DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']
 def parse_xml(data: bytes, max_bytes: int) -> tuple[Element, str]:
     """The tree with local tag names, and the root element's namespace ("" if none).
 
-    Two passes, both in C: expat alone with only the declaration handlers set
-    (refusing any DTD or entity before anything is expanded), then ElementTree's
-    parser for the tree.  Python callbacks per element would cost several times more.
+    ElementTree's C parser builds the tree.  A document that could declare a DTD
+    or entity is first read by expat alone with only the declaration handlers set,
+    which refuses it before anything is expanded; Python callbacks per element
+    would cost several times more.
     """
     if len(data) > max_bytes:
         raise XmlRefused(f"XML of {len(data)} bytes: larger than the {max_bytes} allowed")
     data = _recode(data)
+    if _may_declare(data):
+        _check_declarations(data)
+    parser = XMLParser()
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ParseError as e:
+        line, column = e.position
+        raise XmlRefused(
+            f"not well-formed XML: {str(e).split(':', 1)[0]} at line {line}, column {column + 1}"
+        ) from None
+    ns = ""
+    if root.tag[:1] == "{":
+        ns = root.tag[1:].partition("}")[0]
+        # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
+        for el in root.iter():
+            if el.tag[:1] == "{":
+                el.tag = el.tag.partition("}")[2]
+    return root, ns
+
+
+def _may_declare(data: bytes) -> bool:
+    """Whether the document could hold a DTD or an entity declaration.  In an
+    ASCII-compatible encoding (all that _recode leaves) a declaration is spelled
+    `<!DOCTYPE` or `<!ENTITY`; a UTF-16/32 document is always checked."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        return True
+    return b"<!DOCTYPE" in data or b"<!ENTITY" in data
+
+
+def _check_declarations(data: bytes) -> None:
+    """expat alone, with only the declaration handlers: refuse before anything expands."""
     check = expat.ParserCreate()
 
     def forbid(*_: object) -> None:
@@ -62,20 +95,6 @@ def parse_xml(data: bytes, max_bytes: int) -> tuple[Element, str]:
             f"not well-formed XML: {expat.ErrorString(e.code)} at line {e.lineno}, "
             f"column {e.offset + 1}"
         ) from None
-    parser = XMLParser()
-    try:
-        parser.feed(data)
-        root = parser.close()
-    except ParseError as e:  # pragma: no cover - the first pass accepted it
-        raise XmlRefused(f"not well-formed XML: {e}") from None
-    ns = ""
-    if root.tag[:1] == "{":
-        ns = root.tag[1:].partition("}")[0]
-        # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
-        for el in root.iter():
-            if el.tag[:1] == "{":
-                el.tag = el.tag.partition("}")[2]
-    return root, ns
 
 
 def _recode(data: bytes) -> bytes:

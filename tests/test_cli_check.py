@@ -51,6 +51,7 @@ def published(example: Path, pdns: Any) -> Iterator[Any]:
     config["zones"] = {
         f"{DOMAIN}.": {"sources": ["config"], "processors": ["mailauth"], "targets": ["pdns"]}
     }
+    config["processors"]["mailauth"]["config_file"] = CONFIG  # this file, not config.yaml
     Path(CONFIG).write_text(yaml.safe_dump(config))
     sync = subprocess.run(
         [str(BIN / "octodns-sync"), "--config-file", CONFIG, "--doit"],

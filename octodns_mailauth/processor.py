@@ -141,6 +141,21 @@ class MailAuthProcessor(BaseProcessor):
         for finding in plan.findings:
             if finding.severity is not Severity.INFO:
                 self.log.warning("%s", finding.format())
+        for record in (r for res in plan.results if res.domain in plan.home for r in res.records):
+            if (
+                self.zones
+                and self.zones.complete
+                and self.zones.zone_of(record.name) not in self.zones.mine
+            ):
+                self.log.warning(
+                    "%s: %s is in no zone this processor manages here; its owner must publish "
+                    "%s. %s %s",
+                    record.location,
+                    record.name,
+                    record.name,
+                    record.type,
+                    " ".join(f'"{v}"' for v in record.values),
+                )
         if not plan.home and not plan.merge.records:
             zone = normalize(desired.name)
             if _receives_mail(desired):  # spoofable: say so where sync output is read

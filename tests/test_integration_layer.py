@@ -9,32 +9,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-import dns.zone
 import pytest
 import yaml
 from octodns.manager import Manager
+from test_processor import edit_yaml as edit
+from test_processor import served
 
 from octodns_mailauth.cli import main
 
 CONFIG = "zones/config.yaml"
-
-
-def edit(path: str, change) -> None:  # type: ignore[no-untyped-def]
-    data = yaml.safe_load(Path(path).read_text())
-    change(data)
-    if "/config/" in path:  # the YamlProvider enforces sorted names
-        data = dict(sorted(data.items()))
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def served(zone: str) -> dict[tuple[str, str], list[str]]:
-    z = dns.zone.from_file(f"zones/output/{zone}.zone", zone, relativize=False, check_origin=False)
-    out: dict[tuple[str, str], list[str]] = {}
-    for name, _ttl, rdata in z.iterate_rdatas():
-        rtype = dns.rdatatype.to_text(rdata.rdtype)
-        text = b"".join(rdata.strings).decode() if rtype == "TXT" else rdata.to_text()
-        out.setdefault((name.to_text().rstrip("."), rtype), []).append(text)
-    return out
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ def test_every_record_is_adopted_or_has_a_reason(outcome: dict[str, Any]) -> Non
     from collections import Counter
 
     kinds = Counter(
-        re.sub(r"^\S+:\d+: error: ", "", re.sub(r"'[^']*'|\d+", "N", r[0]))[:60]
+        re.sub(r"'[^']*'|\d+", "N", re.sub(r"^\S+:\d+: error: ", "", r[0]))[:60]
         for r in reasons.values()
     )
     print(f"\ninit round trip: {len(expressible)} expressible, {len(reasons)} with a reason")

@@ -36,6 +36,7 @@ senders:
   - name: office
     provider: microsoft365
     tenant: t{n}
+    dkim_targets: legacy
   - name: newsletters
     provider: sendgrid
     account: u{n}

@@ -20,6 +20,7 @@ senders:
   - name: office
     provider: microsoft365
     tenant: tenant{i}
+    dkim_targets: legacy
   - name: newsletters
     provider: sendgrid
     account: u{i}

@@ -112,7 +112,15 @@ def _regex(
         if param is None:
             raise ValueError(f"unknown parameter {pname}")
         if expand and name != "item" and param.default is not None and depth < 4:
+            if param.default_with and pname in groups:
+                out.append(f"(?P={pname})")
+                continue
             sub, n = _regex(param.default, entry, domain, expand, groups, foreach, wide, depth + 1)
+            if param.default_with:
+                # The default applies only with another parameter: capture the value
+                # itself too, so the policy states it (Microsoft 365's legacy targets).
+                groups.add(pname)
+                sub = f"(?P<{pname}>{sub})"
             out.append(sub)
             literal += n
         elif pname in groups:
@@ -671,7 +679,9 @@ def _non_default(entry: Entry, domain: str, given: dict[str, Any]) -> dict[str, 
     out = {}
     for key, value in given.items():
         param = entry.params[key]
-        if param.default is not None and not param.list:
+        # A default that applies only with another parameter (Microsoft 365's
+        # legacy DKIM targets) is written out: the value is what the zone has.
+        if param.default is not None and not param.list and not param.default_with:
             without = {k: v for k, v in given.items() if k != key}
             defaults, _ = resolve_params(entry, domain, without)
             if defaults.get(key) == value:

@@ -23,6 +23,7 @@ from .context import (
     SpfTerm,
     ZoneView,
 )
+from .dkim.delegation import delegation_step
 from .dkim.step import dkim_step
 from .dmarc.alignment import alignment_step, stage_step
 from .dmarc.step import dmarc_step
@@ -58,6 +59,7 @@ STEPS: list[Step] = [
     parked_step,
     senders_step,
     dkim_step,
+    delegation_step,
     spf_step,
     dmarc_step,
     alignment_step,

@@ -62,6 +62,12 @@ class SenderFacts:
     mail_from: str | None
     dkim_domains: list[str] = field(default_factory=list)
     location: Location | None = None
+    # Selectors published as a CNAME to a key the provider holds: (name, target),
+    # the d= those keys sign as, and the d= domains none of whose keys could be
+    # verified at their target (dkim/delegation.py).
+    delegated: list[tuple[str, str]] = field(default_factory=list)
+    delegated_d: str | None = None
+    unverified_dkim: set[str] = field(default_factory=set)
 
 
 @dataclass

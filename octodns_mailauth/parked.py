@@ -2,9 +2,18 @@
 
 `parked: true` says the domain sends and receives no mail; it becomes the
 records of the M3AAWG "Protecting Parked Domains" BCP: `v=spf1 -all`, DMARC
-`p=reject; sp=reject; np=reject`, null MX (RFC 7505), and the wildcard SPF and
-DKIM records where the zone has nothing of its own there.  `null_mx: true`
-alone is for domains that send but never receive.
+`p=reject; sp=reject; np=reject`, null MX (RFC 7505), and the wildcard DKIM
+record `*._domainkey` (revoked key) where the zone has nothing of its own there.
+`null_mx: true` alone is for domains that send but never receive.
+
+One deviation from the BCP, on purpose: no wildcard `*.<domain> TXT "v=spf1
+-all"`.  A wildcard answers every TXT query for a name that does not exist,
+including `_mta-sts`, `_smtp._tls`, `<selector>._bimi` and `_dmarc.<sub>`, so
+verifiers find an SPF record where they look for those and report errors
+(checkdmarc does); RFC 7208 §3.5 discourages wildcard SPF for such reasons.
+Instead `v=spf1 -all` is published at every host name the zone has (A, AAAA or
+MX), and DMARC `sp=reject` / `np=reject` (RFC 9989) covers the other
+subdomains, existing or not, for every receiver that applies DMARC.
 """
 
 from __future__ import annotations
@@ -113,8 +122,35 @@ def _parked(ctx: CompileContext) -> None:
             takeover=takeover_dmarc,
         )
     )
-    _wildcard(ctx, f"*.{ctx.domain}", PARKED_SPF, "spf")
+    _host_spf(ctx)
     _wildcard(ctx, f"*._domainkey.{ctx.domain}", dkim.REVOKED, "dkim")
+
+
+HOST_TYPES = ("A", "AAAA", "MX")
+
+
+def _host_spf(ctx: CompileContext) -> None:
+    """`v=spf1 -all` at each host name of the zone (see the module docstring for
+    why not a wildcard), unless the zone has its own SPF record there."""
+    hosts = sorted(
+        {
+            name
+            for name, rtype in ctx.zone
+            if rtype in HOST_TYPES
+            and name.endswith("." + ctx.domain)
+            and not name.startswith(("*", "_"))
+        }
+    )
+    for name in hosts:
+        if (name, "CNAME") in ctx.zone:
+            continue  # cannot happen beside A/MX in a valid zone; never add to it
+        if any(txt_kind_matches("spf", v) for v in ctx.zone.get((name, "TXT"), ())):
+            continue  # the zone's own SPF record there is the zone's business
+        ctx.add(
+            DesiredRecord(
+                name, "TXT", ctx.ttl, (PARKED_SPF,), OWNER, "spf", ctx.location("parked")
+            )
+        )
 
 
 def _wildcard(ctx: CompileContext, name: str, value: str, kind: str) -> None:

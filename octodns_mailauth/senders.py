@@ -98,8 +98,13 @@ def _provider(
         return []
     label = f"sender {sender.name} ({entry.id})"
     if entry.dkim is not None:
+        first = len(ctx.result.records)
         if _group(ctx, entry, entry.dkim, values, label, where, "dkim"):
             facts.dkim_domains.append(normalize(render(entry.dkim.d, values)))
+            cnames = [r for r in ctx.result.records[first:] if r.type == "CNAME"]
+            if cnames:  # the provider holds these keys: dkim/delegation.py checks them
+                facts.delegated = [(r.name, r.values[0].rstrip(".")) for r in cnames]
+                facts.delegated_d = facts.dkim_domains[-1]
         else:
             missing = [p for p in entry.dkim.requires if p not in values]
             ctx.find(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from vendor_keys import VendorKeys
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import CompileResult, compile_policy
@@ -27,6 +27,7 @@ senders:
   - name: office
     provider: microsoft365
     tenant: contoso
+    dkim_targets: legacy
   - name: newsletters
     provider: sendgrid
 """
@@ -41,7 +42,7 @@ def compile_text(
     text: str, domain: str = "example.com", extra_catalog: list[Path] | None = None
 ) -> CompileResult:
     lp = parse_policy(text, f"mail/{domain}.yaml", domain)
-    return compile_policy(lp, load_catalog(extra_catalog or []), Keys())
+    return compile_policy(lp, load_catalog(extra_catalog or []), Keys(), VendorKeys())
 
 
 def rows(result: CompileResult) -> dict[str, AlignmentRow]:
@@ -67,7 +68,7 @@ def test_unaligned_sender_blocks_reject_naming_sender_and_fixes() -> None:
     assert error.severity is Severity.ERROR
     assert "'newsletters' (Twilio SendGrid)" in error.message
     assert "p=reject" in error.message and "rejected" in error.message
-    assert error.location is not None and error.location.line == 5
+    assert error.location is not None and error.location.line == 6
     assert error.location.key_path == "senders[1]"
     hint = error.hint or ""
     # Both fixes, with where to find the values.
@@ -157,26 +158,36 @@ def test_microsoft_365_default_signing_domain_is_named() -> None:
     assert "contoso.onmicrosoft.com" in note.message and note.severity is Severity.INFO
 
 
-def test_microsoft_365_without_dkim_cnames_signs_as_the_tenant(tmp_path: Path) -> None:
-    # A user catalog entry (same id replaces the shipped one) whose DKIM CNAMEs
-    # need targets copied from the portal: without them nothing is published.
-    data = yaml.safe_load((CATALOG_DIR / "microsoft365.yaml").read_text())
-    for key in ("selector1_target", "selector2_target"):
-        del data["params"][key]["default"]
-    data["dkim"]["requires"] = ["tenant", "selector1_target", "selector2_target"]
-    (tmp_path / "microsoft365.yaml").write_text(yaml.safe_dump(data))
-    text = (
-        "senders:\n  - {name: office, provider: microsoft365, tenant: contoso}\n"
-        "dmarc: {stage: reject}\n"
+def test_microsoft_365_needs_its_targets_as_shown_or_legacy() -> None:
+    # The targets cannot be derived (post-May-2025 domains have a partition
+    # Microsoft assigns): a sender with neither the targets nor `legacy` is an error.
+    text = "senders:\n  - {name: office, provider: microsoft365, tenant: contoso}\n"
+    result = compile_text(text)
+    errors = [f for f in result.errors if f.code == "provider-param"]
+    assert {f.location.key_path for f in errors if f.location} == {
+        "senders[0].selector1_target",
+        "senders[0].selector2_target",
+    }
+    message = next(f.format() for f in errors if "selector1_target" in f.message)
+    assert "Get-DkimSigningConfig" in message and "dkim.mail.microsoft" in message
+    assert "dkim_targets: legacy" in message
+    # Targets as Microsoft shows them are published as given, and verified.
+    target = "selector1-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft"
+    shown = (
+        "senders:\n  - name: office\n    provider: microsoft365\n    tenant: contoso\n"
+        f"    selector1_target: {target}\n"
+        f"    selector2_target: {target.replace('selector1', 'selector2')}\n"
     )
-    result = compile_text(text, extra_catalog=[tmp_path])
-    assert not [r for r in result.records if "_domainkey" in r.name]
-    row = rows(result)["office"]
-    assert row.dkim_domains == ("contoso.onmicrosoft.com",)
-    assert row.verdict is Verdict.SPF_ONLY  # Exchange Online's MAIL FROM is our domain
-    warning = only(result, "align-spf-only")
-    assert "DKIM signs as contoso.onmicrosoft.com" in warning.message
-    assert "selector1_target" in (warning.hint or "")
+    result = compile_text(shown)
+    assert not result.errors, result.errors
+    cnames = {r.name: r.values[0] for r in result.records if r.type == "CNAME"}
+    assert cnames["selector1._domainkey.example.com"] == target + "."
+    assert rows(result)["office"].verdict is Verdict.DKIM
+    # Both at once is ambiguous.
+    both = compile_text(
+        shown.replace("tenant: contoso\n", "tenant: contoso\n    dkim_targets: legacy\n")
+    )
+    assert any("give either selector1_target or dkim_targets" in f.message for f in both.errors)
 
 
 def test_strict_spf_alignment_needs_the_exact_name() -> None:

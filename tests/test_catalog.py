@@ -10,6 +10,7 @@ import dns.zone
 import pytest
 import yaml
 from octodns.manager import Manager
+from vendor_keys import VendorKeys
 
 from octodns_mailauth.catalog import CatalogError, load_catalog
 from octodns_mailauth.compile import CompileResult, compile_policy
@@ -30,7 +31,7 @@ class Keys:
 def compile_sender(sender: str, domain: str = "example.com") -> CompileResult:
     text = f"senders:\n  - name: s\n{sender}dmarc: {{stage: monitor, rua: mailto:d@{domain}}}\n"
     lp = parse_policy(text, f"mail/{domain}.yaml", domain)
-    return compile_policy(lp, CATALOG, Keys())
+    return compile_policy(lp, CATALOG, Keys(), VendorKeys())
 
 
 def published(result: CompileResult) -> set[tuple[str, str, str]]:
@@ -54,7 +55,7 @@ def row(result: CompileResult) -> AlignmentRow:
 #  MAIL FROM, verdict)
 CASES = {
     "microsoft365": (
-        "    tenant: contoso\n",
+        "    tenant: contoso\n    dkim_targets: legacy\n",
         {
             (
                 "selector1._domainkey.example.com",

@@ -77,11 +77,17 @@ def test_check_published_zone_has_no_drift(published: Any) -> None:
     proc = cli("check", DOMAIN, "--config", CONFIG, "--nameserver", nameserver(published))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no drift" in proc.stderr
-    lines = proc.stdout.splitlines()
+    records, targets = proc.stdout.split("DKIM keys at the delegated selectors' targets")
+    lines = records.splitlines()
     wanted = json.loads(cli("records", DOMAIN, "--config", CONFIG, "--format", "json").stdout)
     # One line per wanted record, each "ok" (keys are in the keystore: p= compared too).
     assert len(lines) == len(wanted)
     assert all(line.startswith("ok ") for line in lines), proc.stdout
+    # Then one line per delegated selector: the vendors' zones are not on this
+    # server (it refuses), so their keys are unverified, never "no key".
+    delegated = targets.splitlines()[1:]
+    assert len(delegated) == 4 and all(ln.startswith("  unverified ") for ln in delegated)
+    assert all(ln.endswith("DNS refused") for ln in delegated), targets
 
 
 @pytest.mark.pdns

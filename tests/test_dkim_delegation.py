@@ -29,6 +29,7 @@ def test_cname_and_txt_at_one_selector_is_an_error() -> None:
         "  - name: office\n"
         "    provider: microsoft365\n"
         "    tenant: contoso\n"
+        "    dkim_targets: legacy\n"
         "  - name: relay\n"
         "    ip4: [203.0.113.5]\n"
         f"    dkim: {{selector: selector1, algorithm: ed25519, public_key: '{ED}'}}\n"
@@ -39,7 +40,7 @@ def test_cname_and_txt_at_one_selector_is_an_error() -> None:
     assert "selector1._domainkey.example.com" in text
     assert "sender office" in text and "sender relay" in text
     assert "CNAME" in text and "RFC 1034 §3.6.2" in text
-    assert "mail/example.com.yaml:7" in text  # the relay's dkim entry
+    assert "mail/example.com.yaml:8" in text  # the relay's dkim entry
 
 
 def test_two_senders_claiming_one_selector_is_an_error() -> None:
@@ -92,6 +93,7 @@ def test_rotating_selector_colliding_with_a_fixed_one_is_an_error() -> None:
 def test_provider_cnames_alone_are_fine(provider_selector: str) -> None:
     result = compile_text(
         "senders:\n  - name: office\n    provider: microsoft365\n    tenant: contoso\n"
+        "    dkim_targets: legacy\n"
     )
     assert not result.errors
     names = {r.name: r for r in result.records if r.type == "CNAME"}

@@ -27,7 +27,10 @@ from octodns_mailauth.processor import MailAuthProcessorError
 
 PATH = "mail/example.com.yaml"
 ZoneDict = dict[tuple[str, str], tuple[str, ...]]
-WEB_ONLY: ZoneDict = {("example.com", "A"): ("192.0.2.1",)}
+WEB_ONLY: ZoneDict = {
+    ("example.com", "A"): ("192.0.2.1",),
+    ("shop.example.com", "A"): ("192.0.2.2",),
+}
 
 
 class NoKeys:
@@ -59,7 +62,8 @@ def test_parked_publishes_the_m3aawg_records() -> None:
         ("example.com", "TXT"): ("v=spf1 -all",),
         ("example.com", "MX"): ("0 .",),
         ("_dmarc.example.com", "TXT"): ("v=DMARC1; p=reject; sp=reject; np=reject",),
-        ("*.example.com", "TXT"): ("v=spf1 -all",),
+        # Each host of the zone, not a wildcard that would shadow _mta-sts & co.
+        ("shop.example.com", "TXT"): ("v=spf1 -all",),
         ("*._domainkey.example.com", "TXT"): ("v=DKIM1; p=",),
     }
     assert result.details["parked"] is True
@@ -131,10 +135,25 @@ def test_wildcards_step_aside_for_the_zones_own_records() -> None:
     names = {r.name for r in result.records}
     assert "*.example.com" not in names and "*._domainkey.example.com" not in names
     warned = [f for f in result.warnings if f.code == "parked-wildcard-skipped"]
-    assert len(warned) == 2
-    # A wildcard of another kind (an A, or a non-SPF TXT) does not clash.
-    zone = {("*.example.com", "A"): ("192.0.2.9",), ("*.example.com", "TXT"): ("hello",)}
-    assert ("*.example.com", "TXT") in published(compile_text("parked: true\n", zone))
+    assert len(warned) == 1 and "*._domainkey" in warned[0].message
+
+
+def test_parked_never_publishes_a_wildcard_spf() -> None:
+    """A wildcard TXT would answer `_mta-sts`, `_smtp._tls`, `<sel>._bimi` and
+    `_dmarc.<sub>` too (RFC 7208 §3.5 discourages it): each host gets its own."""
+    zone = {
+        **WEB_ONLY,
+        ("*.example.com", "A"): ("192.0.2.9",),  # the zone's own wildcard: not a host name
+        ("_sip._tcp.example.com", "SRV"): ("10 5 5060 sip.example.com.",),
+        ("mail.example.com", "AAAA"): ("2001:db8::25",),
+        ("own.example.com", "A"): ("192.0.2.3",),
+        ("own.example.com", "TXT"): ("v=spf1 ip4:192.0.2.3 -all",),
+    }
+    records = published(compile_text("parked: true\n", zone))
+    spf_names = sorted(
+        n for (n, t), v in records.items() if t == "TXT" and v[0].startswith("v=spf1")
+    )
+    assert spf_names == ["example.com", "mail.example.com", "shop.example.com"]
 
 
 def test_null_mx_alone() -> None:
@@ -176,7 +195,7 @@ def test_example_parked_domain_publishes_and_second_sync_plans_nothing(example: 
     assert parked[("parked.example", "MX")] == ["0 ."]
     assert parked[("parked.example", "TXT")] == ["v=spf1 -all"]
     assert parked[("_dmarc.parked.example", "TXT")] == ["v=DMARC1; p=reject; sp=reject; np=reject"]
-    assert parked[("*.parked.example", "TXT")] == ["v=spf1 -all"]
+    assert ("*.parked.example", "TXT") not in parked
     assert parked[("*._domainkey.parked.example", "TXT")] == ["v=DKIM1; p="]
     # the zone's own records are kept
     assert parked[("parked.example", "A")] == ["192.0.2.40"]
@@ -207,7 +226,7 @@ def test_hand_written_wildcard_spf_is_left_alone(example: Path) -> None:
     path = Path("zones/config/parked.example.yaml")
     path.write_text(
         path.read_text().replace(
-            "www:", "'*':\n  type: TXT\n  value: v=spf1 include:_spf.example.net -all\nwww:"
+            "shop:", "'*':\n  type: TXT\n  value: v=spf1 include:_spf.example.net -all\nshop:"
         )
     )
     assert Manager("zones/config.yaml").sync(dry_run=False) > 0
@@ -219,8 +238,10 @@ def test_hand_written_wildcard_spf_is_left_alone(example: Path) -> None:
 @pytest.mark.pdns
 def test_served_by_powerdns_and_read_by_independent_checkers(example: Path, pdns: Any) -> None:
     """Through a real server: checkdmarc finds the MTA-STS, TLS-RPT, BIMI and
-    DMARC records, and pyspf fails any sender for a name under the parked
-    domain (the wildcard SPF)."""
+    DMARC records, reports no error on the parked domain (nothing answers where
+    it looks for MTA-STS, TLS-RPT or BIMI but their absence), and pyspf fails
+    any sender for the parked domain and its hosts (other names under it are
+    DMARC np=reject, RFC 9989)."""
     import checkdmarc.bimi
     import checkdmarc.dmarc
     import checkdmarc.mta_sts
@@ -275,8 +296,27 @@ def test_served_by_powerdns_and_read_by_independent_checkers(example: Path, pdns
     original = spf.DNSLookup
     spf.DNSLookup = lookup
     try:
-        for sender in ("x@parked.example", "x@invoices.parked.example"):
+        for sender in ("x@parked.example", "x@www.parked.example", "x@shop.parked.example"):
             result = spf.check2(i="192.0.2.99", s=sender, h="mail.example.org")
             assert result[0] == "fail", (sender, result)
+        # No wildcard: a name that does not exist has no SPF record...
+        result = spf.check2(i="192.0.2.99", s="x@invoices.parked.example", h="mail.example.org")
+        assert result[0] == "none", result
     finally:
         spf.DNSLookup = original
+    # checkdmarc over the whole parked domain: no error but "does not exist"
+    # where a parked domain rightly has nothing.
+    absent = {
+        "mta_sts": "does not exist",
+        "smtp_tls_reporting": "does not exist",
+        "bimi": "does not exist",
+    }
+    for domain in ("parked.example",):
+        report = checkdmarc.check_domains([domain], parked=True, resolver=resolver, skip_tls=True)
+        assert report["spf"]["valid"] and report["spf"]["parsed"]["all"] == "fail", report
+        assert report["dmarc"]["valid"] and "error" not in report["dmarc"], report["dmarc"]
+        assert report["dmarc"]["tags"]["p"]["value"] == "reject"
+        assert "error" not in report["mx"] and report["mx"]["hosts"] == []
+        for section, words in absent.items():
+            error = report[section].get("error", "")
+            assert words in error and "SPF" not in error, (domain, section, report[section])

@@ -29,7 +29,11 @@ def test_example_policies_load() -> None:
     ]
     office = loaded[0].policy.senders[0]
     assert office.provider == "microsoft365"
-    assert office.params == {"tenant": "contoso"}
+    assert office.params == {
+        "tenant": "contoso",
+        "selector1_target": "selector1-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft",
+        "selector2_target": "selector2-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft",
+    }
 
 
 def test_domain_comes_from_file_name_or_key(tmp_path: Path) -> None:

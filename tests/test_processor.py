@@ -57,7 +57,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
-    assert sync() == 44
+    assert sync() == 45
     com = served("example.com")
     spf = com[("example.com", "TXT")]
     assert (
@@ -71,7 +71,7 @@ def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
         "v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com"
     ]
     assert com[("selector1._domainkey.example.com", "CNAME")] == [
-        "selector1-example-com._domainkey.contoso.onmicrosoft.com."
+        "selector1-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft."
     ]
     assert com[("relay2026a._domainkey.example.com", "TXT")][0].startswith(
         "v=DKIM1; k=ed25519; p="

@@ -173,11 +173,21 @@ def test_stale_lock_warns_and_fresh_does_not() -> None:
     assert "spf-lock-stale" not in codes(longer)
 
 
-def test_no_lock_counts_top_level_only_and_says_so() -> None:
+def test_no_lock_is_a_warning_and_nothing_is_counted() -> None:
     result = compile_text(ELEVEN, None)
     assert not result.errors  # 3 top-level lookups; nested ones unknown
     (note,) = [f for f in result.findings if f.code == "spf-lock-missing"]
-    assert note.severity is Severity.INFO and "no SPF lock" in note.message
+    assert note.severity is Severity.WARNING and "no SPF lock" in note.message
+    assert result.details["spf_not_followed"] == [
+        "big-esp.example",
+        "crm.example",
+        "helpdesk.example",
+    ]
+    rep = report.build(parse_policy(ELEVEN, "mail/example.com.yaml", "example.com"), result)
+    assert rep.spf_total is None and not rep.spf_per_sender
+    text = report.text(rep)
+    assert "not counted" in text and "lookups (limit 10)" not in text.split("DMARC")[0]
+    assert "not counted" in report.markdown(rep)
 
 
 def test_long_record_is_split_into_chained_includes() -> None:

@@ -35,6 +35,11 @@ class Param(_Strict):
     help: str = Field(description="what the value is and where in the vendor's console to find it")
     required: bool = False
     default: str | None = Field(None, description="a template over {domain} and other params")
+    default_with: str | None = Field(
+        None,
+        description="the default applies only when this other parameter is given (e.g. "
+        "Microsoft 365's legacy DKIM targets): without either the parameter is missing",
+    )
     pattern: str | None = Field(None, description="a regular expression the value must match")
     list: bool = Field(False, description="the value is a list (e.g. Amazon SES DKIM tokens)")
 
@@ -204,6 +209,13 @@ def resolve_params(
             values[key] = value
     # Defaults may refer to given params, so they render after them.
     for key, param in entry.params.items():
+        if param.default_with and key in given and param.default_with in given:
+            problems.append(
+                (key, f"give either {key} or {param.default_with}, not both: {param.help}")
+            )
+    for key, param in entry.params.items():
+        if param.default_with and param.default_with not in values:
+            continue  # no default without the parameter that chooses it
         if key not in values and param.default is not None:
             try:
                 values[key] = render(param.default, values)

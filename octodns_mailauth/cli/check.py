@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from ..dkim.delegation import verify_targets
 from ..findings import Severity
 from ..records import DesiredRecord, txt_kind_matches
 from .exitcodes import EXIT_OK, EXIT_POLICY
@@ -126,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     unverifiable = {f"{sel}._domainkey.{d}" for d, sel in ws.keys.placeholders}
     drift = compare(list(result.records), live, unverifiable)
     bad = [d for d in drift if d.status in ("missing", "extra", "different")]
+    # The keys behind delegated selectors, as live DNS serves them now.
+    targets = verify_targets(result.senders, live.resolver)
+    unverified = [t for t in targets if not t.verified]
     if args.format == "json":
         print(
             dumps(
@@ -134,12 +138,33 @@ def run(args: argparse.Namespace) -> int:
                     "nameserver": live.where,
                     "drift": len(bad),
                     "records": [d.__dict__ for d in drift],
+                    "dkim_targets": [
+                        {
+                            "sender": t.sender,
+                            "name": t.name,
+                            "target": t.target,
+                            "status": "verified" if t.verified else "unverified",
+                            "detail": t.detail,
+                        }
+                        for t in targets
+                    ],
                 }
             )
         )
     else:
         for d in drift:
             print(d.line())
+        if targets:
+            print(f"DKIM keys at the delegated selectors' targets ({live.where}):")
+        for t in targets:
+            status = "verified" if t.verified else "unverified"
+            print(f"  {status:<10} {t.name} CNAME {t.target} (sender {t.sender}): {t.detail}")
+        if unverified:
+            print(
+                f"{lp.domain}: {len(unverified)} delegated DKIM target(s) have no key: "
+                "mail signed with those selectors fails DKIM",
+                file=sys.stderr,
+            )
         verdict = f"{len(bad)} difference{'s' if len(bad) != 1 else ''}" if bad else "no drift"
         print(f"{lp.domain}: {verdict} ({live.where})", file=sys.stderr)
     return EXIT_POLICY if bad else EXIT_OK

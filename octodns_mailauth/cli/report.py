@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..dns.lockfile import REFRESH_COMMAND
 from ..findings import Finding, Severity
 from .render import md_table
 
@@ -92,6 +93,21 @@ def _sender_of_term(lp: Any, result: Any, term: str) -> str:
 
 
 def _spf(report: DomainReport, lp: Any, result: Any) -> None:
+    _spf_counted(report, lp, result)
+    skipped = result.details.get("spf_not_followed")
+    if skipped:
+        # A number that leaves out what the includes cost would read as the count.
+        report.spf_total = None
+        report.spf_per_sender = {}
+        head = f"{result.domain}  not counted: {len(skipped)} include target(s) not followed"
+        report.spf_lines[:1] = [head]
+        report.spf_note = (
+            "not followed (no answer in the lock): " + ", ".join(skipped) + "; run "
+            f"`{REFRESH_COMMAND}` to record them, then the lookups are counted"
+        )
+
+
+def _spf_counted(report: DomainReport, lp: Any, result: Any) -> None:
     tree = result.details.get("spf")
     value = _spf_value(result)
     if tree is not None and hasattr(tree, "render"):
@@ -134,7 +150,7 @@ def _spf(report: DomainReport, lp: Any, result: Any) -> None:
     report.spf_lines = [f"{result.domain}  {value}"]
     report.spf_note = (
         "nested includes were not resolved (no SPF lock file): the count covers the top "
-        "level only; run `octodns-mailauth spf refresh` to lock third-party records"
+        f"level only; run `{REFRESH_COMMAND}` to lock third-party records"
     )
 
 
@@ -282,6 +298,9 @@ def text(report: DomainReport) -> str:
             out += [f"  - {b}" for b in report.blockers]
         else:
             out.append(f"  {_clear(report)}")
+    elif report.blockers:
+        out.append("  enforced, but:")
+        out += [f"  - {b}" for b in report.blockers]
     else:
         out.append("  fully enforced")
     if report.evidence is not None:
@@ -324,8 +343,10 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
                 rows.append([f"`{rec.name}`", rec.type, rec.ttl, f"`{value}`", rec.owner])
         out.append(md_table(["name", "type", "TTL", "value", "owner"], rows))
         out.append("")
-    budget = "?" if report.spf_total is None else str(report.spf_total)
-    out.append(f"**SPF lookup budget:** {budget} of 10")
+    if report.spf_total is None:
+        out.append("**SPF lookup budget:** not counted (includes not followed)")
+    else:
+        out.append(f"**SPF lookup budget:** {report.spf_total} of 10")
     out.append("")
     if report.spf_per_sender:
         out.append(md_table(["sender", "lookups"], report.spf_per_sender.items()))
@@ -355,6 +376,10 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
             else "nothing blocks it"
         )
         out.append(f"**DMARC stage:** {report.stage}; next: {report.next_stage}: {state}")
+    elif report.blockers:
+        out.append(
+            f"**DMARC stage:** {report.stage} (enforced, but: {'; '.join(report.blockers)})"
+        )
     else:
         out.append(f"**DMARC stage:** {report.stage} (fully enforced)")
     out.append("")

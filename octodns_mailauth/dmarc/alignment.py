@@ -24,6 +24,7 @@ from .step import declared_org_domains
 
 class Verdict(str, Enum):
     DKIM = "pass via DKIM"
+    UNVERIFIED = "unverified"  # aligned d= only through delegated keys not (yet) found
     SPF_ONLY = "SPF only"
     NONE = "cannot align"
 
@@ -39,6 +40,7 @@ class AlignmentRow:
     verdict: Verdict
     acknowledged: str | None = None  # the sender's unaligned_ok reason
     note: str | None = None  # e.g. the d= a provider uses until custom DKIM is on
+    dkim_unverified: bool = False  # aligned d= whose keys were not found at their targets
 
     @property
     def passes(self) -> bool:
@@ -110,8 +112,22 @@ def _row(
     spf_ok = facts.mail_from is not None and aligned(
         facts.mail_from, ctx.domain, strict_spf, declared
     )
-    dkim_ok = any(aligned(d, ctx.domain, strict_dkim, declared) for d in domains)
-    verdict = Verdict.DKIM if dkim_ok else Verdict.SPF_ONLY if spf_ok else Verdict.NONE
+    # A d= counts once a key was seen for it: ours, pasted, or found at the
+    # delegated target (dkim/delegation.py); otherwise it is "unverified".
+    dkim_ok = any(
+        aligned(d, ctx.domain, strict_dkim, declared)
+        for d in domains
+        if d not in facts.unverified_dkim
+    )
+    unverified = not dkim_ok and any(
+        aligned(d, ctx.domain, strict_dkim, declared) for d in facts.unverified_dkim
+    )
+    if dkim_ok:
+        verdict = Verdict.DKIM
+    elif unverified:
+        verdict = Verdict.UNVERIFIED
+    else:
+        verdict = Verdict.SPF_ONLY if spf_ok else Verdict.NONE
     return AlignmentRow(
         facts.name,
         facts.provider.id if facts.provider else None,
@@ -122,6 +138,7 @@ def _row(
         verdict,
         sender.unaligned_ok,
         note,
+        unverified,
     )
 
 
@@ -266,6 +283,17 @@ def _findings(
             code="align-spf-only",
             rfc="RFC 9989 §4.4",
         )
+    elif row.verdict is Verdict.UNVERIFIED:
+        fallback = "by SPF only" if row.spf_aligned else "not at all"
+        ctx.find(
+            Severity.WARNING,
+            f"{label}: its DKIM alignment is unverified ({ids}): no key was found at the "
+            f"selectors' CNAME targets, so until there is one its mail passes DMARC {fallback}",
+            where,
+            "see the DKIM target warnings; once the vendor publishes the keys, refresh the lock",
+            code="align-dkim-unverified",
+            rfc="RFC 9989 §4.4",
+        )
     if row.note:
         ctx.find(Severity.INFO, f"{label}: {row.note}", where, code="align-dkim-pending")
 
@@ -295,13 +323,20 @@ def _stage(
         nxt = following.value if following else None
     if stage is Stage.monitor and not settings.rua:
         blockers.append("no rua= reports: you cannot see who fails before enforcing")
+    unverified = [
+        f"sender {r.sender}'s DKIM keys are unverified (not found at their CNAME targets)"
+        for r in rows
+        if r.verdict is Verdict.UNVERIFIED
+    ]
+    blockers += unverified
     if nxt == Stage.reject.value or (settings.testing and stage is Stage.reject):
         blockers += [
             f"sender {r.sender} passes by SPF only: forwarded mail would be rejected"
             for r in rows
             if r.verdict is Verdict.SPF_ONLY
         ]
-    return StageReport(stage.value, settings.testing, nxt, blockers if nxt else [])
+    # Fully enforced has no next step, but unverified senders are still said.
+    return StageReport(stage.value, settings.testing, nxt, blockers if nxt else unverified)
 
 
 def stage_step(ctx: CompileContext) -> None:
@@ -314,7 +349,14 @@ def stage_step(ctx: CompileContext) -> None:
     where = ctx.location("dmarc")
     label = f"DMARC stage {report.stage}{' (testing)' if report.testing else ''}"
     gate = ctx.result.details.get("evidence")
-    if report.next is None:
+    if report.next is None and report.blockers:
+        ctx.find(
+            Severity.INFO,
+            f"{label}, but not every sender is verified: " + "; ".join(report.blockers),
+            where,
+            code="dmarc-stage",
+        )
+    elif report.next is None:
         ctx.find(Severity.INFO, "DMARC stage reject: fully enforced", where, code="dmarc-stage")
     elif report.blockers:
         ctx.find(
@@ -356,7 +398,7 @@ def _cells(row: AlignmentRow) -> list[str]:
         row.mail_from or "-",
         "yes" if row.spf_aligned else "no",
         ", ".join(row.dkim_domains) or "-",
-        "yes" if row.dkim_aligned else "no",
+        "unverified" if row.dkim_unverified else "yes" if row.dkim_aligned else "no",
         verdict,
     ]
 

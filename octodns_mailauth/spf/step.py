@@ -690,6 +690,8 @@ def _check_zone(ctx: CompileContext, trees: dict[str, LookupTree]) -> None:
 def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> None:
     third_party = [(n, t) for n, t in layer.missing]
     if third_party:
+        # explain shows "not counted" rather than a number that leaves these out.
+        ctx.result.details["spf_not_followed"] = sorted({n for n, _ in third_party})
         names = ", ".join(f"{n} {t}" for n, t in third_party[:8])
         more = f" and {len(third_party) - 8} more" if len(third_party) > 8 else ""
         if ctx.resolver is None:
@@ -703,7 +705,7 @@ def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> No
                 "not followed, so nested DNS lookups are not counted"
             )
         ctx.find(
-            Severity.INFO if ctx.resolver is None else Severity.WARNING,
+            Severity.WARNING,
             message,
             where,
             f"run `{REFRESH_COMMAND}` to record them",

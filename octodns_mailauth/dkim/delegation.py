@@ -1,0 +1,159 @@
+"""Delegated DKIM: selectors we publish as a CNAME to a key the vendor holds
+(Microsoft 365, SendGrid, Amazon SES, Mailchimp...).
+
+The CNAME alone proves nothing: until the vendor publishes the key at the
+target (and turns signing on), verifiers find no key and the mail is not
+signed as our domain (RFC 6376 §6.1.2: the key is fetched at
+`<selector>._domainkey.<d>`, and the CNAME leads there).  So each target is
+resolved, through the lock file offline (`lock refresh` stores the key record
+it reaches) or live DNS in `check`, and only a target that answers with a
+usable key record counts as verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ..context import CompileContext, SenderFacts
+from ..dns.lockfile import REFRESH_COMMAND
+from ..dns.resolver import DnsError, Resolver
+from ..findings import Severity
+from .keys import DkimKeyError, parse_key_record
+
+SEC_KEY = "RFC 6376 §6.1.2"
+
+
+class TargetStatus(str, Enum):
+    VERIFIED = "verified"  # a usable key record answers at the target
+    NO_KEY = "no key"  # NXDOMAIN, no TXT, no DKIM record, or a revoked key (p= empty)
+    UNKNOWN = "unverified"  # not asked: no lock, the lock lacks it, or DNS failed
+
+
+@dataclass(frozen=True)
+class DelegatedTarget:
+    """One selector CNAME we publish and what its target answered."""
+
+    sender: str
+    name: str  # <selector>._domainkey.<domain>
+    target: str  # the CNAME target, no trailing dot
+    status: TargetStatus
+    detail: str  # what was found, e.g. "rsa key" or "NXDOMAIN"
+
+    @property
+    def verified(self) -> bool:
+        return self.status is TargetStatus.VERIFIED
+
+
+def check_target(resolver: Resolver | None, target: str) -> tuple[TargetStatus, str]:
+    """What `target` answers: the key a verifier would reach through the CNAME."""
+    if resolver is None:
+        return TargetStatus.UNKNOWN, "no lock file"
+    try:
+        answers = resolver.query(target, "TXT")
+    except DnsError as err:
+        if err.kind == "nxdomain":
+            return TargetStatus.NO_KEY, "NXDOMAIN"
+        if err.kind == "missing":
+            return TargetStatus.UNKNOWN, f"no answer in {resolver.source}"
+        return TargetStatus.UNKNOWN, f"DNS {err.kind}"
+    if not answers:
+        return TargetStatus.NO_KEY, "no TXT record"
+    problems: list[str] = []
+    for text in answers:
+        try:
+            record = parse_key_record(text)
+        except DkimKeyError as err:
+            problems.append(str(err))
+            continue
+        if record.public_key is None:
+            problems.append("the key is revoked (p= empty)")
+            continue
+        return TargetStatus.VERIFIED, f"{record.algorithm} key"
+    return TargetStatus.NO_KEY, "no usable DKIM key record: " + "; ".join(problems)
+
+
+def verify_targets(senders: list[SenderFacts], resolver: Resolver | None) -> list[DelegatedTarget]:
+    return [
+        DelegatedTarget(facts.name, name, target, *check_target(resolver, target))
+        for facts in senders
+        for name, target in facts.delegated
+    ]
+
+
+def delegation_step(ctx: CompileContext) -> None:
+    """Resolve every delegated selector's target; a domain whose delegated keys
+    are none verified is `unverified_dkim` for alignment (dmarc/alignment.py)."""
+    if ctx.result.details.get("parked"):
+        return
+    domain = ctx.domain
+    own = [
+        f
+        for f in ctx.result.senders
+        if f.delegated and any(t.rstrip(".").endswith("." + domain) for _, t in f.delegated)
+    ]
+    outside = [f for f in ctx.result.senders if f.delegated and f not in own]
+    targets = verify_targets(outside, ctx.resolver)
+    for facts in own:  # a target under our own domain: our zone answers it
+        targets += verify_targets([facts], _OwnRecords(ctx))
+    ctx.result.details["dkim_targets"] = targets
+    for facts in ctx.result.senders:
+        mine = [t for t in targets if t.sender == facts.name]
+        if not mine:
+            continue
+        where = facts.location or ctx.location("senders", facts.index)
+        label = f"sender {facts.name!r}" + (f" ({facts.provider.name})" if facts.provider else "")
+        d = facts.delegated_d or domain
+        own_keys = bool(ctx.lp.policy.senders[facts.index].dkim) and d == domain
+        if not own_keys and not any(t.verified for t in mine):
+            facts.unverified_dkim.add(d)
+        for t in mine:
+            if t.status is TargetStatus.NO_KEY:
+                ctx.find(
+                    Severity.WARNING,
+                    f"{label}: {t.name} points at {t.target}, which has no DKIM key "
+                    f"({t.detail}): verifiers find no key there, so this selector signs "
+                    "nothing that passes",
+                    where,
+                    "turn DKIM signing on for the domain in the vendor's console, or copy the "
+                    "CNAME target again from there; then refresh the lock "
+                    f"(`{REFRESH_COMMAND}`)",
+                    rfc=SEC_KEY,
+                    code="dkim-target-no-key",
+                )
+            elif t.status is TargetStatus.UNKNOWN:
+                ctx.find(
+                    Severity.WARNING,
+                    f"{label}: the DKIM key at {t.target} (for {t.name}) is unverified: "
+                    f"{t.detail}",
+                    where,
+                    f"run `{REFRESH_COMMAND}` to resolve and record it",
+                    rfc=SEC_KEY,
+                    code="dkim-target-unverified",
+                )
+
+
+class _OwnRecords(Resolver):
+    """Answers names under the policy domain from the zone and our records."""
+
+    source = "the zone"
+
+    def __init__(self, ctx: CompileContext) -> None:
+        self.ctx = ctx
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        name = name.rstrip(".").lower()
+        values = [
+            v
+            for r in self.ctx.result.records
+            if r.name == name and r.type == rdtype
+            for v in r.values
+        ]
+        values += list(self.ctx.zone.get((name, rdtype), ()))
+        if values or any(r.name == name for r in self.ctx.result.records):
+            return values
+        if not self.ctx.zone:
+            raise DnsError(name, rdtype, "missing", "the zone's records are not known here")
+        if any(n == name for n, _ in self.ctx.zone):
+            return []
+        raise DnsError(name, rdtype, "nxdomain")

@@ -1,0 +1,167 @@
+"""Delegated DKIM selectors (a CNAME to a key the vendor holds) count as
+"pass via DKIM" only when a usable key answers at the target: through the lock
+offline, or live in `check`.  The lock refresh records those keys."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from vendor_keys import KEY_RECORD
+
+from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.cli import report
+from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
+from octodns_mailauth.dkim.delegation import TargetStatus, check_target
+from octodns_mailauth.dmarc.alignment import Verdict
+from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
+from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
+from octodns_mailauth.keysource import placeholder_public_key
+from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.spf.refresh import refresh_lock
+
+NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)
+MS1 = "selector1-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft"
+MS2 = MS1.replace("selector1", "selector2")
+SG1 = "s1.domainkey.u1234567.wl123.sendgrid.net"
+SG2 = "s2.domainkey.u1234567.wl123.sendgrid.net"
+POLICY = f"""\
+senders:
+  - name: office
+    provider: microsoft365
+    tenant: contoso
+    selector1_target: {MS1}
+    selector2_target: {MS2}
+  - name: newsletters
+    provider: sendgrid
+    account: u1234567
+    link: wl123
+dmarc: {{stage: reject, rua: mailto:d@example.com}}
+"""
+
+
+class Keys:
+    def public_key(self, domain: str, key: DkimKey) -> str:
+        return placeholder_public_key(key.algorithm, key.bits)
+
+
+def compile_text(text: str, resolver: Resolver | None) -> CompileResult:
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    return compile_policy(lp, load_catalog(), Keys(), resolver, now=NOW)
+
+
+def rows(result: CompileResult) -> dict[str, object]:
+    return {r.sender: r for r in result.details["alignment"]}  # type: ignore[attr-defined]
+
+
+def test_a_key_at_the_target_passes_and_none_is_unverified() -> None:
+    # Microsoft publishes both keys; SendGrid has not enabled signing (NXDOMAIN).
+    resolver = StaticResolver({(MS1, "TXT"): [KEY_RECORD], (MS2, "TXT"): [KEY_RECORD]})
+    result = compile_text(POLICY, resolver)
+    office, newsletters = rows(result)["office"], rows(result)["newsletters"]
+    assert office.verdict is Verdict.DKIM  # type: ignore[attr-defined]
+    assert newsletters.verdict is Verdict.UNVERIFIED  # type: ignore[attr-defined]
+    no_key = [f for f in result.findings if f.code == "dkim-target-no-key"]
+    assert sorted(f.message.split(" points at ")[1].split(",")[0] for f in no_key) == [SG1, SG2]
+    assert all("NXDOMAIN" in f.message and f.location.line == 7 for f in no_key)  # type: ignore[union-attr]
+    assert all("console" in (f.hint or "") for f in no_key)
+    (align,) = [f for f in result.findings if f.code == "align-dkim-unverified"]
+    assert "'newsletters'" in align.message and "not at all" in align.message
+    # explain: "pass via DKIM" only for the verified one; "unverified" otherwise.
+    lp = parse_policy(POLICY, "mail/example.com.yaml", "example.com")
+    text = report.text(report.build(lp, result))
+    table = text.split("DMARC alignment")[1].split("DMARC stage")[0]
+    (office_line,) = [ln for ln in table.splitlines() if ln.strip().startswith("office")]
+    (news_line,) = [ln for ln in table.splitlines() if ln.strip().startswith("newsletters")]
+    assert office_line.rstrip().endswith("pass via DKIM")
+    assert news_line.rstrip().endswith("unverified") and "pass via DKIM" not in news_line
+    # At reject the stage is not "fully enforced" while a sender is unverified.
+    stage = text.split("DMARC stage:")[1]
+    assert "fully enforced" not in stage and "newsletters" in stage
+    # Once SendGrid publishes its keys, everything passes and nothing warns.
+    both = StaticResolver({(n, "TXT"): [KEY_RECORD] for n in (MS1, MS2, SG1, SG2)})
+    result = compile_text(POLICY, both)
+    assert {r.verdict for r in rows(result).values()} == {Verdict.DKIM}  # type: ignore[attr-defined]
+    assert not [
+        f for f in result.findings if f.code.startswith(("dkim-target", "align-dkim-unverified"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "answers, status, detail",
+    [
+        ([], TargetStatus.NO_KEY, "no TXT record"),
+        (["v=spf1 -all"], TargetStatus.NO_KEY, "no usable DKIM key record"),
+        (["v=DKIM1; k=rsa; p="], TargetStatus.NO_KEY, "revoked"),
+        ([KEY_RECORD], TargetStatus.VERIFIED, "rsa key"),
+    ],
+)
+def test_what_counts_as_a_key(answers: list[str], status: TargetStatus, detail: str) -> None:
+    resolver = StaticResolver({("t.example", "TXT"): answers}, nodata_names=["t.example"])
+    got, text = check_target(resolver, "t.example")
+    assert got is status and detail in text
+
+
+class Failing(Resolver):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        raise DnsError(name, rdtype, self.kind)
+
+
+@pytest.mark.parametrize("kind", ["servfail", "timeout", "missing"])
+def test_unknown_is_unverified_never_no_key(kind: str) -> None:
+    status, _ = check_target(Failing(kind), "t.example")
+    assert status is TargetStatus.UNKNOWN
+
+
+def test_without_a_lock_every_target_is_unverified() -> None:
+    result = compile_text(POLICY, None)
+    assert {r.verdict for r in rows(result).values()} == {Verdict.UNVERIFIED}  # type: ignore[attr-defined]
+    unverified = [f for f in result.findings if f.code == "dkim-target-unverified"]
+    assert len(unverified) == 4 and all("no lock file" in f.message for f in unverified)
+    assert all("refresh" in (f.hint or "") for f in unverified)
+
+
+def test_own_keys_beside_a_provider_are_verified_by_themselves() -> None:
+    text = POLICY.replace(
+        "    link: wl123\n",
+        "    link: wl123\n    dkim: {selector: news2026, algorithm: rsa}\n",
+    )
+    result = compile_text(text, StaticResolver({(n, "TXT"): [KEY_RECORD] for n in (MS1, MS2)}))
+    assert rows(result)["newsletters"].verdict is Verdict.DKIM  # type: ignore[attr-defined]
+    # ... the CNAMEs that lead nowhere are still reported.
+    assert len([f for f in result.findings if f.code == "dkim-target-no-key"]) == 2
+
+
+def test_lock_refresh_records_the_key_each_target_reaches(tmp_path: Path) -> None:
+    lp = parse_policy(POLICY, "mail/example.com.yaml", "example.com")
+    live = StaticResolver(
+        {
+            (MS1, "TXT"): [KEY_RECORD],
+            (MS2, "TXT"): [KEY_RECORD],
+            ("spf.protection.outlook.com", "TXT"): ["v=spf1 ip4:40.92.0.0/15 -all"],
+            ("sendgrid.net", "TXT"): ["v=spf1 ip4:167.89.0.0/17 ~all"],
+        }
+    )
+    path = tmp_path / "spf-lock.json"
+    walk = functools.partial(walk_dns, [lp], load_catalog())
+    diff = refresh_lock(walk, path, live, now=NOW)
+    assert not diff.failures, diff.render()
+    lock = SpfLock.load(path)
+    assert lock.entries[MS1].answers["TXT"] == [KEY_RECORD]
+    assert lock.entries[SG1].nxdomain and lock.entries[SG2].nxdomain
+    # Offline from that lock, the verdicts are the live ones.
+    result = compile_text(POLICY, LockResolver(lock))
+    assert rows(result)["office"].verdict is Verdict.DKIM  # type: ignore[attr-defined]
+    assert rows(result)["newsletters"].verdict is Verdict.UNVERIFIED  # type: ignore[attr-defined]
+    # A lock from before DKIM targets were recorded: unverified, "refresh".
+    del lock.entries[MS1]
+    result = compile_text(POLICY, LockResolver(lock))
+    (f,) = [f for f in result.findings if f.code == "dkim-target-unverified"]
+    assert MS1 in f.message and "refresh" in (f.hint or "")
+    assert rows(result)["office"].verdict is Verdict.DKIM  # selector2 still verifies

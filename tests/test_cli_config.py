@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_bad_processor_values_are_messages(example: Path, key: str, value: objec
 # --- 3. dkim export ---------------------------------------------------------------------------
 
 OPENDKIM = {"KeyTable", "SigningTable"}
-RSPAMD = {"dkim_signing.conf", "dkim_selectors.map", "dkim_paths.map"}
+RSPAMD = {"dkim_signing.conf"}
 
 
 @pytest.mark.parametrize(
@@ -132,9 +133,8 @@ def test_export_key_paths_are_absolute(example: Path, tmp_path: Path) -> None:
     elsewhere.mkdir()
     keytable = (example / "signer/KeyTable").read_text().splitlines()
     paths = [Path(ln.split(":", 2)[2]) for ln in keytable if ln and not ln.startswith("#")]
-    paths += [
-        Path(ln.split()[1]) for ln in (example / "signer/dkim_paths.map").read_text().splitlines()
-    ]
+    rspamd = (example / "signer/dkim_signing.conf").read_text()
+    paths += [Path(p) for p in re.findall(r'path = "([^"]+)"', rspamd)]
     assert paths
     os.chdir(elsewhere)  # as an MTA started in another folder would see them
     for path in paths:

@@ -165,3 +165,41 @@ def test_lock_refresh_records_the_key_each_target_reaches(tmp_path: Path) -> Non
     (f,) = [f for f in result.findings if f.code == "dkim-target-unverified"]
     assert MS1 in f.message and "refresh" in (f.hint or "")
     assert rows(result)["office"].verdict is Verdict.DKIM  # selector2 still verifies
+
+
+ED_ONLY = """\
+senders:
+  - name: outbound
+    ip4: [192.0.2.31]
+    dkim: {selector: mx2026, algorithm: ed25519}
+dmarc: {policy: POLICY, rua: mailto:d@example.com}
+"""
+
+
+@pytest.mark.parametrize(
+    "policy, warned", [("reject", True), ("quarantine", True), ("none", False)]
+)
+def test_ed25519_only_at_enforcement_warns_with_the_fix(policy: str, warned: bool) -> None:
+    result = compile_text(ED_ONLY.replace("POLICY", policy), StaticResolver({}))
+    found = [f for f in result.findings if f.code == "align-ed25519-only"]
+    assert bool(found) is warned
+    if warned:
+        (f,) = found
+        assert f.severity.value == "warning" and "'outbound'" in f.message
+        assert "algorithm: rsa" in (f.hint or "") and "senders[0].dkim" in (f.hint or "")
+
+
+@pytest.mark.parametrize(
+    "dkim",
+    [
+        "[{selector: mx2026, algorithm: ed25519}, {selector: mx2026r, algorithm: rsa}]",
+        "{rotate: 90d, prefix: mx, algorithms: [ed25519, rsa]}",
+    ],
+)
+def test_dual_signing_is_not_warned(dkim: str) -> None:
+    text = ED_ONLY.replace("POLICY", "reject").replace(
+        "{selector: mx2026, algorithm: ed25519}", dkim
+    )
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    result = compile_policy(lp, load_catalog(), Keys(), StaticResolver({}), now=NOW)
+    assert "align-ed25519-only" not in {f.code for f in result.findings}

@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["opendkim", "rspamd", "all"],
         default="opendkim",
-        help="opendkim: KeyTable + SigningTable; rspamd: dkim_signing.conf + "
-        "dkim_selectors.map + dkim_paths.map; all: both (default: opendkim)",
+        help="opendkim: KeyTable + SigningTable; rspamd: dkim_signing.conf (every active "
+        "selector of each domain); all: both (default: opendkim)",
     )
     dp.add_argument(
         "--output",

@@ -26,7 +26,6 @@ __all__ = [
     "active_signing_keys",
     "render_opendkim_keytable",
     "render_opendkim_signingtable",
-    "render_rspamd_maps",
     "render_rspamd_signing",
     "write_exports",
 ]
@@ -116,19 +115,6 @@ def render_rspamd_signing(keys: Iterable[SigningKey]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_rspamd_maps(keys: Iterable[SigningKey]) -> tuple[str, str]:
-    """(selector_map, path_map) for `selector_map = ...; path_map = ...;`: one
-    key per domain, so for dual signing use the `domain {}` form instead.  With
-    several keys for a domain the Ed25519 one wins here (the newer algorithm)."""
-    chosen: dict[str, SigningKey] = {}
-    for k in keys:
-        if k.domain not in chosen or k.algorithm == "ed25519":
-            chosen[k.domain] = k
-    selectors = [f"{d} {chosen[d].selector}" for d in sorted(chosen)]
-    paths = [f"{d} {chosen[d].key_path}" for d in sorted(chosen)]
-    return "\n".join(selectors) + "\n", "\n".join(paths) + "\n"
-
-
 FORMATS = ("opendkim", "rspamd")
 
 
@@ -138,8 +124,10 @@ def write_exports(
     formats: Iterable[str] = FORMATS,
 ) -> tuple[list[Path], list[str]]:
     """Write the files of `formats` into `folder` (each atomically): "opendkim"
-    is KeyTable and SigningTable, "rspamd" is dkim_signing.conf and the two
-    Rspamd maps.  Returns (files, warnings)."""
+    is KeyTable and SigningTable, "rspamd" is dkim_signing.conf.  (Rspamd's
+    selector_map/path_map are not written: they hold one key per domain, so a
+    dual-signing domain would sign with one algorithm only.)  Returns (files,
+    warnings)."""
     chosen = set(formats)
     unknown = chosen - set(FORMATS)
     if unknown:
@@ -151,10 +139,7 @@ def write_exports(
         files["KeyTable"] = render_opendkim_keytable(keys)
         files["SigningTable"] = render_opendkim_signingtable(keys)
     if "rspamd" in chosen:
-        selector_map, path_map = render_rspamd_maps(keys)
         files["dkim_signing.conf"] = render_rspamd_signing(keys)
-        files["dkim_selectors.map"] = selector_map
-        files["dkim_paths.map"] = path_map
     written = []
     for name, text in files.items():
         target = out / name

@@ -294,8 +294,37 @@ def _findings(
             code="align-dkim-unverified",
             rfc="RFC 9989 §4.4",
         )
+    if enforced and row.verdict is Verdict.DKIM and _ed25519_only(ctx, facts):
+        assert settings is not None
+        ctx.find(
+            Severity.WARNING,
+            f"{label} signs only with Ed25519 keys at p={effective_policy(settings).value}: "
+            "many receivers do not verify Ed25519 signatures (RFC 8463) yet, so there its "
+            "mail passes DMARC only by SPF, which forwarding breaks",
+            where,
+            f"add an RSA selector beside it (dual signing): under senders[{facts.index}].dkim "
+            "add `{selector: <name>, algorithm: rsa}`, or `algorithms: [ed25519, rsa]` for a "
+            "rotating key, and sign with both",
+            code="align-ed25519-only",
+            rfc="RFC 8463 §1",
+        )
     if row.note:
         ctx.find(Severity.INFO, f"{label}: {row.note}", where, code="align-dkim-pending")
+
+
+def _ed25519_only(ctx: CompileContext, facts: SenderFacts) -> bool:
+    """The sender's aligned DKIM rests on its own Ed25519 keys alone: no RSA key of
+    its own and no provider key (vendors sign with RSA) verified for the domain."""
+    keys = ctx.lp.policy.senders[facts.index].dkim
+    if not keys:
+        return False
+    algorithms = {a for key in keys for a in key.rotation_algorithms}
+    if algorithms != {"ed25519"}:
+        return False
+    vendor = facts.delegated_d or (
+        _custom_d(ctx, facts) if facts.provider and facts.provider.dkim else None
+    )
+    return vendor is None or vendor in facts.unverified_dkim or vendor not in facts.dkim_domains
 
 
 # --- the rollout stage -------------------------------------------------------------------

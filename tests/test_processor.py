@@ -57,7 +57,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
-    assert sync() == 45
+    assert sync() == 46
     com = served("example.com")
     spf = com[("example.com", "TXT")]
     assert (
@@ -114,6 +114,7 @@ def test_keys_are_private_and_never_overwritten(example: Path) -> None:
         "relay2026r.pem",
         "billing2026.pem",
         "mx2026.pem",
+        "mx2026r.pem",
     ]
     before = {k: (k.read_bytes(), k.stat().st_mtime_ns) for k in keys}
     for key in keys:
@@ -403,7 +404,7 @@ def test_alias_zone_and_threads(example: Path) -> None:
     assert sync() > 0
     assert sync() == 0
     keys = list(Path("zones/.dkim").glob("*/*.pem"))
-    assert len(keys) == 4
+    assert len(keys) == 5
 
 
 def test_processor_repr_and_direct_construction(example: Path) -> None:

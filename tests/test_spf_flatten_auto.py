@@ -98,7 +98,10 @@ def lock(pdns: Any, tmp_path_factory: pytest.TempPathFactory) -> LockResolver:
     path = Path(tmp_path_factory.mktemp("flatten")) / "spf-lock.json"
     with LiveResolver([f"{pdns.host}:{pdns.dns_port}"]) as live:
         diff = refresh_lock(functools.partial(walk_dns, everything, CATALOG), path, live, now=NOW)
-    assert not diff.failures, diff.render()
+    # Only SPF is served here: the vendors' DKIM targets (refused or NXDOMAIN,
+    # by what else the session's server holds) are not this test's business.
+    spf_failures = [f for f in diff.failures if "domainkey" not in f and ".dkim." not in f]
+    assert not spf_failures, diff.render()
     return LockResolver(SpfLock.load(path))
 
 
@@ -134,6 +137,10 @@ def test_auto_succeeds_whenever_always_does(lock: LockResolver) -> None:
             needed += 1  # auto had to flatten something to fit
         if len(published(auto)) > 1:
             split_cases += 1
+    print(
+        f"{len(cases)} cases, {compared} where always fits, {needed} needed flattening, "
+        f"{split_cases} with a split"
+    )
     assert compared >= 100, compared
     assert needed >= 20, needed  # the interesting cases are there
     assert split_cases >= 1, split_cases  # and some plans need a size split

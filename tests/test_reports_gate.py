@@ -139,7 +139,7 @@ def test_a_declared_sender_failing_in_the_reports_blocks(example: Path) -> None:
     assert (att.senders["relay"].messages, att.senders["relay"].failing) == (32 * DAYS, 20 * DAYS)
     (f,) = [f for f in result.findings if f.code == "evidence-sender-fails"]
     assert f.message.startswith("sender relay: 600 of 960 messages in the reports of the last 30")
-    assert f.location is not None and f.location.line == 11  # senders[2] in the policy file
+    assert f.location is not None and f.location.line == 16  # senders[2] in the policy file
 
 
 def test_no_evidence_is_said(example: Path) -> None:
@@ -155,7 +155,7 @@ def test_no_evidence_is_said(example: Path) -> None:
 EXPECTED_COM = """\
 --- a/zones/mail/example.com.yaml
 +++ b/zones/mail/example.com.yaml
-@@ -14,8 +14,11 @@
+@@ -19,8 +19,11 @@
      dkim:                      # dual signing: Ed25519 plus RSA for older verifiers
        - {selector: relay2026a, algorithm: ed25519}
        - {selector: relay2026r, algorithm: rsa}

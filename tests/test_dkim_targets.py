@@ -16,7 +16,7 @@ from octodns_mailauth.cli import report
 from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
 from octodns_mailauth.dkim.delegation import TargetStatus, check_target
 from octodns_mailauth.dmarc.alignment import Verdict
-from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
+from octodns_mailauth.dns.lockfile import REFRESH_COMMAND, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.policy import parse_policy
@@ -203,3 +203,13 @@ def test_dual_signing_is_not_warned(dkim: str) -> None:
     lp = parse_policy(text, "mail/example.com.yaml", "example.com")
     result = compile_policy(lp, load_catalog(), Keys(), StaticResolver({}), now=NOW)
     assert "align-ed25519-only" not in {f.code for f in result.findings}
+
+
+def test_lock_refresh_is_the_name_and_spf_refresh_its_alias() -> None:
+    from octodns_mailauth.cli import build_parser
+
+    parser = build_parser()
+    for name in ("lock", "spf"):
+        args = parser.parse_args([name, "refresh", "--nameserver", "127.0.0.1:53"])
+        assert args.spf_command == "refresh" and args.nameserver == "127.0.0.1:53"
+    assert "lock refresh" in REFRESH_COMMAND

@@ -136,7 +136,7 @@ def test_lock_resolver_answers_nodata_nxdomain_and_missing(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("{not json", ["l.json:1", "not valid JSON", "spf refresh"]),
+        ("{not json", ["l.json:1", "not valid JSON", "lock refresh"]),
         ('{"version": 9}', ["not an SPF lock file of version 1"]),
         ('{"version": 1, "answers": {"x.example": {"TXT": []}}}', ["answers.x.example"]),
         (

@@ -187,7 +187,7 @@ def test_a_broken_lock_is_a_clear_error_and_can_be_rebuilt(vendor: str, damage: 
         assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
         assert "mail/spf-lock.json" in proc.stderr
         # The fix it names is one that works: refresh itself refuses without --rebuild.
-        assert "`octodns-mailauth spf refresh --rebuild`" in proc.stderr, proc.stderr
+        assert "`octodns-mailauth lock refresh --rebuild`" in proc.stderr, proc.stderr
         assert LOCK.read_bytes() == broken
     proc = refresh(vendor, "--rebuild")
     assert proc.returncode == 0, proc.stdout + proc.stderr

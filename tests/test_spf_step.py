@@ -159,7 +159,7 @@ def test_flatten_without_lock_entry_says_run_refresh() -> None:
     assert "include:unknown.example" in spf_at(result)
     missing = [f for f in result.findings if f.code == "spf-lock-missing"]
     assert missing and "unknown.example TXT" in missing[0].message
-    assert "spf refresh" in (missing[0].hint or "")
+    assert "lock refresh" in (missing[0].hint or "")
     assert missing[0].severity is Severity.WARNING
 
 
@@ -167,7 +167,7 @@ def test_stale_lock_warns_and_fresh_does_not() -> None:
     old = lock_of(THIRD_PARTY, when=NOW - timedelta(days=45))
     text = "senders:\n  - {name: a, include: [crm.example]}\n"
     stale = [f for f in compile_text(text, old).findings if f.code == "spf-lock-stale"]
-    assert stale and "45 days ago" in stale[0].message and "spf refresh" in (stale[0].hint or "")
+    assert stale and "45 days ago" in stale[0].message and "lock refresh" in (stale[0].hint or "")
     assert "spf-lock-stale" not in codes(compile_text(text, lock_of(THIRD_PARTY)))
     longer = compile_text(text + "spf: {lock_max_age_days: 60}\n", old)
     assert "spf-lock-stale" not in codes(longer)

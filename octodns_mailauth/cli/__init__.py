@@ -91,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    def add(name: str, help: str) -> argparse.ArgumentParser:
+    def add(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
+            aliases=list(aliases),
             help=help,
             description=help,
             epilog=EPILOG,
@@ -206,10 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(mp)
     mp.add_argument("--output", "-o", metavar="DIR", help="write the files under DIR")
 
-    p = add("spf", "SPF lock file: refresh third-party records")
+    # `lock refresh`: the lock holds SPF includes and the keys at delegated DKIM
+    # targets; `spf refresh`, its first name, still works.
+    p = add("lock", "the lock file: refresh the third-party records", aliases=["spf"])
     ssub = p.add_subparsers(dest="spf_command", metavar="ACTION", parser_class=_Parser)
     ssub.required = True
-    sp = _action(ssub, "refresh", "resolve third-party SPF records live and update the lock file")
+    sp = _action(
+        ssub,
+        "refresh",
+        "resolve live the third-party records the policies depend on (SPF includes, "
+        "the keys at delegated DKIM targets) and update the lock file",
+    )
     _common(sp)
     _dns_flags(
         sp, "ask this resolver; default: the system resolver (this command needs network)", 30.0

@@ -1,4 +1,4 @@
-"""`spf refresh`: resolve the third-party SPF records the policies depend on,
+"""`lock refresh` (alias `spf refresh`): resolve the third-party records the policies depend on,
 live, rewrite the lock file and show what changed upstream."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from .resolver import DnsError, Resolver, norm
 
 LOCK_VERSION = 1
 DEFAULT_LOCK_NAME = "spf-lock.json"
-REFRESH_COMMAND = "octodns-mailauth spf refresh"
+REFRESH_COMMAND = "octodns-mailauth lock refresh"  # alias: spf refresh
 REBUILD_COMMAND = f"{REFRESH_COMMAND} --rebuild"
 
 

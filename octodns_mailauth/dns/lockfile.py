@@ -1,11 +1,13 @@
-"""The SPF lock file: third-party DNS answers the policies depend on, kept in
-the user's repo so CI and pre-commit are deterministic and offline.
+"""The lock file: third-party DNS answers the policies depend on (the records
+SPF includes, and the DKIM key record at each delegated selector's CNAME
+target), kept in the user's repo so CI and pre-commit are deterministic and
+offline.
 
 Format (JSON, sorted keys, so diffs review well)::
 
     {
       "version": 1,
-      "refreshed": "2026-11-25T18:00:00Z",          # when `spf refresh` last ran
+      "refreshed": "2026-11-25T18:00:00Z",          # when `lock refresh` last ran
       "answers": {
         "_spf.google.com": {
           "resolved": "2026-11-25T18:00:00Z",       # when this name was asked
@@ -17,7 +19,9 @@ Format (JSON, sorted keys, so diffs review well)::
 
 A type listed with `[]` is NODATA (the name exists, no record of that type).
 A name or type the lock does not list is "missing": the offline resolver raises
-DnsError(kind="missing") and the SPF step tells the user to run refresh.
+DnsError(kind="missing") and the SPF step tells the user to run refresh (a
+lock written before DKIM targets were recorded lacks them: they read as
+"unverified" until the next refresh, so the format kept its version).
 Names under the policies' own domains are never stored: the zone answers those.
 `spf/refresh.py` rewrites the lock; this module only reads, writes and answers.
 """

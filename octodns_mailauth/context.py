@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from .catalog import Catalog, Entry
 from .dns.resolver import Resolver
 from .findings import Finding, Location, Severity
+from .names import InvalidName, check_name
 from .policy.loader import LoadedPolicy
 from .policy.models import DkimKey
 from .records import DesiredRecord
@@ -68,6 +69,9 @@ class SenderFacts:
     delegated: list[tuple[str, str]] = field(default_factory=list)
     delegated_d: str | None = None
     unverified_dkim: set[str] = field(default_factory=set)
+    # False when the declaration had errors (an unknown provider, a bad
+    # parameter): what it would carry is unknown, so nothing is claimed about it.
+    complete: bool = True
 
 
 @dataclass
@@ -133,4 +137,12 @@ class CompileContext:
         self.result.findings.append(Finding(severity, message, where, hint, rfc, code))
 
     def add(self, record: DesiredRecord) -> None:
+        # Each name was checked where it entered, but joined ones can still
+        # outgrow DNS (`<selector>._domainkey.<domain>` over 253 characters).
+        name = record.name[2:] if record.name.startswith("*.") else record.name
+        try:
+            check_name(name, "the record name", service_labels=True)
+        except InvalidName as e:
+            self.find(Severity.ERROR, f"{record.owner}: {e}", record.location, code="record-name")
+            return
         self.result.records.append(record)

@@ -79,22 +79,28 @@ def _provider(
     where = ctx.location("senders", index, "provider")
     entry = ctx.catalog.get(sender.provider)
     if entry is None:
+        close = ctx.catalog.suggest(sender.provider)
         ctx.find(
             Severity.ERROR,
             f"unknown provider {sender.provider!r}",
             where,
-            "known providers: " + ", ".join(ctx.catalog.ids()) + " (or add a catalog entry)",
+            (f"did you mean {close!r}? " if close else "")
+            + "known providers: "
+            + ", ".join(ctx.catalog.ids())
+            + " (or add a catalog entry)",
             code="provider-unknown",
         )
+        facts.complete = False
         return []
     facts.provider = entry
-    values, problems = resolve_params(entry, ctx.domain, sender.params)
-    for param, message in problems:
-        loc = ctx.location("senders", index, param)
-        if param not in sender.params:
-            loc = Location(loc.file, loc.line, f"senders[{index}].{param}")
-        ctx.find(Severity.ERROR, message, loc, code="provider-param")
+    values, problems = resolve_params(entry, ctx.domain, sender.params, Sender.model_fields)
+    for problem in problems:
+        loc = ctx.location("senders", index, problem.param)
+        if problem.param not in sender.params:
+            loc = Location(loc.file, loc.line, f"senders[{index}].{problem.param}")
+        ctx.find(Severity.ERROR, problem.message, loc, problem.hint, code="provider-param")
     if problems:
+        facts.complete = False
         return []
     label = f"sender {sender.name} ({entry.id})"
     if entry.dkim is not None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .context import ZoneView
+from .names import normalize
 from .records import unescape_txt
 
 __all__ = ["value_text", "zone_view"]
@@ -27,7 +28,7 @@ def zone_view(zone: Any, ours: Callable[[Any], bool]) -> ZoneView:
     """`{(fqdn, type): values}` of every record in the octoDNS `zone` for which
     `ours(record)` is false (records this processor added are not "the zone's")."""
     view: dict[tuple[str, str], tuple[str, ...]] = {}
-    origin = zone.name.rstrip(".").lower()
+    origin = normalize(zone.name)
     for record in zone.records:
         if ours(record):
             continue

@@ -305,6 +305,7 @@ name: Acme Mailer
 docs: https://acme.example/dns
 params:
   key_id:
+    type: token
     required: true
     pattern: '^[a-z0-9]+$'
     help: the key id Acme shows under Settings > Domains

@@ -40,8 +40,14 @@ def test_domain_comes_from_file_name_or_key(tmp_path: Path) -> None:
     path = tmp_path / "Example.ORG.yaml"
     path.write_text("senders: []\n")
     assert load_policy_file(path).domain == "example.org"
+    # A file named after one domain whose domain: names another: records
+    # would land in the other zone, so it is an error naming both.
     path.write_text("domain: mail.example.org\n")
-    assert load_policy_file(path).domain == "mail.example.org"
+    with pytest.raises(PolicyError, match="named after example.org but domain: says mail"):
+        load_policy_file(path)
+    other = tmp_path / "mail-policy.yaml"
+    other.write_text("domain: mail.example.org\nparked: true\n")
+    assert load_policy_file(other).domain == "mail.example.org"
 
 
 @pytest.mark.parametrize(
@@ -75,7 +81,10 @@ def test_domain_comes_from_file_name_or_key(tmp_path: Path) -> None:
         ("senders:\n  - name: r\n    dkim: {selector: -x}\n", ["not a valid DKIM selector"]),
         ("senders:\n  - name: r\n    dkim: {selector: a, algorithm: dsa}\n", ["'dsa'"]),
         ("senders:\n  - name: r\n    dkim: {selector: a, bits: 1024}\n", ["RFC 8301", "1024"]),
-        ("senders:\n  - name: r\n    include: [notaname]\n", ["not a valid SPF include target"]),
+        (
+            "senders:\n  - name: r\n    include: [notaname]\n",
+            ["SPF include target 'notaname' is a single label"],
+        ),
         ("- just\n- a list\n", ["must be a YAML mapping"]),
         ("ttl: 5\n", ["ttl", "greater than or equal to 60"]),
     ],
@@ -109,5 +118,7 @@ def test_missing_folder_and_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_unicode_and_non_dict_inputs_are_rejected_cleanly() -> None:
-    assert "not a valid" in error_of("domain: exämple.com\n")
+    # A U-label is written in its A-label form; a label mixing scripts is refused.
+    assert "xn--exmple-cua.com" in error_of("domain: exämple.com\n")
+    assert "mixes scripts" in error_of("domain: exаmple.com\n")
     assert "sender" in error_of("senders:\n  - 42\n")

@@ -7,16 +7,18 @@ the id of a shipped one replaces it.
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MailAuthError
+from ..names import InvalidName, check_name, check_selector, is_label
 from ..policy.yamlpos import YamlSyntaxError, load
 from ..redact import shown
 
@@ -31,7 +33,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# What each parameter type accepts; every value is checked against its type
+# (and `pattern`, if any) before it reaches a record.
+ParamType = Literal["fqdn", "label", "selector", "token", "dkim_record"]
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}\Z")
+# A TXT value pasted from a console: printable ASCII, no zone-file syntax
+# beyond what DKIM uses (`;` separates tags, quotes and parentheses never).
+_DKIM_RECORD = re.compile(r"[\x20-\x7e]{1,4096}\Z")
+_DKIM_FORBIDDEN = set('"()\\')
+
+
 class Param(_Strict):
+    type: ParamType = Field(
+        description="fqdn: a DNS name (a CNAME target); label: one DNS label; selector: a "
+        "DKIM selector; token: an account id or verification code (letters, digits, - and "
+        "_); dkim_record: a DKIM key record's text"
+    )
     help: str = Field(description="what the value is and where in the vendor's console to find it")
     required: bool = False
     default: str | None = Field(None, description="a template over {domain} and other params")
@@ -79,6 +96,10 @@ class ReturnPathSpec(Group):
 class Entry(_Strict):
     id: str
     name: str
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other names people use for it (office365): a did-you-mean, never accepted",
+    )
     docs: str | None = None
     params: dict[str, Param] = Field(default_factory=dict)
     spf_include: str | None = None
@@ -97,6 +118,15 @@ class Catalog:
     def ids(self) -> list[str]:
         return sorted(self.entries)
 
+    def suggest(self, provider: str) -> str | None:
+        """The entry an unknown provider name probably means: by alias, else by spelling."""
+        wanted = provider.lower()
+        for entry in self.entries.values():
+            if wanted in (a.lower() for a in entry.aliases):
+                return entry.id
+        close = difflib.get_close_matches(wanted, self.ids(), n=1)
+        return close[0] if close else None
+
 
 def _load_entry(path: Path) -> Entry:
     try:
@@ -111,9 +141,10 @@ def _load_entry(path: Path) -> Entry:
         err = e.errors()[0]
         loc = tuple(err["loc"])
         where = f"{path}:{lines.line_for(loc) or 1}"
-        raise CatalogError(
-            f"{where}: catalog entry: {'.'.join(map(str, loc))}: {err['msg']}"
-        ) from None
+        msg = err["msg"]
+        if err["type"] == "missing" and loc[-1] == "type":
+            msg = "every parameter declares its type: " + ", ".join(get_args(ParamType))
+        raise CatalogError(f"{where}: catalog entry: {'.'.join(map(str, loc))}: {msg}") from None
     if entry.id != path.stem:
         raise CatalogError(f"{path}: catalog entry id {entry.id!r} must match the file name")
     return entry
@@ -172,56 +203,122 @@ def _plain_fields(template: str) -> tuple[tuple[str, str | None], ...] | None:
     return tuple(parts)
 
 
+class ParamProblem(NamedTuple):
+    param: str
+    message: str
+    hint: str | None = None
+
+
+def check_param(param: Param, key: str, value: str) -> str:
+    """One value of a parameter, checked against its type and pattern and
+    normalised (names: lower case, A-labels, no trailing dot); ValueError
+    says what is wrong.  shown(): a value may be a pasted private key."""
+    if param.type == "fqdn":
+        try:
+            value = check_name(value, key, service_labels=True)
+        except InvalidName as e:
+            raise ValueError(str(e)) from None
+    elif param.type == "label" and not is_label(value):
+        raise ValueError(f"{key}: {shown(value)} is not one DNS label (letters, digits, -)")
+    elif param.type == "selector":
+        try:
+            value = check_selector(value, key)
+        except InvalidName as e:
+            raise ValueError(str(e)) from None
+    elif param.type == "token" and not _TOKEN.match(value):
+        raise ValueError(f"{key}: {shown(value)} is not an id (letters, digits, - and _)")
+    elif param.type == "dkim_record" and (
+        not _DKIM_RECORD.match(value) or _DKIM_FORBIDDEN & set(value)
+    ):
+        raise ValueError(
+            f"{key}: {shown(value)} is not a DKIM record's text (printable characters, "
+            "no quotes, parentheses or backslashes)"
+        )
+    if param.pattern and not re.fullmatch(param.pattern, value):
+        raise ValueError(f"{key}: {shown(value)} does not look right")
+    return value
+
+
 def resolve_params(
-    entry: Entry, domain: str, given: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    entry: Entry, domain: str, given: Mapping[str, Any], other_keys: Iterable[str] = ()
+) -> tuple[dict[str, Any], list[ParamProblem]]:
     """The template values for an entry: {domain}, {domain_dashed}, and each
-    parameter given or defaulted.  Returns (values, problems) where a problem is
-    (param, message); unknown parameters are problems too."""
+    parameter given or defaulted, every one checked against its type.  Unknown
+    parameters are problems too, with a did-you-mean over the entry's
+    parameters and `other_keys` (the sender's own keys)."""
     values: dict[str, Any] = {"domain": domain, "domain_dashed": domain.replace(".", "-")}
-    problems: list[tuple[str, str]] = []
+    problems: list[ParamProblem] = []
     for key in given:
         if key not in entry.params:
+            close = difflib.get_close_matches(str(key), [*entry.params, *other_keys], n=1)
             known = ", ".join(sorted(entry.params)) or "none"
             problems.append(
-                (key, f"unknown parameter {key!r} for provider {entry.id} (it takes: {known})")
+                ParamProblem(
+                    key,
+                    f"unknown key {shown(key)} for provider {entry.id}",
+                    (f"did you mean {close[0]!r}? " if close else "")
+                    + f"{entry.id} takes: {known}",
+                )
             )
     for key, param in entry.params.items():
-        if key in given:
-            value = given[key]
-            if param.list:
-                value = [value] if isinstance(value, str) else value
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append((key, f"{key} must be a list of strings"))
-                    continue
-                items = value
-            else:
-                if not isinstance(value, str | int):
-                    problems.append((key, f"{key} must be a string"))
-                    continue
-                value = str(value)
-                items = [value]
-            bad = [v for v in items if param.pattern and not re.fullmatch(param.pattern, v)]
-            if bad:
-                # shown(): the value may be a pasted private key, bound for CI logs.
-                problems.append((key, f"{key}={shown(bad[0])} does not look right: {param.help}"))
+        if key not in given:
+            continue
+        value = given[key]
+        if param.list:
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problems.append(ParamProblem(key, f"{key} must be a list of text values"))
                 continue
-            values[key] = value
-    # Defaults may refer to given params, so they render after them.
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            problems.append(ParamProblem(key, f"{key} must be text, not {shown(value)}"))
+            continue
+        try:
+            if param.list:
+                values[key] = [check_param(param, key, v) for v in value]
+            else:
+                values[key] = check_param(param, key, value)
+        except ValueError as e:
+            problems.append(ParamProblem(key, str(e), param.help))
+    # Defaults may refer to given params, so they render after them, and are
+    # checked like given values (a tenant name becomes part of a CNAME target).
     for key, param in entry.params.items():
         if param.default_with and key in given and param.default_with in given:
             problems.append(
-                (key, f"give either {key} or {param.default_with}, not both: {param.help}")
+                ParamProblem(
+                    key, f"give either {key} or {param.default_with}, not both", param.help
+                )
             )
     for key, param in entry.params.items():
         if param.default_with and param.default_with not in values:
             continue  # no default without the parameter that chooses it
         if key not in values and param.default is not None:
             try:
-                values[key] = render(param.default, values)
+                values[key] = check_param(param, key, render(param.default, values))
             except CatalogError:
                 pass  # depends on a missing param; the group that needs it reports
-    for key, param in entry.params.items():
-        if param.required and key not in values and key not in dict(problems):
-            problems.append((key, f"provider {entry.id} needs parameter {key!r}: {param.help}"))
+            except ValueError as e:
+                problems.append(ParamProblem(key, str(e), param.help))
+    wrong = {p.param for p in problems}
+    unknown = [k for k in given if k not in entry.params]
+    # A misspelt required parameter is reported once, as the unknown key; the
+    # others missing are one finding (one sender, one thing to fix).
+    missing = [
+        key
+        for key, param in entry.params.items()
+        if param.required
+        and key not in values
+        and key not in wrong
+        and not difflib.get_close_matches(key, unknown, n=1)
+    ]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        problems.append(
+            ParamProblem(
+                missing[0],
+                f"provider {entry.id} needs parameter{'s' if len(missing) > 1 else ''} {names}",
+                entry.params[missing[0]].help,
+            )
+        )
     return values, problems

@@ -3,6 +3,7 @@ BIND zone-file lines, and Markdown helpers."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -172,7 +173,17 @@ def records_bind(records: Iterable[DesiredRecord], placeholders: Collection[str]
 
 
 def md_cell(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """One table cell of GitHub Markdown: the text reads as written and cannot
+    end the cell or the row (`|`, a line break) or become HTML (`<b>`, `&x;`).
+    A cell we wrote as a code span (`` `value` ``) stays one: inside it only
+    `|` needs its backslash (a GFM table rule)."""
+    text = "".join(c if c.isprintable() else " " for c in str(text))
+    if len(text) > 1 and text[0] == text[-1] == "`":
+        inner = text[1:-1].replace("|", "\\|")
+        fence = "``" if "`" in inner else "`"
+        return f"{fence} {inner} {fence}" if fence == "``" else f"`{inner}`"
+    text = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("`", "\\`")
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -68,6 +68,17 @@ def check_algorithm(algorithm: str) -> Algorithm:
     return algorithm  # type: ignore[return-value]
 
 
+def check_published_key(key: PublicKey) -> None:
+    """Refuse an RSA key under RSA_MIN_BITS for a record we publish (RFC 8301
+    §3.2: signers SHOULD use at least 2048 bits; 1024-bit keys are factorable
+    by well-funded attackers and refused by some receivers)."""
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_MIN_BITS:
+        raise DkimKeyError(
+            f"the RSA key is {key.key_size} bits; a key we publish must have at least "
+            f"{RSA_MIN_BITS} (RFC 8301 §3.2): generate a new one (bits: 2048 or ed25519)"
+        )
+
+
 def check_rsa_bits(bits: int) -> int:
     """Return ``bits`` if it is an RSA size we generate (RFC 8301 §3.2), else raise."""
     # bool is an int subclass; `bits=True` is a caller bug, not a 1-bit key.
@@ -305,12 +316,9 @@ def dkim_txt_value(
     compact_p = _WS.sub("", p)
     if compact_p:
         # Publishing a key that verifiers cannot decode would silently break all mail.
-        pub = public_key_from_b64(algorithm, compact_p)
-        if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < RSA_LEGACY_MIN_BITS:
-            raise DkimKeyError(
-                f"RSA key of {pub.key_size} bits: verifiers reject keys under "
-                f"{RSA_LEGACY_MIN_BITS} bits (RFC 8301 §3.2)"
-            )
+        # We never publish a weak key, however it arrived (`public_key:`, a key
+        # file, the rotation state): one rule, here where every record is built.
+        check_published_key(public_key_from_b64(algorithm, compact_p))
     tags: dict[str, str] = {"v": "DKIM1"}
     if hash_algorithms is not None:
         if not hash_algorithms:

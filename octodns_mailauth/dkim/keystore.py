@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._fs import TMP_SUFFIX, atomic_write, fsync_dir, locked, temp_prefix
+from ..names import MAX_SELECTOR, InvalidName, check_name, is_selector
 from . import keys
 from .keys import Algorithm, DkimKeyError, PrivateKey
 
@@ -33,27 +33,27 @@ LOCK_NAME = ".lock"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
-# RFC 6376 §3.1: a selector is sub-domain *("." sub-domain), sub-domain per RFC 5321
-# (letters, digits, inner hyphens). Domains are held to the same LDH rule, which also rules out
-# '/', '..' and leading dots, so a name can never escape its directory or look like a temp file.
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-_MAX_NAME = 253
-
 
 class KeystoreError(Exception):
     """A keystore problem. The message names the path and never contains key material."""
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str):
-        raise KeystoreError(f"{kind} must be a string, got {type(name).__name__}")
-    # DNS names are case-insensitive but file names are not: one spelling per name.
-    normal = name.strip().rstrip(".").lower()
-    labels = normal.split(".")
-    if not normal or len(normal) > _MAX_NAME or not all(_LABEL.match(label) for label in labels):
+    """The one spelling of a domain or selector on disk (DNS names are
+    case-insensitive, file names are not).  LDH labels (names.py) also rule out
+    '/', '..' and leading dots, so a name never escapes its directory or looks
+    like a temp file; a selector is short enough for its temp file's name."""
+    if isinstance(name, str) and not name.isascii():
+        # Callers hand over checked names; a U-label here means a path around names.py.
+        raise KeystoreError(f"invalid {kind} {name!r}: IDNs go in their xn-- form")
+    try:
+        normal = check_name(name, kind, min_labels=1)
+    except InvalidName as e:
+        raise KeystoreError(f"invalid {e}") from None
+    if kind == "selector" and not is_selector(normal):
         raise KeystoreError(
-            f"invalid {kind} {name!r}: expected dot-separated DNS labels of letters, digits "
-            "and inner hyphens (RFC 6376 §3.1; IDNs in their xn-- form)"
+            f"invalid selector {name!r}: at most {MAX_SELECTOR} characters (RFC 6376 §3.1 "
+            "labels, and a file name the file system can hold)"
         )
     return normal
 

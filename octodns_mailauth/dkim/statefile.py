@@ -29,7 +29,7 @@ import yaml
 from .._fs import atomic_write
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
-from ..names import is_hostname, is_selector, normalize
+from ..names import InvalidName, check_name, is_selector, normalize
 from ..policy.yamlpos import LineMap, YamlSyntaxError, load
 from .keys import ALGORITHMS, DkimKeyError, public_key_from_b64
 from .rotation import KeyStatus, RotatedKey, RotationState, sort_keys, utc
@@ -156,8 +156,10 @@ def _parse_entry(entry: Any, i: int, lines: LineMap, bad: Any) -> RotatedKey | N
         bad(f"missing {', '.join(missing + ([] if 'p' in entry else ['p']))}", "keys", i)
         return None
     domain, selector, prefix = (str(entry[f]) for f in ("domain", "selector", "prefix"))
-    if not is_hostname(domain):
-        bad(f"{domain!r} is not a domain name", "keys", i, "domain")
+    try:
+        domain = check_name(domain)
+    except InvalidName as e:
+        bad(str(e), "keys", i, "domain")
         return None
     if not is_selector(selector) or not selector.startswith(prefix + "-"):
         bad(

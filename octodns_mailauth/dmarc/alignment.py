@@ -77,10 +77,13 @@ def alignment_step(ctx: CompileContext) -> None:
         ctx.result.details["dmarc_stage"] = StageReport("parked", False, None, [])
         return
     settings = ctx.lp.policy.dmarc
-    rows = [_row(ctx, facts, settings) for facts in ctx.result.senders]
+    # A sender with errors already has its error; a guess at its alignment
+    # would be a second, misleading message.
+    senders = [facts for facts in ctx.result.senders if facts.complete]
+    rows = [_row(ctx, facts, settings) for facts in senders]
     ctx.result.details["alignment"] = rows
     enforced = settings is not None and effective_policy(settings) is not DmarcPolicy.none
-    for facts, row in zip(ctx.result.senders, rows, strict=True):
+    for facts, row in zip(senders, rows, strict=True):
         _findings(ctx, facts, row, settings, enforced)
     ctx.result.details["dmarc_stage"] = _stage(ctx, rows, settings)
 
@@ -195,11 +198,8 @@ def _fixes(ctx: CompileContext, facts: SenderFacts, row: AlignmentRow) -> list[s
     if not row.dkim_aligned and entry.dkim is not None:
         missing = [p for p in entry.dkim.requires if p not in given]
         if missing:
-            out.append(
-                f"custom DKIM: give {', '.join(missing)} ("
-                + "; ".join(f"{p}: {entry.params[p].help}" for p in missing if p in entry.params)
-                + ")"
-            )
+            # The parameters' help is in the provider-no-dkim finding: named once here.
+            out.append(f"custom DKIM: give {', '.join(missing)}")
         else:
             out.append(f"custom DKIM: turn on DKIM signing for {ctx.domain} in {entry.name}")
     elif not row.dkim_aligned:
@@ -210,11 +210,7 @@ def _fixes(ctx: CompileContext, facts: SenderFacts, row: AlignmentRow) -> list[s
             missing = [p for p in rp.requires if p not in given]
             text = "custom return-path (bounce domain)"
             if missing:
-                text += ": give " + ", ".join(missing) + " ("
-                text += "; ".join(
-                    f"{p}: {entry.params[p].help}" for p in missing if p in entry.params
-                )
-                text += ")"
+                text += ": give " + ", ".join(missing)
             out.append(text)
         else:
             out.append(

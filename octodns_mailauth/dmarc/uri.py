@@ -9,13 +9,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ..names import InvalidName, check_name
+
 _SIZE = re.compile(r"!([0-9]+)([kmgt]?)$", re.IGNORECASE)
 # RFC 3986 §3.1 scheme, and a deliberately plain addr-spec for mailto: (RFC 6068).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.+)$")
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
-)
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+\Z")
 
 
 class ReportUriError(ValueError):
@@ -35,7 +34,10 @@ class ReportUri:
 
 def parse_report_uri(uri: str) -> ReportUri:
     """Check one report URI (RFC 9989 §4.7, §4.8; RFC 3986; RFC 6068 for mailto)."""
-    text = uri.strip()
+    bad = next((c for c in uri if c < " " or c == "\x7f"), None)
+    if bad is not None:
+        raise ReportUriError(f"{uri!r} contains a control character ({bad!r})")
+    text = uri.strip(" ")
     size_match = _SIZE.search(text)
     size = None
     if size_match:
@@ -60,8 +62,12 @@ def parse_report_uri(uri: str) -> ReportUri:
         )
     address = unquote(rest.split("?", 1)[0])
     local, at, host = address.rpartition("@")
-    if not at or not local or not _LOCAL.match(local) or not _HOST.match(host):
+    if not at or not local or not _LOCAL.match(local):
         raise ReportUriError(
             f"{uri!r} is not a mail address URI: write mailto:local-part@domain (RFC 6068)"
         )
-    return ReportUri(uri, scheme, address, host.lower(), size)
+    try:
+        host = check_name(host, "the report address's domain")
+    except InvalidName as e:
+        raise ReportUriError(f"{uri!r}: {e}") from None
+    return ReportUri(uri, scheme, address, host, size)

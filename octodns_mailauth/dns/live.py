@@ -22,7 +22,8 @@ import dns.name
 import dns.nameserver
 import dns.resolver
 
-from .resolver import DnsError, Resolver, norm
+from ..names import normalize
+from .resolver import DnsError, Resolver
 
 Answer = list[str] | DnsError
 
@@ -107,7 +108,7 @@ class LiveResolver(Resolver):
     # -- Resolver protocol --------------------------------------------------
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        key = (norm(name), rdtype.upper())
+        key = (normalize(name), rdtype.upper())
         mine: Future[Answer] | None = None
         with self._mutex:
             answer = self._cache.get(key)
@@ -130,7 +131,7 @@ class LiveResolver(Resolver):
         with self._mutex:
             todo: dict[tuple[str, str], None] = {}
             for name, rdtype in pairs:
-                key = (norm(name), rdtype.upper())
+                key = (normalize(name), rdtype.upper())
                 if key not in self._cache and key not in self._pending:
                     todo[key] = None
             if not todo:
@@ -142,7 +143,7 @@ class LiveResolver(Resolver):
 
     def alias(self, name: str, rdtype: str) -> str | None:
         """The CNAME target an answered `query(name, rdtype)` came through, if any."""
-        return self._aliases.get((norm(name), rdtype.upper()))
+        return self._aliases.get((normalize(name), rdtype.upper()))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -199,7 +200,7 @@ class LiveResolver(Resolver):
                 continue
             except dns.exception.DNSException as err:
                 return DnsError(name, rdtype, "servfail", _short(err))
-            canonical = norm(str(answer.canonical_name))
+            canonical = normalize(str(answer.canonical_name))
             if canonical != name and rdtype != "CNAME":
                 with self._mutex:
                     self._aliases[(name, rdtype)] = canonical

@@ -38,7 +38,8 @@ from typing import Any
 
 from .._fs import atomic_write
 from ..errors import MailAuthError
-from .resolver import DnsError, Resolver, norm
+from ..names import InvalidName, check_name, normalize
+from .resolver import DnsError, Resolver
 
 LOCK_VERSION = 1
 DEFAULT_LOCK_NAME = "spf-lock.json"
@@ -113,6 +114,10 @@ class SpfLock:
         if not isinstance(answers, dict):
             raise LockError(f"{path}: 'answers' must be an object of names")
         for name, raw in answers.items():
+            try:
+                name = check_name(name, "name", service_labels=True, min_labels=1)
+            except InvalidName as e:
+                raise LockError(f"{path}: answers: {e}") from None
             where = f"{path}: answers.{name}"
             if not isinstance(raw, dict) or "resolved" not in raw:
                 raise LockError(f"{where}: expected an object with 'resolved'")
@@ -123,7 +128,7 @@ class SpfLock:
                 if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                     raise LockError(f"{where}.{rdtype}: expected a list of strings")
                 entry.answers[rdtype.upper()] = list(values)
-            lock.entries[norm(name)] = entry
+            lock.entries[name] = entry
         return lock
 
     def to_json(self) -> str:
@@ -171,7 +176,7 @@ class LockResolver(Resolver):
         return self.lock.path
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        key = (norm(name), rdtype.upper())
+        key = (normalize(name), rdtype.upper())
         entry = self.lock.entries.get(key[0])
         if entry is not None and entry.nxdomain:
             raise DnsError(name, rdtype, "nxdomain", f"recorded in {self.path.name}")
@@ -181,7 +186,7 @@ class LockResolver(Resolver):
         return list(entry.answers[key[1]])
 
     def resolved_at(self, name: str) -> datetime | None:
-        entry = self.lock.entries.get(norm(name))
+        entry = self.lock.entries.get(normalize(name))
         return entry.resolved if entry else None
 
     def oldest(self) -> datetime | None:
@@ -219,7 +224,7 @@ class RecordingResolver(Resolver):
         self._mutex = threading.Lock()
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        key = (norm(name), rdtype.upper())
+        key = (normalize(name), rdtype.upper())
         with self._mutex:
             self.asked.add(key)
         try:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from ..names import normalize
+
 # Failures a retry or a later run may cure (RFC 7208 §2.6.6 temperror).
 TEMPORARY = frozenset({"servfail", "timeout", "refused"})
 
@@ -44,11 +46,6 @@ class DnsError(Exception):
         would add to its traceback each time, and that traceback keeps every frame
         it passed through (and their callers' state) alive."""
         return DnsError(self.name, self.rdtype, self.kind, self.detail)
-
-
-def norm(name: str) -> str:
-    """The key a resolver files a name under: lower case, no trailing dot."""
-    return name.rstrip(".").lower()
 
 
 class Resolver(Protocol):
@@ -93,12 +90,12 @@ class StaticResolver(Resolver):
     def __init__(
         self, data: dict[tuple[str, str], list[str]], nodata_names: Iterable[str] = ()
     ) -> None:
-        self._data = {(norm(n), t.upper()): list(v) for (n, t), v in data.items()}
-        self._names = {n for n, _ in self._data} | {norm(n) for n in nodata_names}
+        self._data = {(normalize(n), t.upper()): list(v) for (n, t), v in data.items()}
+        self._names = {n for n, _ in self._data} | {normalize(n) for n in nodata_names}
         self.queries: list[tuple[str, str]] = []
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        key = (norm(name), rdtype.upper())
+        key = (normalize(name), rdtype.upper())
         self.queries.append(key)
         if key in self._data:
             return list(self._data[key])

@@ -50,7 +50,16 @@ def plan(
         clash = next((r for r in theirs if (r._type == "CNAME") != (want.type == "CNAME")), None)
         if clash is not None:
             what = "a CNAME" if clash._type == "CNAME" else f"a {clash._type} record"
-            problems.append(_conflict(want, clash, f"{what} (a CNAME must stand alone)"))
+            hint = (
+                f"remove the {clash._type} record at {name or '@'} from the zone (an old DKIM "
+                "key there gives way to the provider's CNAME), or the sender from the policy"
+                if want.type == "CNAME"
+                else f"remove the CNAME at {name or '@'} from the zone, or the setting that "
+                "publishes this record from the policy"
+            )
+            problems.append(
+                _conflict(want, clash, f"{what} (a CNAME must stand alone, RFC 1034 §3.6.2)", hint)
+            )
         elif want.type == "TXT":
             data["values"], clashing = _txt_values(want, current, foreign)
             if clashing:
@@ -152,7 +161,7 @@ def _octodns_value(rtype: str, text: str) -> Any:
     return text
 
 
-def _conflict(want: DesiredRecord, theirs: Any, what: str) -> Finding:
+def _conflict(want: DesiredRecord, theirs: Any, what: str, hint: str | None = None) -> Finding:
     origin = getattr(theirs, "context", None) or (
         f"source {theirs.source.id}" if getattr(theirs, "source", None) else "the zone"
     )
@@ -161,7 +170,7 @@ def _conflict(want: DesiredRecord, theirs: Any, what: str) -> Finding:
         f"{want.owner} wants a {want.type} record at {want.name}, but the zone already has "
         f"{what} there (from {origin})",
         want.location,
-        _TAKEOVER_HINTS.get(want.kind or "") if "hand-written" in what else None,
+        hint or (_TAKEOVER_HINTS.get(want.kind or "") if "hand-written" in what else None),
         code="zone-merge-conflict",
     )
 

@@ -11,9 +11,17 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from ..names import is_label, is_selector
+from ..dkim.keys import DkimKeyError, check_published_key, public_key_from_b64
+from ..names import check_selector, is_label
 from ..redact import looks_secret
 from .base import _Strict
 
@@ -117,14 +125,7 @@ class DkimKey(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not is_selector(value):
-            raise ValueError(
-                f"{value!r} is not a valid DKIM selector: use DNS labels of letters, digits "
-                "and hyphens, not starting or ending with a hyphen (RFC 6376 §3.1)"
-            )
-        return value.lower()
+        return None if value is None else check_selector(value)
 
     @field_validator("prefix")
     @classmethod
@@ -139,7 +140,7 @@ class DkimKey(_Strict):
 
     @field_validator("public_key")
     @classmethod
-    def _public_key(cls, value: str | None) -> str | None:
+    def _public_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         # Never quote the value: a private key pasted here must not reach a log.
         if value is None:
             return None
@@ -159,6 +160,12 @@ class DkimKey(_Strict):
                 "public_key is not base64: give the p= value of the DKIM record "
                 "(letters, digits, + and /, maybe = at the end)"
             )
+        if "algorithm" not in info.data:
+            return value  # the algorithm has its own error; one error per cause
+        try:
+            check_published_key(public_key_from_b64(info.data["algorithm"], compact))
+        except DkimKeyError as e:
+            raise ValueError(f"public_key: {e}") from None
         return value
 
     @field_validator("notes")

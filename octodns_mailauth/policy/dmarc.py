@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..dmarc.uri import ReportUriError, parse_report_uri
-from .base import _Strict
+from ..names import mailto_to_ascii
+from .base import _Strict, refuse_unknown_key
 
 
 class DmarcPolicy(str, Enum):
@@ -78,6 +79,7 @@ class LegacyTags(_Strict):
 
 def _check_report_uri(uri: str) -> str:
     try:
+        uri = mailto_to_ascii(uri, "a DMARC report address")
         parse_report_uri(uri)
     except ReportUriError as e:
         raise ValueError(str(e)) from None
@@ -176,6 +178,7 @@ class DmarcPolicySettings(_Strict):
         if not isinstance(data, dict):
             return data
         if data.get("policy") is None and data.get("stage") is None:
+            refuse_unknown_key(data, cls.model_fields)
             raise ValueError(
                 "missing required key 'policy': give `policy: none|quarantine|reject` or "
                 "`stage: monitor|quarantine|reject`"

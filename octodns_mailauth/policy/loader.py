@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
-from ..names import is_hostname, normalize
+from ..names import InvalidName, check_name
 from ..redact import redact, shown
 from .dmarc import LegacyTags
 from .models import DkimKey, DmarcPolicySettings, Policy, Sender, SpfPolicy
@@ -128,7 +128,16 @@ def _key_name(loc: KeyPath) -> str:
     return next((str(p) for p in reversed(loc) if isinstance(p, str)), "the policy")
 
 
-def _example(key: str, fallback: str) -> str:
+# Keys whose name means something else elsewhere (`mx` of a sender vs of MTA-STS).
+_PATH_EXAMPLES: dict[tuple[str, str], str] = {
+    ("mta_sts", "mx"): "mx: [mx1.example.com, '*.mail.example.net']",
+}
+
+
+def _example(key: str, fallback: str, loc: KeyPath = ()) -> str:
+    shaped = _PATH_EXAMPLES.get((str(loc[0]), key)) if loc else None
+    if shaped is not None:
+        return f"write e.g. {shaped}"
     return f"write e.g. {_EXAMPLES[key]}" if key in _EXAMPLES else fallback
 
 
@@ -189,7 +198,11 @@ def _finding_from_error(err: dict[str, Any], path: str, lines: LineMap) -> Findi
     typed = _typed_message(kind, _key_name(loc), err)
     if typed is not None:
         msg, hint = typed
-    elif kind == "extra_forbidden" and loc:
+    elif kind == "unknown_key":
+        # A model's own check of its extra keys (Sender): the key joins the path.
+        loc = (*loc, (err.get("ctx") or {}).get("key", "?"))
+        kind = "extra_forbidden"
+    if kind == "extra_forbidden" and loc and typed is None:
         key = loc[-1]
         model = _model_at(loc[:-1])
         msg = f"unknown key {shown(key)}"
@@ -215,7 +228,7 @@ def _finding_from_error(err: dict[str, Any], path: str, lines: LineMap) -> Findi
         msg = f"{shown(err['input'])} is not allowed: {msg[0].lower()}{msg[1:]}"
     elif kind == "value_error" and loc and _key_name(loc) in _EXAMPLES:
         # Our validators explain the problem; add a known-good value to copy.
-        hint = _example(_key_name(loc), "")
+        hint = _example(_key_name(loc), "", loc)
     return Finding(
         Severity.ERROR,
         msg,
@@ -230,7 +243,7 @@ def domain_from_filename(path: Path) -> str:
     for suffix in POLICY_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    return normalize(name)
+    return name
 
 
 def parse_policy(text: str, path: str, default_domain: str | None = None) -> LoadedPolicy:
@@ -249,15 +262,19 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
                 )
             ]
         ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not data:
+        # An empty file is no policy: read as one without senders it would
+        # publish `v=spf1 -all` and delete the domain's DKIM and DMARC.
         raise PolicyError(
             [
                 Finding(
                     Severity.ERROR,
-                    "a policy file must be a YAML mapping (senders:, spf:, dmarc: ...)",
+                    "the policy file holds no settings"
+                    if data is None or data == {}
+                    else "a policy file must be a YAML mapping (senders:, spf:, dmarc: ...)",
                     Location(path, 1),
+                    "list the senders (senders:, spf:, dmarc: ...); a domain that sends no "
+                    "mail says `parked: true`",
                     code="policy-schema",
                 )
             ]
@@ -268,20 +285,38 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
         findings = [_finding_from_error(err, path, lines) for err in e.errors()]  # type: ignore[arg-type]
         # A union (`a: true | [names]`) reports once per member: say it once.
         raise PolicyError(list(dict.fromkeys(findings))) from None
-    domain = policy.domain or default_domain
-    if not domain or not is_hostname(domain):
-        raise PolicyError(
-            [
-                Finding(
-                    Severity.ERROR,
-                    f"cannot tell which domain this policy is for (file name gives {domain!r})",
-                    Location(path, 1, "domain"),
-                    "name the file after the domain (example.com.yaml) or set domain:",
-                    code="policy-domain",
-                )
-            ]
+    return LoadedPolicy(policy, path, lines, _domain(policy, path, lines, default_domain))
+
+
+def _domain(policy: Policy, path: str, lines: LineMap, from_file: str | None) -> str:
+    """The policy's domain: `domain:` (already checked) or the file name; a file
+    named after one domain whose `domain:` says another is an error."""
+    from ..errors import PolicyError
+
+    def error(message: str, hint: str) -> PolicyError:
+        where = Location(path, lines.line_for(("domain",)) or 1, "domain")
+        return PolicyError([Finding(Severity.ERROR, message, where, hint, code="policy-domain")])
+
+    file_domain: str | None = None
+    reason = "it is not a domain name"
+    if from_file:
+        try:
+            file_domain = check_name(from_file, "the file name")
+        except InvalidName as e:
+            reason = str(e)
+    if policy.domain is not None:
+        if file_domain is not None and file_domain != policy.domain:
+            raise error(
+                f"the file is named after {file_domain} but domain: says {policy.domain}",
+                f"rename the file to {policy.domain}.yaml, or correct domain:",
+            )
+        return policy.domain
+    if file_domain is None:
+        raise error(
+            f"cannot tell which domain this policy is for: {reason}",
+            "name the file after the domain (example.com.yaml) or set domain:",
         )
-    return LoadedPolicy(policy, path, lines, normalize(domain))
+    return file_domain
 
 
 def load_policy_file(path: str | Path) -> LoadedPolicy:

@@ -7,6 +7,7 @@ standard's settings live in a module of their own (spf.py, dkim.py, dmarc.py).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from typing import Any
 
@@ -18,10 +19,12 @@ from pydantic import (
     StrictInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from ..names import check_name
 from ..redact import redact, shown
-from .base import _Strict, check_hostname
+from .base import _Strict, check_hostname, check_text, refuse_unknown_key, typo_of_required
 from .dkim import DkimKey
 from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
 from .spf import SpfAll, SpfPolicy
@@ -95,7 +98,7 @@ class Sender(BaseModel):
     def _name(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("a sender needs a non-empty name")
-        return value
+        return check_text(value, "the sender's name")
 
     @field_validator("ip4", "ip6", mode="before")
     @classmethod
@@ -150,7 +153,7 @@ class Sender(BaseModel):
                 "unaligned_ok takes the reason this sender cannot align, as text, not "
                 f"{shown(value)}"
             )
-        return value.strip()
+        return check_text(value.strip(), "unaligned_ok")
 
     @field_validator("include", mode="before")
     @classmethod
@@ -181,6 +184,23 @@ class Sender(BaseModel):
     def _dkim_list(cls, value: Any) -> Any:
         # `dkim: {selector: x}` for one key, a list for dual signing.
         return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typo_of_required(cls, data: Any) -> Any:
+        return typo_of_required(cls, data)
+
+    @model_validator(mode="after")
+    def _own_keys(self) -> Sender:
+        # Extra keys are provider parameters, checked against the catalog entry;
+        # a sender without a provider has none, so `ipv4:` is a typo, not a
+        # parameter (silently dropping it would drop the address from SPF).
+        if self.provider is None and self.model_extra:
+            # The one that looks like a sender key is the typo (`providr:` beside `tenant:`).
+            extra = list(self.model_extra)
+            close = [k for k in extra if difflib.get_close_matches(k, type(self).model_fields)]
+            refuse_unknown_key(close or extra, ())
+        return self
 
     @property
     def params(self) -> dict[str, Any]:
@@ -213,4 +233,4 @@ class Policy(_Strict):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str | None) -> str | None:
-        return None if value is None else check_hostname(value, "domain")
+        return None if value is None else check_name(value, "domain")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
-from ..names import is_hostname, is_selector, normalize
+from ..names import InvalidName, check_name, check_selector, is_hostname, mailto_to_ascii
 from .base import _Strict, check_hostname
 
 MAX_AGE_LIMIT = 31557600  # RFC 8461 §3.2: at most one year
@@ -64,15 +64,17 @@ def _is_ip(text: str) -> bool:
 
 def check_mailto(value: str, what: str, rfc: str) -> str:
     """`mailto:local@domain` with a real domain and nothing unencoded."""
+    value = mailto_to_ascii(value, what)
+    address = value[len("mailto:") :].split("?", 1)[0]
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        raise ValueError(f"{value!r} is not a valid {what}: write mailto:tls-reports@example.com")
+    check_name(domain, f"the domain of the {what}")
     if not value.isascii() or _URI_FORBIDDEN.search(value):
         raise ValueError(
             f"{value!r} is not a valid {what}: spaces, commas, semicolons and '!' must be "
             f"percent-encoded ({rfc})"
         )
-    address = value[len("mailto:") :].split("?", 1)[0]
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not is_hostname(domain):
-        raise ValueError(f"{value!r} is not a valid {what}: write mailto:tls-reports@example.com")
     return value
 
 
@@ -122,12 +124,14 @@ class MtaStsHost(_Strict):
 def check_mx_pattern(value: str) -> str:
     """A host name, or `*.` and a host name (RFC 8461 §3.2, §4.1)."""
     name = value[2:] if value.startswith("*.") else value
-    if not is_hostname(name):
+    try:
+        name = check_name(name, "MTA-STS mx pattern")
+    except InvalidName as e:
         raise ValueError(
-            f"{value!r} is not a valid MTA-STS mx pattern: write a host name such as "
-            "mx1.example.com, or *.example.com to match one leftmost label (RFC 8461 §4.1)"
-        )
-    return ("*." if value.startswith("*.") else "") + normalize(name)
+            f"{e}; write a host name such as mx1.example.com, or *.example.com to match one "
+            "leftmost label (RFC 8461 §4.1)"
+        ) from None
+    return ("*." if value.startswith("*.") else "") + name
 
 
 class MtaStsSettings(_Strict):
@@ -231,12 +235,7 @@ class BimiSettings(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector(cls, value: str) -> str:
-        if not is_selector(value):
-            raise ValueError(
-                f"{value!r} is not a valid BIMI selector: use DNS labels of letters, digits "
-                "and hyphens"
-            )
-        return value.lower()
+        return check_selector(value, "BIMI selector")
 
     @field_validator("logo", "authority")
     @classmethod

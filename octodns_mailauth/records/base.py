@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..findings import Location
+from ..names import normalize
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class DesiredRecord:
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     def relative_name(self, zone: str) -> str:
-        zone = zone.rstrip(".").lower()
+        zone = normalize(zone)
         if self.name == zone:
             return ""
         return self.name[: -len(zone) - 1]

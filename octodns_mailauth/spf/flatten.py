@@ -14,7 +14,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..dns.resolver import DnsError, Resolver, norm
+from ..dns.resolver import DnsError, Resolver
+from ..names import normalize
 from .parser import Mechanism, SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -81,7 +82,7 @@ def _visit(
             assert mech.network is not None
             out.networks.append(mech.network)
         elif mech.name == "include":
-            _visit(norm(mech.domain_spec or ""), resolver, out, (*path, name), depth + 1)
+            _visit(normalize(mech.domain_spec or ""), resolver, out, (*path, name), depth + 1)
         else:
             kept = _explicit(mech, name)
             if kept is None:
@@ -95,7 +96,7 @@ def _visit(
         if has_macro(target):
             out.problems.append(f"{name}: redirect={target} needs a sender to expand")
             return
-        _visit(norm(target), resolver, out, (*path, name), depth + 1)
+        _visit(normalize(target), resolver, out, (*path, name), depth + 1)
 
 
 def _explicit(mech: Mechanism, domain: str) -> str | None:

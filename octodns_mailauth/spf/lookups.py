@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..dns.resolver import TEMPORARY, DnsError, Resolver, norm
+from ..dns.resolver import TEMPORARY, DnsError, Resolver
 from ..findings import Finding, Location, Severity
+from ..names import normalize
 from .parser import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
 
 MAX_DNS_LOOKUPS = 10
@@ -202,7 +203,7 @@ def analyze(
     same answers throughout (one cache or lock): trees may then share nodes, so
     treat them as read-only.
     """
-    return _Analysis(resolver, memo).root(norm(domain), record)
+    return _Analysis(resolver, memo).root(normalize(domain), record)
 
 
 def analyze_many(
@@ -211,7 +212,7 @@ def analyze_many(
     """Analyse many domains at once: every root TXT is prefetched, and the trees
     are walked on `workers` threads, so a live resolver has many queries in
     flight (each (name, type) still asked once when it caches, as LiveResolver does)."""
-    names = list(dict.fromkeys(norm(d) for d in domains))
+    names = list(dict.fromkeys(normalize(d) for d in domains))
     resolver.prefetch([(d, "TXT") for d in names])
     memo: SubtreeMemo = {}
     if workers <= 1:
@@ -256,7 +257,7 @@ def _target_of(domain_spec: str) -> tuple[str | None, str | None]:
     include targets recur in most trees."""
     if has_macro(domain_spec):
         return None, None
-    name = norm(_expand_escapes(domain_spec))
+    name = normalize(_expand_escapes(domain_spec))
     return name, _name_problem(name)
 
 

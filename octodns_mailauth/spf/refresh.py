@@ -28,7 +28,8 @@ from ..dns.lockfile import (
     SpfLock,
     lock_from_recording,
 )
-from ..dns.resolver import DnsError, Resolver, norm
+from ..dns.resolver import DnsError, Resolver
+from ..names import normalize
 from .flatten import flatten_include
 from .lookups import analyze
 from .parser import SpfSyntaxError, parse, select_records
@@ -182,9 +183,9 @@ def refresh_lock(
     recorder = RecordingResolver(resolver)
     own = set(walk(recorder))
     new = lock_from_recording(path, recorder, now, exclude=own)
-    failed = [(norm(e.name), e.rdtype.upper()) for e in _unique_failures(recorder.failures)]
+    failed = [(normalize(e.name), e.rdtype.upper()) for e in _unique_failures(recorder.failures)]
     for err in _unique_failures(recorder.failures):
-        known = old is not None and norm(err.name) in old.entries
+        known = old is not None and normalize(err.name) in old.entries
         diff.failures.append(
             f"{err}; keeping the old answer"
             if known
@@ -223,7 +224,7 @@ def _unique_failures(failures: list[DnsError]) -> list[DnsError]:
     """One failure per (name, type): several policies may ask the same name."""
     seen: dict[tuple[str, str], DnsError] = {}
     for err in failures:
-        seen.setdefault((norm(err.name), err.rdtype.upper()), err)
+        seen.setdefault((normalize(err.name), err.rdtype.upper()), err)
     return list(seen.values())
 
 
@@ -298,7 +299,7 @@ class _Asking(LockResolver):
         self.asked: set[tuple[str, str]] = set()
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        self.asked.add((norm(name), rdtype.upper()))
+        self.asked.add((normalize(name), rdtype.upper()))
         return super().query(name, rdtype)
 
 

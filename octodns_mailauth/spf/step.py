@@ -17,8 +17,9 @@ from itertools import combinations
 
 from ..context import CompileContext, SpfTerm
 from ..dns.lockfile import REFRESH_COMMAND
-from ..dns.resolver import DnsError, Resolver, norm
+from ..dns.resolver import DnsError, Resolver
 from ..findings import Location, Severity
+from ..names import normalize
 from ..policy.dmarc import DmarcPolicy
 from ..policy.spf import SpfAll, SpfFlatten
 from ..records import DesiredRecord, txt_kind_matches
@@ -50,7 +51,7 @@ class ZoneLayer(Resolver):
         return name == domain or name.endswith("." + domain)
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        name, rdtype = norm(name), rdtype.upper()
+        name, rdtype = normalize(name), rdtype.upper()
         if self.own(name):
             return self._own(name, rdtype)
         if self.inner is None:
@@ -93,7 +94,7 @@ class ZoneLayer(Resolver):
 
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         if self.inner is not None:
-            self.inner.prefetch([(n, t) for n, t in pairs if not self.own(norm(n))])
+            self.inner.prefetch([(n, t) for n, t in pairs if not self.own(normalize(n))])
 
 
 @dataclass

@@ -163,7 +163,10 @@ def check_selector(text: object, what: str = "DKIM selector") -> str:
     short enough for its keystore file name; lower case.  InvalidName says why."""
     if isinstance(text, str) and not text.isascii():
         raise InvalidName(f"{what} {_shown(text)} must be ASCII letters, digits and hyphens")
-    name = check_name(text, what, min_labels=1)
+    try:
+        name = check_name(text, what, min_labels=1)
+    except InvalidName as e:
+        raise InvalidName(f"{e} (RFC 6376 §3.1)") from None
     if isinstance(text, str) and text.endswith("."):
         raise InvalidName(f"{what} {_shown(text)} is relative: write it without the final dot")
     if len(name) > MAX_SELECTOR:

@@ -57,6 +57,7 @@ def test_example_policies_validate(path: Path) -> None:
         ({"senders": [{"provider": "google"}]}, "sender without a name"),
         ({"ttl": 10}, "ttl below 60"),
         ({"spf": {"all": "pass"}}, "not a qualifier"),
+        ({"senders": [{"name": "x", "ipv4": ["192.0.2.1"]}]}, "a misspelt key, no provider"),
     ],
 )
 def test_schema_rejects_what_the_loader_rejects(policy: dict, why: str) -> None:
@@ -89,3 +90,21 @@ def test_single_items_where_the_loader_takes_them() -> None:
     assert [e.message for e in validator.iter_errors(policy)] == []
     policy["senders"][0]["dkim"] = "s1"  # neither a key nor a list of keys
     assert list(validator.iter_errors(policy))
+
+
+def test_schema_knows_each_providers_parameters() -> None:
+    # The compile step refuses `tennant:` (provider parameters are the catalog's);
+    # the schema tells the editor the same.
+    from octodns_mailauth.catalog import load_catalog
+    from octodns_mailauth.compile import compile_policy
+    from octodns_mailauth.keysource import KeystoreKeys
+    from octodns_mailauth.policy.loader import parse_policy
+
+    validator = jsonschema.Draft202012Validator(policy_schema())
+    sender = {"name": "x", "provider": "microsoft365", "tenant": "contoso"}
+    assert list(validator.iter_errors({"senders": [sender]})) == []
+    typo = {"name": "x", "provider": "microsoft365", "tennant": "contoso"}
+    assert list(validator.iter_errors({"senders": [typo]}))
+    lp = parse_policy(yaml.safe_dump({"senders": [typo]}), "x.yaml", "example.com")
+    result = compile_policy(lp, load_catalog(), KeystoreKeys(None))
+    assert [f.code for f in result.errors] == ["provider-param"]

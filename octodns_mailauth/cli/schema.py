@@ -67,11 +67,44 @@ def _accept_single_items(schema: dict[str, Any]) -> None:
             definition["properties"][field] = {**keep, "anyOf": [*alternatives, item]}
 
 
+def _sender_keys(schema: dict[str, Any]) -> None:
+    """The keys a sender may have, as the loader sees them: its own, plus its
+    provider's parameters (shipped catalog), so editors flag `ipv4:` or
+    `tennant:` as the loader does."""
+    from ..catalog import load_catalog
+
+    sender = schema["$defs"]["Sender"]
+    fields = sorted(sender["properties"])
+    rules: list[dict[str, Any]] = [
+        {"if": {"not": {"required": ["provider"]}}, "then": {"propertyNames": {"enum": fields}}}
+    ]
+    catalog = load_catalog()
+    for pid in catalog.ids():
+        entry = catalog.entries[pid]
+        text: dict[str, Any] = {"type": ["string", "integer"]}
+        texts = {"type": "array", "items": {"type": "string"}}
+        params = {
+            k: {
+                "description": p.help,
+                **({"anyOf": [{"type": "string"}, texts]} if p.list else text),
+            }
+            for k, p in sorted(entry.params.items())
+        }
+        rules.append(
+            {
+                "if": {"required": ["provider"], "properties": {"provider": {"const": pid}}},
+                "then": {"properties": params, "propertyNames": {"enum": fields + sorted(params)}},
+            }
+        )
+    sender["allOf"] = rules
+
+
 def policy_schema() -> dict[str, Any]:
     from ..policy.models import Policy
 
     schema = Policy.model_json_schema()
     _accept_single_items(schema)
+    _sender_keys(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

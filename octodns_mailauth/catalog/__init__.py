@@ -145,6 +145,15 @@ def _load_entry(path: Path) -> Entry:
         if err["type"] == "missing" and loc[-1] == "type":
             msg = "every parameter declares its type: " + ", ".join(get_args(ParamType))
         raise CatalogError(f"{where}: catalog entry: {'.'.join(map(str, loc))}: {msg}") from None
+    # Names and help are printed in terminals and Markdown: plain text only.
+    texts = [
+        ("name", entry.name),
+        *((f"params.{k}.help", p.help) for k, p in entry.params.items()),
+    ]
+    for key, text in texts:
+        bad = next((c for c in text if not c.isprintable() and c not in "\n "), None)
+        if bad is not None:
+            raise CatalogError(f"{path}: catalog entry: {key}: control character U+{ord(bad):04X}")
     if entry.id != path.stem:
         raise CatalogError(f"{path}: catalog entry id {entry.id!r} must match the file name")
     return entry

@@ -186,6 +186,8 @@ def test_cname_where_the_zone_has_other_data_is_an_error(example: Path) -> None:
     text = str(info.value)
     assert "CNAME" in text and "selector1._domainkey.example.com" in text
     assert "sender office (microsoft365)" in text
+    # What to do about it: the old key record gives way to the provider's CNAME.
+    assert "hint: remove the TXT record at selector1._domainkey from the zone" in text
 
 
 def test_zone_cname_where_we_need_txt_is_an_error(example: Path) -> None:

@@ -600,7 +600,7 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
         if problems:
             # A provider we cannot complete: keep its include as it is published and
             # leave its records in the zone.
-            why = "; ".join(msg for _p, msg in problems)
+            why = "; ".join(p.message for p in problems)
             if entry.spf_include and out.spf and entry_id in spf_vendors:
                 raw.insert(0, normalize(entry.spf_include))
             for name, rtype, value in vendor_records.get(entry_id, []):

@@ -70,7 +70,9 @@ def check_name(
             "a DNS name is letters, digits, hyphens and dots"
         )
     name = text[:-1] if text.endswith(".") else text
-    if not name or name.startswith(".") or ".." in name or " " in name:
+    if " " in name:
+        raise InvalidName(f"{what} {_shown(text)} contains a space: a DNS name has none")
+    if not name or name.startswith(".") or ".." in name:
         raise InvalidName(f"{what} {_shown(text)} is not a DNS name: it has an empty label")
     if not name.isascii() or "xn--" in name.lower():
         name = _to_a_labels(name, what)
@@ -166,7 +168,11 @@ def check_selector(text: object, what: str = "DKIM selector") -> str:
     try:
         name = check_name(text, what, min_labels=1)
     except InvalidName as e:
-        raise InvalidName(f"{e} (RFC 6376 §3.1)") from None
+        reason = str(e).removeprefix(f"{what} {_shown(text)}").lstrip(" :")
+        reason = reason.removeprefix("is not a DNS name: ")
+        raise InvalidName(
+            f"{_shown(text)} is not a valid {what}: {reason} (RFC 6376 §3.1)"
+        ) from None
     if isinstance(text, str) and text.endswith("."):
         raise InvalidName(f"{what} {_shown(text)} is relative: write it without the final dot")
     if len(name) > MAX_SELECTOR:

@@ -76,9 +76,9 @@ def test_domain_comes_from_file_name_or_key(tmp_path: Path) -> None:
         # selector that is not a DNS label
         (
             "senders:\n  - name: r\n    dkim:\n      selector: bad_selector!\n",
-            [":4:", "senders[0].dkim.selector", "DKIM selector 'bad_selector!'", "RFC 6376"],
+            [":4:", "senders[0].dkim.selector", "not a valid DKIM selector", "RFC 6376"],
         ),
-        ("senders:\n  - name: r\n    dkim: {selector: -x}\n", ["label '-x' must be letters"]),
+        ("senders:\n  - name: r\n    dkim: {selector: -x}\n", ["not a valid DKIM selector"]),
         ("senders:\n  - name: r\n    dkim: {selector: a, algorithm: dsa}\n", ["'dsa'"]),
         ("senders:\n  - name: r\n    dkim: {selector: a, bits: 1024}\n", ["RFC 8301", "1024"]),
         (

@@ -57,9 +57,7 @@ def plan(
                 else f"remove the CNAME at {name or '@'} from the zone, or the setting that "
                 "publishes this record from the policy"
             )
-            problems.append(
-                _conflict(want, clash, f"{what} (a CNAME must stand alone, RFC 1034 §3.6.2)", hint)
-            )
+            problems.append(_conflict(want, clash, f"{what} (a CNAME must stand alone)", hint))
         elif want.type == "TXT":
             data["values"], clashing = _txt_values(want, current, foreign)
             if clashing:

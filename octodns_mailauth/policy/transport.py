@@ -69,7 +69,10 @@ def check_mailto(value: str, what: str, rfc: str) -> str:
     local, at, domain = address.rpartition("@")
     if not at or not local:
         raise ValueError(f"{value!r} is not a valid {what}: write mailto:tls-reports@example.com")
-    check_name(domain, f"the domain of the {what}")
+    try:
+        check_name(domain, f"the domain of the {what}")
+    except InvalidName as e:
+        raise ValueError(f"{e}; write mailto:tls-reports@example.com") from None
     if not value.isascii() or _URI_FORBIDDEN.search(value):
         raise ValueError(
             f"{value!r} is not a valid {what}: spaces, commas, semicolons and '!' must be "

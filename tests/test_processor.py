@@ -275,7 +275,7 @@ def test_policy_for_a_zone_not_in_the_config_fails_validate(example: Path) -> No
             "example.com.yaml:3: error: '1.2.3.999'",
         ),
         ("senders:\n  - name: a\n    provider: sendgird\n", "unknown provider 'sendgird'"),
-        ("senders:\n  - {name: a, provider: microsoft365}\n", "needs parameters 'tenant'"),
+        ("senders:\n  - {name: a, provider: microsoft365}\n", "needs parameter 'tenant'"),
         (
             "senders:\n  - {name: a, provider: microsoft365, tenant: x, tennant: y}\n",
             "unknown key 'tennant'",

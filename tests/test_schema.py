@@ -101,9 +101,19 @@ def test_schema_knows_each_providers_parameters() -> None:
     from octodns_mailauth.policy.loader import parse_policy
 
     validator = jsonschema.Draft202012Validator(policy_schema())
-    sender = {"name": "x", "provider": "microsoft365", "tenant": "contoso"}
+    sender = {
+        "name": "x",
+        "provider": "microsoft365",
+        "tenant": "contoso",
+        "dkim_targets": "legacy",
+    }
     assert list(validator.iter_errors({"senders": [sender]})) == []
-    typo = {"name": "x", "provider": "microsoft365", "tennant": "contoso"}
+    typo = {
+        "name": "x",
+        "provider": "microsoft365",
+        "tennant": "contoso",
+        "dkim_targets": "legacy",
+    }
     assert list(validator.iter_errors({"senders": [typo]}))
     lp = parse_policy(yaml.safe_dump({"senders": [typo]}), "x.yaml", "example.com")
     result = compile_policy(lp, load_catalog(), KeystoreKeys(None))

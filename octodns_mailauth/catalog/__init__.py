@@ -299,6 +299,7 @@ def resolve_params(
                     key, f"give either {key} or {param.default_with}, not both", param.help
                 )
             )
+    blocked: set[str] = set()
     for key, param in entry.params.items():
         if param.default_with and param.default_with not in values:
             continue  # no default without the parameter that chooses it
@@ -306,28 +307,27 @@ def resolve_params(
             try:
                 values[key] = check_param(param, key, render(param.default, values))
             except CatalogError:
-                pass  # depends on a missing param; the group that needs it reports
+                blocked.add(key)  # depends on a missing parameter, reported as such
             except ValueError as e:
                 problems.append(ParamProblem(key, str(e), param.help))
     wrong = {p.param for p in problems}
     unknown = [k for k in given if k not in entry.params]
-    # A misspelt required parameter is reported once, as the unknown key; the
-    # others missing are one finding (one sender, one thing to fix).
     missing = [
         key
         for key, param in entry.params.items()
         if param.required
         and key not in values
         and key not in wrong
+        # A misspelt required parameter is reported once, as the unknown key.
         and not difflib.get_close_matches(key, unknown, n=1)
     ]
-    if missing:
-        names = ", ".join(repr(k) for k in missing)
+    # One whose default waits for another missing parameter is that one's consequence.
+    if problems or any(k not in blocked for k in missing):
+        missing = [k for k in missing if k not in blocked]
+    for key in missing:
         problems.append(
             ParamProblem(
-                missing[0],
-                f"provider {entry.id} needs parameter{'s' if len(missing) > 1 else ''} {names}",
-                entry.params[missing[0]].help,
+                key, f"provider {entry.id} needs parameter {key!r}", entry.params[key].help
             )
         )
     return values, problems

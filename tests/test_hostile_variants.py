@@ -5,10 +5,11 @@ and the messages that used to cascade.
 
 Each variant gives exactly one error naming its cause (or, for a U-label, the
 A-label conversion) and nothing is published.  The full set goes through the
-path every command shares (the processor is built from the policy folder, as
-`octodns-validate` and `octodns-sync` build it, and the CLI's `validate`);
-one variant of each kind goes through `octodns-validate`, `octodns-mailauth
-validate --config` and an `octodns-sync` plan, which must agree.
+processor built from the policy folder, as `octodns-validate` and
+`octodns-sync` build it; one variant of each kind goes through
+`octodns-validate`, `octodns-mailauth validate --config` and an `octodns-sync`
+plan (in-process), which must give the same one message, and one through the
+installed entry points.
 """
 
 from __future__ import annotations

@@ -287,7 +287,7 @@ def test_zone_mx_outside_the_patterns_fails_the_sync(example: Path) -> None:
     with pytest.raises(MailAuthProcessorError) as info:
         Manager("zones/config.yaml").sync()
     text = str(info.value)
-    assert "zones/mail/shop.example.yaml:12" in text
+    assert "zones/mail/shop.example.yaml:14" in text
     assert "MX host mx.mailhost.example.net is not covered" in text
     assert "RFC 8461 §4.1" in text
     assert not Path("zones/output/shop.example.zone").exists()

@@ -229,6 +229,24 @@ class Policy(_Strict):
     null_mx: StrictBool = Field(
         False, description="the domain receives no mail: publish MX 0 . (RFC 7505)"
     )
+    acknowledge: list[str] = Field(
+        default_factory=list,
+        description="destructive changes this policy makes on purpose, each `<change> "
+        "<name>` (e.g. `dkim-delete old._domainkey`, `dmarc-weaken _dmarc`); the plan guard "
+        "refuses them otherwise (README \"Safety\")",
+    )
+
+    @field_validator("acknowledge")
+    @classmethod
+    def _acknowledge(cls, value: list[str]) -> list[str]:
+        from ..acknowledge import AckError, parse_ack
+
+        for entry in value:
+            try:
+                parse_ack(entry, "policy.domain")
+            except AckError as e:
+                raise ValueError(str(e)) from None
+        return [" ".join(entry.split()) for entry in value]
 
     @field_validator("domain")
     @classmethod

@@ -25,6 +25,16 @@ class SpfFlatten(str, Enum):
     always = "always"  # every include that can be flattened
 
 
+class SpfCeiling(_Strict):
+    """How many addresses a record may let pass before a warning, as the size of
+    one network of this prefix length (the union of every range counts)."""
+
+    ip4: StrictInt = Field(8, ge=1, le=32, description="warn past one /N of IPv4 (default /8)")
+    ip6: StrictInt = Field(
+        24, ge=1, le=128, description="warn past one /N of IPv6 (default /24)"
+    )
+
+
 class SpfPolicy(_Strict):
     all: SpfAll = Field(
         SpfAll.fail, description="what happens to unlisted senders: fail (-all), softfail (~all)"
@@ -44,6 +54,12 @@ class SpfPolicy(_Strict):
         default_factory=dict,
         description="SPF records at other names (return-path / bounce hosts): a name relative "
         "to the domain (or absolute under it) -> the senders whose terms it lists",
+    )
+    address_ceiling: SpfCeiling = Field(
+        default_factory=SpfCeiling,
+        description="warn when the addresses the SPF record lets pass (written, flattened "
+        "and included, all together) add up to more than one /ip4 or /ip6 network; all of "
+        "IPv4 or IPv6 is always an error",
     )
     lock_max_age_days: StrictInt = Field(
         30,

@@ -28,6 +28,7 @@ from .flatten import Flattened, collapse, flatten_include, network_term
 from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
 from .parser import SpfSyntaxError, parse, select_records
 from .size import SEC_SIZE, SIZE_GUIDELINE, anchored, answer_size, split_record
+from .space import address_space
 
 MAX_LOOKUPS = MAX_DNS_LOOKUPS
 SEC_LIMIT = "RFC 7208 §4.6.4"
@@ -265,6 +266,7 @@ def _publish(
             code="spf-size",
         )
     tree = analyze(name, layer, top)
+    _check_space(ctx, layer, name, top, where)
     per_sender = lookups_by_sender(
         tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}
     )
@@ -288,6 +290,40 @@ def _publish(
         _too_many(ctx, name, tree, per_sender, where, {n for n, _ in split.records[1:]})
     _tree_findings(ctx, tree, where, sender_of, skip_limit=True)
     return tree
+
+
+def _check_space(
+    ctx: CompileContext, layer: ZoneLayer, name: str, record: str, where: Location
+) -> None:
+    """The union of every range the record lets pass, its own terms, flattened
+    ones and (through the lock) its includes: all of IPv4 or IPv6 is +all in
+    disguise, whatever the split; past the policy's ceiling is worth a look."""
+    space = address_space(name, record, layer)
+    why = space.everyone()
+    if why:
+        ctx.find(
+            Severity.ERROR,
+            f"the SPF record at {name} lets every host pass: {why}; that is '+all' "
+            "(anyone can send as this domain)",
+            where,
+            "list the addresses your senders use; if a flattened vendor answer is this wide, "
+            "keep its include instead and tell the vendor",
+            rfc="RFC 7208 §5.1",
+            code="spf-pass-all",
+        )
+        return
+    ceiling = ctx.lp.policy.spf.address_ceiling
+    for version, prefix in ((4, ceiling.ip4), (6, ceiling.ip6)):
+        if space.wider_than(version, prefix):
+            ctx.find(
+                Severity.WARNING,
+                f"the SPF record at {name} lets {space.addresses(version):,} IPv{version} "
+                f"addresses pass ({space.share(version):.4%} of IPv{version}), more than one "
+                f"/{prefix} (spf.address_ceiling.ip{version})",
+                where,
+                "check which sender is that wide; raise the ceiling if it is expected",
+                code="spf-address-ceiling",
+            )
 
 
 def _flatten(

@@ -37,11 +37,16 @@ class KeystoreKeys:
         passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
         generate: bool = True,
         log: logging.Logger | None = None,
+        defer: bool = False,
     ) -> None:
         self.root = Path(root) if root is not None else None
         self.passphrase_env = passphrase_env
         self.generate = generate
         self.log = log or logging.getLogger("KeystoreKeys")
+        # defer: a key generated while planning stays in memory (`pending`) until
+        # `commit`, so a plan that is refused, or only shown, writes nothing.
+        self.defer = defer
+        self.pending: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # the store; each domain's keys have a lock of their own
         self._domain_locks: dict[str, threading.Lock] = {}
         self._store: Keystore | None = None
@@ -128,6 +133,13 @@ class KeystoreKeys:
                     "where the keystore lives (or set generate_keys: true when it is on "
                     "this machine)"
                 )
+            if self.defer:
+                if store is not None:
+                    store.check_passphrase()  # a wrong one fails now, not after generating
+                private = generate_private_key(key.algorithm, key.bits)
+                self.pending[(domain, key.selector)] = private
+                self.generated.append((domain, key.selector))
+                return private
             store = self.store(create=True)
             assert store is not None
             private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
@@ -143,6 +155,22 @@ class KeystoreKeys:
             return private
         except (KeystoreError, DkimKeyError) as e:
             raise KeyUnavailable(str(e)) from None
+
+    def commit(self, selectors: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Write the pending keys among `selectors` ((domain, selector) pairs) to
+        the keystore, before the plan publishing them is applied; the ones written."""
+        with self._lock:
+            todo = sorted(k for k in self.pending if k in selectors)
+            if not todo:
+                return []
+            try:
+                store = self.store(create=True)
+                assert store is not None
+                for domain, selector in todo:
+                    store.import_key(domain, selector, self.pending.pop((domain, selector)))
+            except KeystoreError as e:
+                raise KeyUnavailable(f"DKIM keystore: {e}") from None
+            return todo
 
 
 def _check_algorithm(private: object, key: DkimKey) -> None:

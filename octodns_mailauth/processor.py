@@ -83,8 +83,14 @@ class MailAuthProcessor(BaseProcessor):
             super().__init__(id, lenient=s.lenient)
             self.catalog = load_catalog(list(s.catalog))
             self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
+            # defer: keys generated while planning are written only when the plan is
+            # applied (integration/plan.py), never by a plan that is refused or shown.
             self.keys = KeystoreKeys(
-                s.keys, passphrase_env=s.passphrase_env, generate=s.generate_keys, log=self.log
+                s.keys,
+                passphrase_env=s.passphrase_env,
+                generate=s.generate_keys,
+                log=self.log,
+                defer=True,
             )
             # Third-party DNS data (SPF includes) comes from the lock file, offline.
             self.resolver = open_lock(s.spf_lock, s.policies)
@@ -179,6 +185,17 @@ class MailAuthProcessor(BaseProcessor):
         if any(getattr(record, "source", None) is self for record in zone.records):
             return []
         return self._check.zone(zone, source=self).errors
+
+    def process_plan(
+        self, plan: Any, sources: Any = None, target: Any = None, lenient: bool = False
+    ) -> Any:
+        """Refuse destructive mail changes nobody acknowledged (integration/guard.py),
+        then write the DKIM keys this plan publishes, unless it is only being shown."""
+        from .integration.plan import check_plan
+
+        if plan is not None:
+            check_plan(self, plan, target)
+        return plan
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ class Keystore:
     ) -> None:
         self.root = Path(root)
         self.passphrase_env = passphrase_env
-        if not self.root.exists():
+        self._passphrase_checked: bytes | None | bool = False
+        if not os.path.lexists(self.root):
             if not create:
                 raise KeystoreError(f"keystore {self.root} does not exist")
             try:
@@ -105,11 +106,26 @@ class Keystore:
         return self.root / _check_name("domain", domain)
 
     def exists(self, domain: str, selector: str) -> bool:
-        return os.path.lexists(self.path_for(domain, selector))
+        path = self.path_for(domain, selector)
+        if not os.path.lexists(path.parent):
+            return False
+        self._check_dir(path.parent, what="domain key")  # never through a symlink
+        return os.path.lexists(path)
+
+    def domains(self) -> list[str]:
+        """The domains with a key folder, sorted."""
+        out = []
+        for name in os.listdir(self.root):
+            with contextlib.suppress(KeystoreError):
+                if _check_name("domain", name) == name and not name.startswith("."):
+                    out.append(name)
+        return sorted(out)
 
     def selectors(self, domain: str) -> list[str]:
         """The selectors that have a key for ``domain``, sorted."""
         directory = self._domain_dir(domain)
+        if os.path.lexists(directory):
+            self._check_dir(directory, what="domain key")
         try:
             names = os.listdir(directory)
         except FileNotFoundError:
@@ -141,11 +157,46 @@ class Keystore:
             )
         return value.encode("utf-8")
 
+    def check_passphrase(self) -> None:
+        """Every encrypted key must open with the passphrase set now: checked before a
+        key is generated, so a wrong or missing passphrase never leaves the store with
+        keys under two passphrases (or new keys unencrypted beside encrypted ones)."""
+        passphrase = self._passphrase()
+        if self._passphrase_checked == passphrase:
+            return
+        for domain in self.domains():
+            for selector in self.selectors(domain):
+                path = self.path_for(domain, selector)
+                data = self._read_bytes(path)
+                if not keys.pem_is_encrypted(data):
+                    continue
+                if passphrase is None:
+                    raise KeystoreError(
+                        f"the keystore holds encrypted keys ({path}) but {self.passphrase_env} "
+                        "is not set: set it, so new keys are encrypted with the same passphrase"
+                    )
+                try:
+                    keys.private_key_from_pem(data, passphrase)
+                except DkimKeyError:
+                    raise KeystoreError(
+                        f"the passphrase in {self.passphrase_env} does not open {path}: it is "
+                        "not this keystore's passphrase (or the file is corrupt); nothing was "
+                        "generated, set the keystore's passphrase and rerun"
+                    ) from None
+        self._passphrase_checked = passphrase
+
     def _check_dir(self, path: Path, *, what: str) -> None:
         try:
-            st = os.stat(path)
+            # lstat: a folder of the store reached through a symbolic link could put keys
+            # (or read them) anywhere; the store follows none.
+            st = os.lstat(path)
         except OSError as exc:
             raise KeystoreError(f"cannot access {what} directory {path}: {exc.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise KeystoreError(
+                f"{what} directory {path} is a symbolic link: the keystore follows none; "
+                "point the configuration at the real folder"
+            )
         if not stat.S_ISDIR(st.st_mode):
             raise KeystoreError(f"{what} path {path} is not a directory")
         if st.st_mode & 0o077:
@@ -157,12 +208,30 @@ class Keystore:
     def load(self, domain: str, selector: str) -> PrivateKey:
         """Read and decrypt one key. The file must not be readable by group or others."""
         path = self.path_for(domain, selector)
-        if not path.parent.exists():
+        if not os.path.lexists(path.parent):
             raise KeystoreError(f"no DKIM key at {path}")
         self._check_dir(path.parent, what="domain key")
         return self._read_key(path)
 
     def _read_key(self, path: Path) -> PrivateKey:
+        data = self._read_bytes(path)
+        passphrase = self._passphrase()
+        if keys.pem_is_encrypted(data) and passphrase is None:
+            raise KeystoreError(
+                f"private key {path} is encrypted: set {self.passphrase_env} to its passphrase"
+            )
+        try:
+            return keys.private_key_from_pem(data, passphrase)
+        except DkimKeyError as exc:
+            hint = (
+                f" (passphrase from {self.passphrase_env})" if keys.pem_is_encrypted(data) else ""
+            )
+            raise KeystoreError(f"cannot load {path}: {exc}{hint}") from None
+
+    def _read_bytes(self, path: Path) -> bytes:
+        """A key file's bytes: a regular file (no symlink), not readable by others."""
+        self._check_dir(self.root, what="keystore")
+        self._check_dir(path.parent, what="domain key")
         try:
             # O_NOFOLLOW: a symlink planted in the store must not redirect us to another file.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -183,19 +252,7 @@ class Keystore:
                     f"private key {path} is accessible to other users "
                     f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`"
                 )
-            data = handle.read()
-        passphrase = self._passphrase()
-        if keys.pem_is_encrypted(data) and passphrase is None:
-            raise KeystoreError(
-                f"private key {path} is encrypted: set {self.passphrase_env} to its passphrase"
-            )
-        try:
-            return keys.private_key_from_pem(data, passphrase)
-        except DkimKeyError as exc:
-            hint = (
-                f" (passphrase from {self.passphrase_env})" if keys.pem_is_encrypted(data) else ""
-            )
-            raise KeystoreError(f"cannot load {path}: {exc}{hint}") from None
+            return handle.read()
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -266,11 +323,13 @@ class Keystore:
     ) -> tuple[PrivateKey, bool]:
         """The key stored at ``path``, else ``make_key()`` written there: ``(key, created)``."""
         passphrase = self._passphrase()  # fail on a bad setting before generating anything
+        self._check_dir(self.root, what="keystore")
         with self._locked():
             self._ensure_domain_dir(path.parent)
             self._remove_stray_temps(path.parent, path.name)
             if os.path.lexists(path):
                 return self._read_key(path), False
+            self.check_passphrase()
             key = make_key()
             if self._write_new(path, keys.private_key_to_pem(key, passphrase)):
                 return key, True

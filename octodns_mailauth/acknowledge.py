@@ -29,7 +29,8 @@ CHANGES: dict[str, str] = {
 }
 
 # Labels may start with '_' here (_dmarc, _domainkey): these are DNS names, not host names.
-_NAME = re.compile(r"(@|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*)\Z")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
+_NAME = re.compile(rf"(@|{_LABEL}(?:\.{_LABEL})*)\Z")
 
 
 class AckError(ValueError):
@@ -45,9 +46,7 @@ def parse_ack(text: str, domain: str | None = None) -> tuple[str, str]:
         raise AckError(f"{text!r} is not text: write `<change> <name>`")
     parts = text.split()
     if len(parts) != 2:
-        raise AckError(
-            f"{text!r} is not `<change> <name>`, e.g. `dkim-delete old._domainkey`"
-        )
+        raise AckError(f"{text!r} is not `<change> <name>`, e.g. `dkim-delete old._domainkey`")
     change, name = parts[0].lower(), parts[1].rstrip(".").lower()
     if change not in CHANGES:
         raise AckError(f"unknown change {parts[0]!r} in {text!r}; known: {', '.join(CHANGES)}")

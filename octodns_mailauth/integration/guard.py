@@ -136,10 +136,9 @@ def _dkim(change: PlanChange, state: RotationState | None, fresh: set[str]) -> l
         )
         if scheduled:
             return []
-        how = "empties p=" if new_revoked else "leaves no usable key at"
+        how = "empties p= at" if new_revoked else "leaves no usable key at"
         why = (
-            f"{how} DKIM selector {selector}, which the rotation state does not revoke"
-            + _SIGNERS
+            f"{how} DKIM selector {selector}, which the rotation state does not revoke" + _SIGNERS
         )
         return [Refusal("dkim-revoke", change.name, "TXT", why)]
     if change.name in fresh:
@@ -280,7 +279,7 @@ def refusal_text(zone: str, target: str, refusals: list[Refusal], domains: list[
         "If this is deliberate, acknowledge each change: in the policy of its domain, "
         "acknowledge: ["
         + ", ".join(f'"{_relative(r, domains)}"' for r in refusals)
-        + f"], or for one run {ACK_ENV}=\""
+        + f'], or for one run {ACK_ENV}="'
         + ",".join(r.ack for r in refusals)
         + '" (README "Safety")'
     )

@@ -233,7 +233,7 @@ class Policy(_Strict):
         default_factory=list,
         description="destructive changes this policy makes on purpose, each `<change> "
         "<name>` (e.g. `dkim-delete old._domainkey`, `dmarc-weaken _dmarc`); the plan guard "
-        "refuses them otherwise (README \"Safety\")",
+        'refuses them otherwise (README "Safety")',
     )
 
     @field_validator("acknowledge")

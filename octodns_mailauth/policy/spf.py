@@ -30,9 +30,7 @@ class SpfCeiling(_Strict):
     one network of this prefix length (the union of every range counts)."""
 
     ip4: StrictInt = Field(8, ge=1, le=32, description="warn past one /N of IPv4 (default /8)")
-    ip6: StrictInt = Field(
-        24, ge=1, le=128, description="warn past one /N of IPv6 (default /24)"
-    )
+    ip6: StrictInt = Field(24, ge=1, le=128, description="warn past one /N of IPv6 (default /24)")
 
 
 class SpfPolicy(_Strict):

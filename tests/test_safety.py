@@ -381,3 +381,61 @@ def test_guard_against_powerdns(example: Path, pdns: Any, monkeypatch: pytest.Mo
     assert dns_txt("relay2026a._domainkey.example.com") == []
     monkeypatch.delenv(ACK_ENV)
     assert sync() == 0
+
+
+# --- SPF address space at compile time ------------------------------------------------------
+
+
+def _compile(text: str, third_party: dict[str, str] | None = None) -> Any:
+    from datetime import datetime, timezone
+
+    from octodns_mailauth.catalog import load_catalog
+    from octodns_mailauth.compile import compile_policy
+    from octodns_mailauth.policy import parse_policy
+    from octodns_mailauth.spf.lock import LockEntry, LockResolver, SpfLock
+
+    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    lock = SpfLock(Path("spf-lock.json"), refreshed=now)
+    for name, answer in (third_party or {}).items():
+        lock.entries[name] = LockEntry(now, answers={"TXT": [answer]})
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    return compile_policy(lp, load_catalog([]), None, LockResolver(lock), now=now)  # type: ignore[arg-type]
+
+
+def _pass_all_errors(result: Any) -> list[str]:
+    return [f.message for f in result.errors if f.code == "spf-pass-all"]
+
+
+def test_all_of_ipv4_as_256_slash8_ranges_is_refused() -> None:
+    ranges = ", ".join(f"{i}.0.0.0/8" for i in range(256))
+    result = _compile(f"senders:\n  - {{name: world, ip4: [{ranges}]}}\n")
+    [message] = _pass_all_errors(result)
+    assert "lets every host pass: its pass terms cover all of IPv4 (256 ranges in all)" in message
+    assert not [r for r in result.records if r.kind == "spf"] or result.errors
+
+
+def test_flattened_vendor_answer_of_two_halves_is_refused_not_published_as_slash0() -> None:
+    vendor = {"halves.example": "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"}
+    result = _compile(
+        "senders:\n  - {name: esp, include: [halves.example], flatten: true}\n", vendor
+    )
+    [message] = _pass_all_errors(result)
+    assert (
+        "all of IPv4" in message
+        and "keep its include" in [f.hint for f in result.errors if f.code == "spf-pass-all"][0]
+    )
+    # Without flattening the include is kept, and still refused: what it lets pass counts.
+    result = _compile("senders:\n  - {name: esp, include: [halves.example]}\n", vendor)
+    assert _pass_all_errors(result)
+
+
+def test_address_ceiling_warns_and_is_configurable() -> None:
+    wide = "senders:\n  - {name: cloud, ip4: [10.0.0.0/8, 11.0.0.0/8]}\n"
+    result = _compile(wide)
+    [warning] = [f for f in result.findings if f.code == "spf-address-ceiling"]
+    assert "lets 33,554,432 IPv4 addresses pass" in warning.message and "/8" in warning.message
+    assert not result.errors
+    result = _compile(wide + "spf: {address_ceiling: {ip4: 7}}\n")
+    assert not [f for f in result.findings if f.code == "spf-address-ceiling"]
+    narrow = "senders:\n  - {name: relay, ip4: [192.0.2.0/24]}\n"
+    assert not [f for f in _compile(narrow).findings if f.code == "spf-address-ceiling"]

@@ -171,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(dp)
     dp.add_argument("--dry-run", action="store_true", help="show what is due, write nothing")
     dp.add_argument("--now", metavar="ISO-TIME", help="judge what is due at this time")
+    _dns_flags(
+        dp,
+        "before activating a key, ask this server (e.g. the zone's primary) that it serves "
+        "that exact key; default: the system resolver",
+    )
+    dp.add_argument(
+        "--assume-published",
+        action="store_true",
+        help="activate due keys without asking DNS (air-gapped setups: you have checked "
+        "that every new selector is published)",
+    )
     dp = _action(
         dsub,
         "export",

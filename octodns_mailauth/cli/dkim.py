@@ -88,6 +88,7 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
         _keystore(ws, create=not args.dry_run),
         now,
         dry_run=args.dry_run,
+        confirm=None if args.assume_published else _served_by(args),
     )
     for line in report.lines():
         print(line)
@@ -95,7 +96,39 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
         print("dry run: nothing written", file=sys.stderr)
     elif report.written:
         print(f"wrote {report.state_path}; commit it, then run octodns-sync", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_POLICY if report.held else EXIT_OK
+
+
+def _served_by(args: argparse.Namespace) -> Any:
+    """confirm() for advance_rotation: does DNS (as `check` asks it) serve this key?"""
+    from ..dkim.keys import DkimKeyError, parse_dkim_txt, parse_key_record
+    from .livedns import DnsUnavailable, LiveDns
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    servers: list[LiveDns] = []  # made at the first activation: most runs ask nothing
+
+    def confirm(domain: str, selector: str, algorithm: str, p: str) -> str | None:
+        name = f"{selector}._domainkey.{domain}"
+        if not servers:
+            servers.append(LiveDns(args.nameserver, args.timeout))
+        live = servers[0]
+        try:
+            values, _alias = live.query(name, "TXT")
+        except DnsUnavailable as e:
+            return f"cannot confirm it is published ({e})"
+        for value in values:
+            try:
+                record = parse_key_record(value)
+            except DkimKeyError:
+                continue
+            served = "".join(parse_dkim_txt(value)["p"].split())
+            if record.algorithm == algorithm and served == p:
+                return None
+        seen = "no DKIM key" if not values else "a different key"
+        return f"{live.where} serves {seen} at {name}"
+
+    return confirm
 
 
 def _export(ws: Workspace, args: argparse.Namespace) -> int:

@@ -10,14 +10,17 @@ the MTA cannot open.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from .._fs import atomic_write
+from ..errors import PolicyError
+from ..findings import Finding, Location, Severity
 from ..policy.loader import LoadedPolicy
-from .keys import pem_is_encrypted
-from .keystore import Keystore
+from .keys import algorithm_of, key_bits, pem_is_encrypted
+from .keystore import Keystore, KeystoreError
 from .rotate import SigningKey
 from .rotation import KeyStatus, RotationState
 
@@ -37,30 +40,69 @@ def active_signing_keys(
     keystore: Keystore,
     now: datetime | None = None,
 ) -> list[SigningKey]:
-    """Fixed selectors (their key in the keystore) and the active rotating ones."""
+    """Fixed selectors (their key in the keystore) and the active rotating ones.
+
+    Each key file passes the processor's checks first (a regular file, no symlink,
+    mode 0600, a parsable key of the declared algorithm and size): an MTA pointed
+    at anything else signs with the wrong key or not at all.  PolicyError lists
+    every key that fails; nothing is exported then."""
     out = []
+    errors: list[Finding] = []
     for lp in policies:
-        for sender in lp.policy.senders:
-            for key in sender.dkim:
+        for s, sender in enumerate(lp.policy.senders):
+            for k, key in enumerate(sender.dkim):
+                where = lp.location("senders", s, "dkim", k)
                 if key.selector is not None:
-                    if keystore.exists(lp.domain, key.selector):
+                    try:
+                        present = keystore.exists(lp.domain, key.selector)
+                    except KeystoreError as e:
+                        errors.append(_error(str(e), where))
+                        continue
+                    if present:
+                        found = (key.selector, key.algorithm, key.bits)
                         out.append(
-                            _signing(lp.domain, sender.name, key.selector, key.algorithm, keystore)
+                            _signing(lp.domain, sender.name, found, keystore, where, errors)
                         )
                     continue
                 for rk in state.for_prefix(lp.domain, key.prefix or ""):
                     if rk.status is KeyStatus.ACTIVE:
+                        found = (rk.selector, rk.algorithm, rk.bits)
                         out.append(
-                            _signing(lp.domain, sender.name, rk.selector, rk.algorithm, keystore)
+                            _signing(lp.domain, sender.name, found, keystore, where, errors)
                         )
+    if errors:
+        raise PolicyError(errors, "DKIM export refused, nothing written")
     return sorted(out, key=lambda k: (k.domain, k.sender, k.algorithm, k.selector))
 
 
-def _signing(domain: str, sender: str, selector: str, algorithm: str, ks: Keystore) -> SigningKey:
-    # Absolute: OpenDKIM and Rspamd run from their own working directory, so a
-    # path relative to where `dkim export` ran would point nowhere.
-    path = ks.path_for(domain, selector).resolve()
-    return SigningKey(domain, sender, selector, algorithm, path)  # type: ignore[arg-type]
+def _error(message: str, where: Location) -> Finding:
+    return Finding(Severity.ERROR, f"DKIM keystore: {message}", where, code="dkim-key")
+
+
+def _signing(
+    domain: str,
+    sender: str,
+    found: tuple[str, str, int],
+    ks: Keystore,
+    where: Location,
+    errors: list[Finding],
+) -> SigningKey:
+    selector, algorithm, bits = found
+    path = ks.path_for(domain, selector)
+    try:
+        key = ks.load(domain, selector)
+        have = algorithm_of(key)
+        if have != algorithm or (have == "rsa" and key_bits(key) != bits):
+            size = f" of {key_bits(key)} bits" if have == "rsa" else ""
+            errors.append(
+                _error(f"{path} holds an {have} key{size}, the policy declares {algorithm}", where)
+            )
+    except KeystoreError as e:
+        errors.append(_error(str(e), where))
+    # Absolute (OpenDKIM and Rspamd run from their own folder) but not resolved:
+    # the file checked is the file named, never a symlink's target.
+    absolute = Path(os.path.abspath(path))
+    return SigningKey(domain, sender, selector, algorithm, absolute)  # type: ignore[arg-type]
 
 
 def _key_name(key: SigningKey) -> str:

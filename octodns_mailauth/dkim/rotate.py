@@ -11,7 +11,8 @@ without its private key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from .keystore import Keystore, KeystoreError
 from .rotation import (
     Action,
     KeyStatus,
+    RotatedKey,
     RotationConfig,
     RotationState,
     apply_due,
@@ -56,10 +58,16 @@ class RotateReport:
     switched: tuple[tuple[str, str | None, str], ...]  # (domain, old selector, new selector)
     state_path: Path
     written: bool
+    held: tuple[tuple[str, str, str], ...] = ()  # (domain, selector, why DNS lacks it)
 
     def lines(self) -> list[str]:
         """What a person needs to read: what changed and what the MTA must do."""
         out = [f"{a.domain}: {a.kind} {a.selector or ''}".rstrip() for a in self.applied]
+        for domain, selector, why in self.held:
+            out.append(
+                f"{domain}: NOT activating {selector}: {why}; the MTA keeps its current key. "
+                "Publish it (commit the state file, run octodns-sync --doit), then rerun"
+            )
         for domain, old, new in self.switched:
             was = f" (was {old})" if old else ""
             out.append(f"{domain}: MTA must now sign with selector {new}{was}")
@@ -89,11 +97,16 @@ def advance_rotation(
     now: datetime | None = None,
     *,
     dry_run: bool = False,
+    confirm: Confirm | None = None,
 ) -> RotateReport:
     """Apply every rotation action due at `now` and write the state file.
 
     Raises RotationError (nothing written) on any problem.  With `dry_run`,
     reports what would happen and writes nothing (no key is generated either).
+    `confirm(domain, selector, algorithm, p)` says why DNS does not serve that
+    key yet (None: it does); a key it holds back is not activated this run, so
+    the MTA never switches to a selector receivers cannot fetch.  Without
+    `confirm` (air-gapped setups) publication is assumed.
     """
     now = now or datetime.now(timezone.utc)
     path = Path(state_path)
@@ -127,6 +140,7 @@ def advance_rotation(
     with locked(path.parent):
         state = load_state(path, path.parent)
         errors = _check_state_against_keystore(state, keystore)
+        errors += _check_no_lost_keys(state, entries, keystore)
         if errors:
             raise RotationError(errors, "DKIM rotation not started")
         generated: list[tuple[str, str, Algorithm, int]] = []
@@ -147,6 +161,14 @@ def advance_rotation(
 
             return make
 
+        held: list[tuple[str, str, str]] = []
+
+        def may_activate(key: RotatedKey) -> bool:
+            why = confirm(key.domain, key.selector, key.algorithm, key.p) if confirm else None
+            if why is not None:
+                held.append((key.domain, key.selector, why))
+            return why is None
+
         applied: list[Action] = []
         switched: list[tuple[str, str | None, str]] = []
         new_state = state
@@ -160,7 +182,14 @@ def advance_rotation(
                 except KeystoreError:
                     return False
 
-            after, done = apply_due(config, keys, now, new_key(config.domain), taken)  # type: ignore[arg-type]
+            after, done = apply_due(
+                config,
+                keys,
+                now,
+                new_key(config.domain),  # type: ignore[arg-type]
+                taken,
+                may_activate=may_activate,
+            )
             applied += done
             switched += [
                 (a.domain, a.replaces, a.selector or "") for a in done if a.kind == "activate"
@@ -188,7 +217,53 @@ def advance_rotation(
         for k in new_state.for_prefix(config.domain, config.prefix)
         if k.status is KeyStatus.ACTIVE
     )
-    return RotateReport(tuple(applied), tuple(upcoming), signing, tuple(switched), path, written)
+    return RotateReport(
+        tuple(applied), tuple(upcoming), signing, tuple(switched), path, written, tuple(held)
+    )
+
+
+Confirm = Callable[[str, str, str, str], "str | None"]
+"""(domain, selector, algorithm, p) -> why DNS does not serve that key, or None."""
+
+_ROTATED = re.compile(r"(?P<prefix>.+)-\d{8}[b-z]?-(?:ed|rsa)\Z")
+
+
+def _check_no_lost_keys(
+    state: RotationState,
+    entries: list[tuple[LoadedPolicy, str, RotationConfig, Location]],
+    keystore: Keystore,
+) -> list[Finding]:
+    """A prefix with rotated keys in the keystore but none in the state: the state
+    was lost (deleted, emptied, cut short).  Starting over would publish a fresh key
+    and drop the selector the MTA signs with; restore the file instead."""
+    errors = []
+    for _lp, _sender, config, where in entries:
+        if state.for_prefix(config.domain, config.prefix):
+            continue
+        try:
+            found = [
+                s
+                for s in keystore.selectors(config.domain)
+                if (m := _ROTATED.match(s)) and m.group("prefix") == config.prefix
+            ]
+        except KeystoreError as e:
+            errors.append(Finding(Severity.ERROR, f"DKIM keystore: {e}", where, code="dkim-key"))
+            continue
+        if found:
+            errors.append(
+                Finding(
+                    Severity.ERROR,
+                    f"the DKIM state {state.path} has no key for {config.prefix} of "
+                    f"{config.domain}, but the keystore holds rotated keys for it "
+                    f"({', '.join(found)}): the state file was lost or cut short, and one of "
+                    "those keys may be signing mail now",
+                    where,
+                    "restore the state file from version control (git log -- <file>); a "
+                    "rotation never starts over while its keys exist",
+                    code="dkim-state-lost",
+                )
+            )
+    return errors
 
 
 def _check_state_against_keystore(state: RotationState, keystore: Keystore) -> list[Finding]:

@@ -268,20 +268,33 @@ def apply_due(
     now: datetime,
     new_key: NewKey,
     taken: Callable[[str], bool] = lambda s: False,
+    *,
+    may_activate: Callable[[RotatedKey], bool] | None = None,
 ) -> tuple[list[RotatedKey], list[Action]]:
     """Apply every action due at `now`, repeatedly, to a copy of `keys`.
 
     Actions are dated `now` (when they happen), not when they were due: the
-    clock of each state starts when the record actually changes.
+    clock of each state starts when the record actually changes.  An activation
+    `may_activate` refuses (DNS does not serve the key yet) waits for a later run.
     """
     now = utc(now)
     current = list(keys)
     applied: list[Action] = []
+    held: set[str] = set()
     for _ in range(16):  # each round moves keys forward; a handful always suffices
-        due = plan_rotation(config, current, now).due(now)
+        due = [
+            a
+            for a in plan_rotation(config, current, now).due(now)
+            if not (a.kind == "activate" and a.selector in held)
+        ]
         if not due:
             break
         for action in due:
+            if action.kind == "activate" and may_activate is not None:
+                key = next(k for k in current if k.selector == action.selector)
+                if not may_activate(key):
+                    held.add(key.selector)
+                    continue
             current = _apply(config, current, action, now, new_key, taken)
             applied.append(action)
     _check_invariant(config, keys, current)

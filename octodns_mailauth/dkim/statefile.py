@@ -108,7 +108,15 @@ def parse_state(text: str, path: str) -> RotationState:
         )
 
     if data is None:
-        return RotationState(path)
+        # An emptied file is not a fresh start: the keys it listed may be signing mail.
+        bad(
+            "the file is empty; a rotation never starts over while keys it listed may be "
+            "signing mail",
+            hint="restore it from version control (git checkout -- <file>); delete the file "
+            "only to start afresh, which `dkim rotate` allows when the keystore holds no "
+            "rotated key",
+        )
+        raise PolicyError(errors)
     if not isinstance(data, dict) or data.get("version") != VERSION:
         bad(f"expected a mapping with `version: {VERSION}` and `keys:`")
         raise PolicyError(errors)
@@ -137,9 +145,21 @@ def parse_state(text: str, path: str) -> RotationState:
                     i,
                 )
             active[slot] = key.selector
+    if not errors and _trailer(len(keys)) not in text.rstrip().splitlines()[-1:]:
+        # Written last by render_state: without it the file was cut short (a failed
+        # copy, a bad merge) and may have lost the key the MTA signs with.
+        bad(
+            f"the file does not end with `{_trailer(len(keys))}`: it is truncated or was "
+            "edited by hand, and keys may be missing",
+            hint="restore it from version control; never edit it by hand",
+        )
     if errors:
         raise PolicyError(errors)
     return RotationState(path, tuple(keys))
+
+
+def _trailer(count: int) -> str:
+    return f"# end of state: {count} key{'s' if count != 1 else ''}"
 
 
 def _parse_entry(entry: Any, i: int, lines: LineMap, bad: Any) -> RotatedKey | None:
@@ -261,7 +281,7 @@ def render_state(state: RotationState) -> str:
         width=1 << 16,
         default_flow_style=False,
     )
-    return _HEADER + body
+    return _HEADER + body + _trailer(len(rows)) + "\n"
 
 
 def save_state(state: RotationState, path: str | Path) -> None:

@@ -148,6 +148,12 @@ def test_records_the_policy_does_not_own_survive(published: Any) -> None:
     policy = yaml.safe_load(Path("zones/mail/example.com.yaml").read_text())
     policy["senders"] = [s for s in policy["senders"] if s["name"] != "newsletters"]
     Path("zones/mail/example.com.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    # Its DKIM delegations go too: the plan guard wants that said (README "Safety").
+    result = octodns_sync(published, "--doit")
+    assert result.returncode != 0 and "deletes the CNAME that delegates DKIM" in result.stderr
+    assert answer(resolver, "s1._domainkey.example.com", "CNAME")
+    policy["acknowledge"] = ["dkim-delete s1._domainkey", "dkim-delete s2._domainkey"]
+    Path("zones/mail/example.com.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     result = octodns_sync(published, "--doit")
     assert result.returncode == 0, result.stderr
     assert answer(resolver, "s1._domainkey.example.com", "CNAME") == []

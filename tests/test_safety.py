@@ -271,7 +271,7 @@ def test_spf_letting_everyone_pass_is_refused_in_any_split(terms: str) -> None:
 
 
 def test_spf_everyone_through_an_include_is_refused() -> None:
-    from octodns_mailauth.resolver import StaticResolver
+    from octodns_mailauth.dns.resolver import StaticResolver
 
     lock = StaticResolver({("wide.example.net", "TXT"): ["v=spf1 ip6:::/1 ip6:8000::/1 -all"]})
     change = PlanChange("example.com", "TXT", None, ("v=spf1 include:wide.example.net -all",))
@@ -389,10 +389,11 @@ def test_guard_against_powerdns(example: Path, pdns: Any, monkeypatch: pytest.Mo
 def _compile(text: str, third_party: dict[str, str] | None = None) -> Any:
     from datetime import datetime, timezone
 
+    from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
+
     from octodns_mailauth.catalog import load_catalog
     from octodns_mailauth.compile import compile_policy
     from octodns_mailauth.policy import parse_policy
-    from octodns_mailauth.spf.lock import LockEntry, LockResolver, SpfLock
 
     now = datetime(2026, 11, 25, tzinfo=timezone.utc)
     lock = SpfLock(Path("spf-lock.json"), refreshed=now)

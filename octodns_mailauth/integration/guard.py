@@ -26,8 +26,8 @@ from ..acknowledge import ACK_ENV, CHANGES
 from ..dkim.keys import DkimKeyError, parse_dkim_txt, parse_key_record
 from ..dkim.rotation import KeyStatus, RotationState
 from ..dmarc.parser import parse_dmarc
+from ..dns.resolver import Resolver
 from ..records import txt_kind_matches
-from ..resolver import Resolver
 from ..spf.parser import SpfSyntaxError, parse
 from ..spf.space import address_space
 

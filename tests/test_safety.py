@@ -389,10 +389,9 @@ def test_guard_against_powerdns(example: Path, pdns: Any, monkeypatch: pytest.Mo
 def _compile(text: str, third_party: dict[str, str] | None = None) -> Any:
     from datetime import datetime, timezone
 
-    from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
-
     from octodns_mailauth.catalog import load_catalog
     from octodns_mailauth.compile import compile_policy
+    from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
     from octodns_mailauth.policy import parse_policy
 
     now = datetime(2026, 11, 25, tzinfo=timezone.utc)

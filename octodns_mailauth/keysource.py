@@ -159,18 +159,22 @@ class KeystoreKeys:
     def commit(self, selectors: set[tuple[str, str]]) -> list[tuple[str, str]]:
         """Write the pending keys among `selectors` ((domain, selector) pairs) to
         the keystore, before the plan publishing them is applied; the ones written."""
-        with self._lock:
-            todo = sorted(k for k in self.pending if k in selectors)
-            if not todo:
-                return []
-            try:
-                store = self.store(create=True)
-                assert store is not None
-                for domain, selector in todo:
-                    store.import_key(domain, selector, self.pending.pop((domain, selector)))
-            except KeystoreError as e:
-                raise KeyUnavailable(f"DKIM keystore: {e}") from None
-            return todo
+        # Not under self._lock: store() takes it.  The keystore's own lock makes
+        # concurrent imports of one key safe (import_key keeps the first, same key).
+        todo = sorted(k for k in list(self.pending) if k in selectors)
+        if not todo:
+            return []
+        try:
+            store = self.store(create=True)
+            assert store is not None
+            for domain, selector in todo:
+                key = self.pending.get((domain, selector))
+                if key is not None:
+                    store.import_key(domain, selector, key)
+                    self.pending.pop((domain, selector), None)
+        except KeystoreError as e:
+            raise KeyUnavailable(f"DKIM keystore: {e}") from None
+        return todo
 
 
 def _check_algorithm(private: object, key: DkimKey) -> None:

@@ -439,3 +439,16 @@ def test_address_ceiling_warns_and_is_configurable() -> None:
     assert not [f for f in result.findings if f.code == "spf-address-ceiling"]
     narrow = "senders:\n  - {name: relay, ip4: [192.0.2.0/24]}\n"
     assert not [f for f in _compile(narrow).findings if f.code == "spf-address-ceiling"]
+
+
+def test_an_acknowledgement_left_behind_is_a_warning(
+    yaml_target: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    edit("zones/mail/example.com.yaml", lambda d: d.update(acknowledge=["dmarc-delete _dmarc"]))
+    sync()
+    assert txt("example.com", "_dmarc")  # acknowledging is not asking: nothing deleted
+    stale = [r.getMessage() for r in caplog.records if "matches no change" in r.getMessage()]
+    assert stale == [
+        "process_plan: the acknowledgement `dmarc-delete _dmarc.example.com` matches no change "
+        "in this plan: remove it"
+    ]

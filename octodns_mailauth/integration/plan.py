@@ -77,6 +77,16 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
             change,
             name,
         )
+    here = plan.desired or plan.existing
+    for change, name in sorted(acks - used):
+        if in_zone(here, name):
+            # Left in a policy, it would let the next such change at that name through.
+            proc.log.warning(
+                "process_plan: the acknowledgement `%s %s` matches no change in this plan: "
+                "remove it",
+                change,
+                name,
+            )
     _write_pending_keys(proc, plan.desired or plan.existing, zone_name)
 
 

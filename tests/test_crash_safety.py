@@ -24,7 +24,9 @@ from octodns_mailauth.dkim.statefile import load_state
 
 pytestmark = pytest.mark.slow
 
-RUNS = int(os.environ.get("CRASH_RUNS", "50"))
+# Issue 17 asks for at least 50 kills per command; a run killed by delay may finish first.
+KILLS = int(os.environ.get("CRASH_KILLS", "50"))
+RUNS = KILLS + KILLS // 5
 KEYS = Path("zones/.dkim")
 STATE = Path("zones/dkim-state.yaml")
 
@@ -82,7 +84,7 @@ def test_keygen_killed_at_random_points(example: Path) -> None:
         cwd=example,
     )
     report("dkim keygen", stats)
-    assert stats.runs == RUNS and stats.killed >= RUNS * 0.8, stats
+    assert stats.runs == RUNS and stats.killed >= KILLS, stats
     assert len(complete_keys()) == len(OWN_SELECTORS)  # the last rerun made every key
 
 
@@ -128,7 +130,7 @@ def test_rotate_killed_at_random_points(example: Path) -> None:
         cwd=example,
     )
     report("dkim rotate", stats)
-    assert stats.runs == RUNS and stats.killed >= RUNS * 0.8, stats
+    assert stats.runs == RUNS and stats.killed >= KILLS, stats
     assert STATE.read_text() != old_state
     assert Keystore(KEYS).selectors("example.com")
 
@@ -182,5 +184,5 @@ def test_octodns_sync_doit_killed_at_random_points(example: Path) -> None:
         cwd=example,
     )
     report("octodns-sync --doit", stats)
-    assert stats.runs == RUNS and stats.killed >= RUNS * 0.8, stats
+    assert stats.runs == RUNS and stats.killed >= KILLS, stats
     assert OWN_SELECTORS <= set(published_keys()) and len(complete_keys()) == len(OWN_SELECTORS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from octodns.processor.base import ProcessorException
+
 from .findings import Finding
 
 
@@ -22,3 +24,9 @@ class PolicyError(MailAuthError):
             "mail policy is invalid" if len(lines) == 1 else f"{len(lines)} mail policy errors"
         )
         super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+class MailAuthProcessorError(ProcessorException):
+    """Raised inside octoDNS for any policy, keystore, merge or plan problem; the
+    text is the message.  Here, not in processor.py, so the plan guard can raise
+    it without importing the processor (no import cycle)."""

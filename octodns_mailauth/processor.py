@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from octodns.processor.base import BaseProcessor, ProcessorException
+from octodns.processor.base import BaseProcessor
 
 from .catalog import CatalogError, load_catalog
 from .compile import CompileResult, KeyUnavailable, compile_policy
 from .context import ZoneView
 from .dkim.statefile import load_state
 from .dns.lockfile import open_lock
-from .errors import MailAuthError, PolicyError
+from .errors import MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
 from .integration.config import ProcessorSettings, load_config
@@ -22,10 +22,6 @@ from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .reports.settings import parse_reports_settings
 from .reports.store import read_evidence
-
-
-class MailAuthProcessorError(ProcessorException):
-    """Raised for any policy, keystore or merge problem; the text is the message."""
 
 
 class MailAuthProcessor(BaseProcessor):

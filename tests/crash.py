@@ -217,6 +217,7 @@ def torture(
     rerun: bool = True,
     ok: Callable[[Outcome], None] | None = None,
     seed: int | None = None,
+    kills: int | None = None,
 ) -> Stats:
     """Kill `target` `runs` times at random points; see the module docstring.
 
@@ -226,7 +227,9 @@ def torture(
     `reset()` puts the files back in their before state; `check(outcome)` asserts
     the files are whole after a kill; `ok(outcome)` (default: exit code 0) judges a
     clean run and each rerun.  Kills that come after the command already finished
-    are not counted in `killed`; the caller asserts how many it needs."""
+    are not counted in `killed`; the caller asserts how many it needs.  With
+    `kills`, it stops once that many kills have landed (`runs` is then the most it
+    tries), since a delay kill on a loaded machine often comes after the end."""
     rng = random.Random(seed if seed is not None else os.environ.get("CRASH_SEED", 1))
     ok = ok or _exit_zero
 
@@ -254,6 +257,8 @@ def torture(
     stats.io_calls = count or 0
     assert stats.io_calls > 0, "the command made no file-system call: nothing to kill"
     for i in range(runs):
+        if kills is not None and stats.killed >= kills:
+            break
         reset()
         if i % 2 == 0:
             point = rng.randint(1, stats.io_calls)

@@ -209,10 +209,18 @@ def test_generated_keys_and_skipped_zones_are_logged_by_the_processor(
     with caplog.at_level(logging.INFO, logger="MailAuthProcessor[mailauth]"):
         Manager(CONFIG).sync(dry_run=True)
     mine = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
+    # Planning keeps a new key in memory only (issue 17), and says so.
     assert any(
-        m.startswith("generated DKIM key relay2026a (ed25519) for example.com") for m in mine
-    )
+        "relay2026a._domainkey.example.com" in m and "in memory for this plan only" in m
+        for m in mine
+    ), mine
     assert "process_source_zone: no mail policy for example.org, zone left as is" in mine
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="MailAuthProcessor[mailauth]"):
+        Manager(CONFIG).sync(dry_run=False)
+    mine = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
+    # Applying writes it, after the plan guard, and logs the write.
+    assert "process_plan: wrote DKIM key relay2026a of example.com to the keystore" in mine, mine
 
 
 def test_lenient_keeps_the_zones_own_record_and_warns(

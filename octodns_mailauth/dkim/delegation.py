@@ -19,6 +19,7 @@ from ..context import CompileContext, SenderFacts
 from ..dns.lockfile import REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Severity
+from ..names import normalize
 from .keys import DkimKeyError, parse_key_record
 
 SEC_KEY = "RFC 6376 §6.1.2"
@@ -142,7 +143,7 @@ class _OwnRecords(Resolver):
         self.ctx = ctx
 
     def query(self, name: str, rdtype: str) -> list[str]:
-        name = name.rstrip(".").lower()
+        name = normalize(name)
         values = [
             v
             for r in self.ctx.result.records

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..acknowledge import AckError, env_acks, parse_ack
 from ..errors import MailAuthProcessorError
+from ..names import normalize
 from ..records import unescape_txt
 from .guard import PlanChange, refusal_text, review, unacknowledged
 from .zonemap import in_zone
@@ -41,7 +42,7 @@ def plan_changes(plan: Any) -> list[PlanChange]:
     out = []
     for change in plan.changes:
         record = change.new or change.existing
-        name = record.fqdn.rstrip(".").lower()
+        name = normalize(record.fqdn)
         out.append(
             PlanChange(
                 name,
@@ -65,7 +66,7 @@ def _values(record: Any) -> tuple[str, ...] | None:
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
     zone = plan.desired.name if plan.desired is not None else plan.existing.name
-    zone_name = zone.rstrip(".").lower()
+    zone_name = normalize(zone)
     target_id = getattr(target, "id", str(target))
     fresh = {f"{sel}._domainkey.{domain}" for domain, sel in proc.keys.pending}
     refusals = review(plan_changes(plan), proc.dkim_state, proc.resolver, fresh)

@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..dns.resolver import DnsError, Resolver
+from ..names import normalize
 from .parser import SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -104,7 +105,7 @@ def _follow(
     path: tuple[str, ...],
     depth: int,
 ) -> None:
-    target = target.rstrip(".").lower()
+    target = normalize(target)
     if resolver is None or has_macro(target) or target in path or depth >= _MAX_DEPTH:
         return
     try:

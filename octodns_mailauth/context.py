@@ -16,6 +16,7 @@ from .catalog import Catalog, Entry
 from .dns.resolver import Resolver
 from .findings import Finding, Location, Severity
 from .names import InvalidName, check_name
+from .outcome import Details
 from .policy.loader import LoadedPolicy
 from .policy.models import DkimKey
 from .records import DesiredRecord
@@ -80,9 +81,9 @@ class CompileResult:
     records: list[DesiredRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     senders: list[SenderFacts] = field(default_factory=list)
-    # Per-standard details the CLI shows (`explain`): the SPF lookup tree, the
-    # alignment table... keyed by step name.
-    details: dict[str, object] = field(default_factory=dict)
+    # What each step found beyond records and findings (outcome.py): the SPF
+    # lookup trees, the alignment rows, the DMARC stage...
+    details: Details = field(default_factory=Details)
 
     @property
     def errors(self) -> list[Finding]:

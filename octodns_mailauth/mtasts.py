@@ -15,6 +15,7 @@ from ._fs import atomic_write
 from .context import CompileContext, CompileResult
 from .findings import Severity
 from .names import normalize
+from .outcome import MtaStsDetail
 from .policy.loader import LoadedPolicy
 from .policy.transport import MtaStsMode, MtaStsSettings
 from .records import DesiredRecord, mtasts, mx
@@ -78,11 +79,9 @@ def mta_sts_step(ctx: CompileContext) -> None:
         )
     )
     host = f"mta-sts.{ctx.domain}"
-    ctx.result.details["mta-sts"] = {
-        "policy": text,
-        "id": policy_id(text),
-        "url": f"https://{host}/{WELL_KNOWN.as_posix()}",
-    }
+    ctx.result.details.mta_sts = MtaStsDetail(
+        text, policy_id(text), f"https://{host}/{WELL_KNOWN.as_posix()}"
+    )
     _host_records(ctx, settings, host)
     _check_max_age(ctx, settings)
     _check_mx(ctx, settings)
@@ -191,9 +190,8 @@ def policy_files(items: Iterable[CompileResult | LoadedPolicy]) -> dict[str, str
     out: dict[str, str] = {}
     for item in items:
         if isinstance(item, CompileResult):
-            detail = item.details.get("mta-sts")
-            if isinstance(detail, dict):
-                out[item.domain] = str(detail["policy"])
+            if item.details.mta_sts is not None:
+                out[item.domain] = item.details.mta_sts.policy
         elif item.policy.mta_sts is not None:
             out[item.domain] = render_policy(item.policy.mta_sts)
     return out

@@ -38,10 +38,10 @@ def parked_dmarc_value(rua: list[str]) -> str:
 
 def parked_step(ctx: CompileContext) -> None:
     """Runs first.  For a parked domain it publishes every record itself and
-    marks `details["parked"]`, so the SPF and DMARC steps know to stand aside."""
+    marks `details.parked`, so the SPF and DMARC steps know to stand aside."""
     policy = ctx.lp.policy
     if policy.parked:
-        ctx.result.details["parked"] = True
+        ctx.result.details.parked = True
         _parked(ctx)
     elif policy.null_mx:
         _null_mx(ctx, "null_mx", "null-mx")

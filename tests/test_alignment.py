@@ -7,16 +7,11 @@ from pathlib import Path
 from vendor_keys import VendorKeys
 
 from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.cli.report import alignment_markdown, alignment_table
 from octodns_mailauth.compile import CompileResult, compile_policy
-from octodns_mailauth.dmarc.alignment import (
-    AlignmentRow,
-    StageReport,
-    Verdict,
-    render_alignment_markdown,
-    render_alignment_table,
-)
 from octodns_mailauth.findings import Finding, Severity
 from octodns_mailauth.keysource import placeholder_public_key
+from octodns_mailauth.outcome import AlignmentRow, StageReport, Verdict
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
@@ -46,7 +41,7 @@ def compile_text(
 
 
 def rows(result: CompileResult) -> dict[str, AlignmentRow]:
-    return {r.sender: r for r in result.details["alignment"]}  # type: ignore[attr-defined]
+    return {r.sender: r for r in result.details.alignment}
 
 
 def only(result: CompileResult, code: str) -> Finding:
@@ -81,7 +76,7 @@ def test_unaligned_sender_blocks_reject_naming_sender_and_fixes() -> None:
     assert error.rfc == "RFC 9989 §4.4"
     # The office sender aligns and raises nothing.
     assert rows(result)["office"].verdict is Verdict.DKIM
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport) and stage.next is None
 
 
@@ -101,14 +96,14 @@ def test_acknowledged_sender_does_not_block() -> None:
     assert not result.errors
     info = only(result, "align-acknowledged")
     assert info.severity is Severity.INFO and "retired in March" in info.message
-    assert "(acknowledged)" in render_alignment_table(list(rows(result).values()))
+    assert "(acknowledged)" in alignment_table(list(rows(result).values()))
 
 
 def test_unaligned_sender_at_monitor_is_a_warning_and_blocks_the_next_stage() -> None:
     result = compile_text(NEWSLETTERS + "dmarc: {stage: monitor, rua: mailto:d@example.com}\n")
     warning = only(result, "align-none")
     assert warning.severity is Severity.WARNING and "blocks quarantine" in warning.message
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport)
     assert (stage.stage, stage.next) == ("monitor", "quarantine")
     assert any("newsletters" in b for b in stage.blockers)
@@ -120,7 +115,7 @@ def test_testing_mode_softens_one_step() -> None:
     text = NEWSLETTERS + "dmarc: {stage: quarantine, testing: true, rua: mailto:d@example.com}\n"
     result = compile_text(text)
     assert only(result, "align-none").severity is Severity.WARNING
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport) and stage.next == "testing off (t=y removed)"
     # t=y on reject still quarantines: an error.
     text = NEWSLETTERS + "dmarc: {stage: reject, testing: true}\n"
@@ -141,7 +136,7 @@ def test_spf_only_sender_is_warned_about_forwarding() -> None:
     assert "forwarded mail fails SPF" in warning.message and "'relay'" in warning.message
     assert "dkim: {selector" in (warning.hint or "")
     assert not result.errors
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport)
     assert stage.blockers == ["sender relay passes by SPF only: forwarded mail would be rejected"]
     # With its own key it passes via DKIM and the warning goes.
@@ -219,7 +214,7 @@ def test_declared_organizational_domain_narrows_relaxed_alignment() -> None:
 
 def test_tables_render_every_row() -> None:
     result = compile_text(NEWSLETTERS + "dmarc: {stage: monitor, rua: mailto:d@example.com}\n")
-    table = render_alignment_table(list(rows(result).values()))
+    table = alignment_table(list(rows(result).values()))
     lines = table.splitlines()
     assert lines[0].split() == [
         "sender",
@@ -236,7 +231,7 @@ def test_tables_render_every_row() -> None:
     assert set(lines[1]) <= {"-", " "}
     assert lines[2].split()[:3] == ["office", "(microsoft365)", "example.com"]
     assert lines[3].endswith("cannot align") and "sendgrid.net" in lines[3]
-    md = render_alignment_markdown(list(rows(result).values())).splitlines()
+    md = alignment_markdown(list(rows(result).values())).splitlines()
     assert md[0].startswith("| sender | MAIL FROM |") and md[1].startswith("|---|")
     assert len(md) == 4 and md[3].endswith("| cannot align |")
 
@@ -244,14 +239,14 @@ def test_tables_render_every_row() -> None:
 def test_no_dmarc_still_has_a_table_and_a_stage() -> None:
     result = compile_text(NEWSLETTERS)
     assert len(rows(result)) == 2
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport) and (stage.stage, stage.next) == ("none", "monitor")
     assert not result.errors
 
 
 def test_parked_domain_has_nothing_to_align() -> None:
     result = compile_text("parked: true\n", "parked.example")
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert isinstance(stage, StageReport) and (stage.stage, stage.next) == ("parked", None)
     dmarc = [r for r in result.records if r.name == "_dmarc.parked.example"]
     assert [r.owner for r in dmarc] == ["parked"]

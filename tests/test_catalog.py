@@ -14,8 +14,8 @@ from vendor_keys import VendorKeys
 
 from octodns_mailauth.catalog import CatalogError, load_catalog
 from octodns_mailauth.compile import CompileResult, compile_policy
-from octodns_mailauth.dmarc.alignment import AlignmentRow, Verdict
 from octodns_mailauth.keysource import placeholder_public_key
+from octodns_mailauth.outcome import AlignmentRow, Verdict
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 
@@ -48,7 +48,7 @@ def spf(result: CompileResult) -> str:
 
 
 def row(result: CompileResult) -> AlignmentRow:
-    return result.details["alignment"][0]  # type: ignore[index,no-any-return]
+    return result.details.alignment[0]
 
 
 # (provider params, records the vendor's setup page lists, apex SPF include or None,

@@ -14,11 +14,11 @@ from vendor_keys import KEY_RECORD
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import report
 from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
-from octodns_mailauth.dkim.delegation import TargetStatus, check_target
-from octodns_mailauth.dmarc.alignment import Verdict
+from octodns_mailauth.dkim.delegation import check_target
 from octodns_mailauth.dns.lockfile import REFRESH_COMMAND, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
 from octodns_mailauth.keysource import placeholder_public_key
+from octodns_mailauth.outcome import TargetStatus, Verdict
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.spf.refresh import refresh_lock
@@ -54,7 +54,7 @@ def compile_text(text: str, resolver: Resolver | None) -> CompileResult:
 
 
 def rows(result: CompileResult) -> dict[str, object]:
-    return {r.sender: r for r in result.details["alignment"]}  # type: ignore[attr-defined]
+    return {r.sender: r for r in result.details.alignment}
 
 
 def test_a_key_at_the_target_passes_and_none_is_unverified() -> None:
@@ -62,8 +62,8 @@ def test_a_key_at_the_target_passes_and_none_is_unverified() -> None:
     resolver = StaticResolver({(MS1, "TXT"): [KEY_RECORD], (MS2, "TXT"): [KEY_RECORD]})
     result = compile_text(POLICY, resolver)
     office, newsletters = rows(result)["office"], rows(result)["newsletters"]
-    assert office.verdict is Verdict.DKIM  # type: ignore[attr-defined]
-    assert newsletters.verdict is Verdict.UNVERIFIED  # type: ignore[attr-defined]
+    assert office.verdict is Verdict.DKIM
+    assert newsletters.verdict is Verdict.UNVERIFIED
     no_key = [f for f in result.findings if f.code == "dkim-target-no-key"]
     assert sorted(f.message.split(" points at ")[1].split(",")[0] for f in no_key) == [SG1, SG2]
     assert all("NXDOMAIN" in f.message and f.location.line == 7 for f in no_key)  # type: ignore[union-attr]
@@ -84,7 +84,7 @@ def test_a_key_at_the_target_passes_and_none_is_unverified() -> None:
     # Once SendGrid publishes its keys, everything passes and nothing warns.
     both = StaticResolver({(n, "TXT"): [KEY_RECORD] for n in (MS1, MS2, SG1, SG2)})
     result = compile_text(POLICY, both)
-    assert {r.verdict for r in rows(result).values()} == {Verdict.DKIM}  # type: ignore[attr-defined]
+    assert {r.verdict for r in rows(result).values()} == {Verdict.DKIM}
     assert not [
         f for f in result.findings if f.code.startswith(("dkim-target", "align-dkim-unverified"))
     ]
@@ -121,7 +121,7 @@ def test_unknown_is_unverified_never_no_key(kind: str) -> None:
 
 def test_without_a_lock_every_target_is_unverified() -> None:
     result = compile_text(POLICY, None)
-    assert {r.verdict for r in rows(result).values()} == {Verdict.UNVERIFIED}  # type: ignore[attr-defined]
+    assert {r.verdict for r in rows(result).values()} == {Verdict.UNVERIFIED}
     unverified = [f for f in result.findings if f.code == "dkim-target-unverified"]
     assert len(unverified) == 4 and all("no lock file" in f.message for f in unverified)
     assert all("refresh" in (f.hint or "") for f in unverified)
@@ -133,7 +133,7 @@ def test_own_keys_beside_a_provider_are_verified_by_themselves() -> None:
         "    link: wl123\n    dkim: {selector: news2026, algorithm: rsa}\n",
     )
     result = compile_text(text, StaticResolver({(n, "TXT"): [KEY_RECORD] for n in (MS1, MS2)}))
-    assert rows(result)["newsletters"].verdict is Verdict.DKIM  # type: ignore[attr-defined]
+    assert rows(result)["newsletters"].verdict is Verdict.DKIM
     # ... the CNAMEs that lead nowhere are still reported.
     assert len([f for f in result.findings if f.code == "dkim-target-no-key"]) == 2
 
@@ -157,8 +157,8 @@ def test_lock_refresh_records_the_key_each_target_reaches(tmp_path: Path) -> Non
     assert lock.entries[SG1].nxdomain and lock.entries[SG2].nxdomain
     # Offline from that lock, the verdicts are the live ones.
     result = compile_text(POLICY, LockResolver(lock))
-    assert rows(result)["office"].verdict is Verdict.DKIM  # type: ignore[attr-defined]
-    assert rows(result)["newsletters"].verdict is Verdict.UNVERIFIED  # type: ignore[attr-defined]
+    assert rows(result)["office"].verdict is Verdict.DKIM
+    assert rows(result)["newsletters"].verdict is Verdict.UNVERIFIED
     # A lock from before DKIM targets were recorded: unverified, "refresh".
     del lock.entries[MS1]
     result = compile_text(POLICY, LockResolver(lock))

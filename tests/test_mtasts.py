@@ -68,10 +68,10 @@ def test_txt_record_and_policy_file_are_accepted_by_checkdmarc() -> None:
     (txt,) = records(result)[("_mta-sts.example.com", "TXT")]
     parsed = parse_mta_sts_record(txt)
     assert parsed["warnings"] == []
-    detail = result.details["mta-sts"]
-    assert isinstance(detail, dict)
-    assert parsed["tags"]["id"] == detail["id"]
-    policy = parse_mta_sts_policy(str(detail["policy"]))
+    detail = result.details.mta_sts
+    assert detail is not None
+    assert parsed["tags"]["id"] == detail.id
+    policy = parse_mta_sts_policy(detail.policy)
     assert policy["warnings"] == []
     assert policy["policy"] == {
         "version": "STSv1",
@@ -79,7 +79,7 @@ def test_txt_record_and_policy_file_are_accepted_by_checkdmarc() -> None:
         "max_age": 1209600,
         "mx": ["*.example.com"],
     }
-    assert detail["url"] == "https://mta-sts.example.com/.well-known/mta-sts.txt"
+    assert detail.url == "https://mta-sts.example.com/.well-known/mta-sts.txt"
 
 
 @pytest.mark.parametrize(
@@ -236,7 +236,7 @@ def test_write_policy_files_is_atomic_and_readable(tmp_path: Path) -> None:
         tmp_path / "out/example.org/.well-known/mta-sts.txt",
     ]
     text = written[0].read_text()
-    assert text == result.details["mta-sts"]["policy"]  # type: ignore[index]
+    assert text == result.details.mta_sts.policy  # type: ignore[union-attr]
     assert parse_mta_sts_policy(written[1].read_text())["policy"]["mx"] == ["mx.example.org"]
     assert stat.S_IMODE(written[0].stat().st_mode) == 0o644
     # rewriting replaces in place and leaves no temporary files behind

@@ -66,7 +66,7 @@ def test_parked_publishes_the_m3aawg_records() -> None:
         ("shop.example.com", "TXT"): ("v=spf1 -all",),
         ("*._domainkey.example.com", "TXT"): ("v=DKIM1; p=",),
     }
-    assert result.details["parked"] is True
+    assert result.details.parked is True
     # Advice meant for domains that send mail is not given for a parked one.
     assert not {"dmarc-missing", "dmarc-no-senders"} & {str(f.code) for f in result.findings}
     assert all(r.owner == "parked" for r in result.records)
@@ -163,7 +163,7 @@ def test_null_mx_alone() -> None:
     assert records[("example.com", "MX")] == ("0 .",)
     # SPF and DMARC stay the normal steps' business
     assert records[("example.com", "TXT")][0].startswith("v=spf1 ip4:192.0.2.5")
-    assert "parked" not in result.details
+    assert not result.details.parked
     (warning,) = [f for f in result.warnings if f.code == "null-mx-spf-mx"]
     assert warning.location is not None and warning.location.key_path == "senders[0].mx"
 

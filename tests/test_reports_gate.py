@@ -65,7 +65,7 @@ def _compile(domain: str, **reports: object) -> tuple[object, object, object]:
 
 def test_attribution(month: Path) -> None:
     _, _, result = _compile("example.com")
-    att = result.details["evidence"].attribution
+    att = result.details.evidence.attribution
     assert att.reports == 90 and len(att.days) == DAYS
     by_name = {name: ev for name, ev in att.senders.items()}
     assert {n: (e.messages, e.failing) for n, e in by_name.items()} == {
@@ -97,7 +97,7 @@ def test_attribution(month: Path) -> None:
 
 def test_gate_counts_and_blocks(month: Path) -> None:
     _, _, result = _compile("example.com")
-    gate = result.details["evidence"]
+    gate = result.details.evidence
     assert gate.state == "blocked" and gate.next == "reject" and gate.policy == "reject"
     assert gate.would_fail == 11 * DAYS
     assert gate.by_source == [("undeclared Mailchimp", 9 * DAYS), ("undeclared 198.18.7.7", 60)]
@@ -107,7 +107,7 @@ def test_gate_counts_and_blocks(month: Path) -> None:
         (Severity.WARNING, "evidence-undeclared"),
         (Severity.INFO, "evidence-gate"),
     ]
-    stage = result.details["dmarc_stage"]
+    stage = result.details.dmarc_stage
     assert len(stage.blockers) == 2 and "Mailchimp" in stage.blockers[0]
     (line,) = [f for f in result.findings if f.code == "dmarc-stage"]
     assert "before reject, fix: undeclared source Mailchimp" in line.message
@@ -123,7 +123,7 @@ def test_gate_counts_and_blocks(month: Path) -> None:
 
 def test_gate_clear_when_only_declared_senders_send(month: Path) -> None:
     _, _, result = _compile("example.net")
-    gate = result.details["evidence"]
+    gate = result.details.evidence
     assert gate.state == "clear" and gate.would_fail == 0
     (line,) = [f for f in result.findings if f.code == "dmarc-stage"]
     assert line.message.startswith("DMARC stage monitor: nothing blocks quarantine: reports of")
@@ -135,7 +135,7 @@ def test_a_declared_sender_failing_in_the_reports_blocks(example: Path) -> None:
     _write_month(example / "in", {"example.com": [failing]})
     assert main(["reports", "ingest", "in", "--db", "r.db", "-q"]) == 0
     _, _, result = _compile("example.com")
-    att = result.details["evidence"].attribution
+    att = result.details.evidence.attribution
     assert (att.senders["relay"].messages, att.senders["relay"].failing) == (32 * DAYS, 20 * DAYS)
     (f,) = [f for f in result.findings if f.code == "evidence-sender-fails"]
     assert f.message.startswith("sender relay: 600 of 960 messages in the reports of the last 30")
@@ -144,7 +144,7 @@ def test_a_declared_sender_failing_in_the_reports_blocks(example: Path) -> None:
 
 def test_no_evidence_is_said(example: Path) -> None:
     _, _, result = _compile("example.net")  # r.db does not exist
-    assert result.details["evidence"].state == "empty"
+    assert result.details.evidence.state == "empty"
     (line,) = [f for f in result.findings if f.code == "dmarc-stage"]
     assert "no declared sender blocks quarantine, but there is no report evidence" in line.message
     assert "nothing blocks" not in line.message
@@ -207,7 +207,7 @@ def test_suggested_policy_is_valid_and_takes_mailchimp_in(month: Path) -> None:
     Path("zones/mail/example.com.yaml").write_text(com.after)
     _, _, result = _compile("example.com")
     assert not result.errors
-    att = result.details["evidence"].attribution
+    att = result.details.evidence.attribution
     assert att.senders["mailchimp"].messages == 9 * DAYS
     assert set(att.senders["mailchimp"].matched_by) == {"DKIM d="}
     assert [u.label for u in att.undeclared] == ["198.18.7.7"]

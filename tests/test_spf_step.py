@@ -102,7 +102,7 @@ def test_eleven_nested_lookups_fail_listing_each_sender() -> None:
     assert "'esp'" in (err.hint or "")  # the costliest sender is named
     assert err.rfc == "RFC 7208 §4.6.4"
     assert err.location is not None and err.location.file == "mail/example.com.yaml"
-    tree = result.details["spf"]
+    tree = result.details.spf
     assert isinstance(tree, LookupTree) and tree.total == 12
 
 
@@ -178,7 +178,7 @@ def test_no_lock_is_a_warning_and_nothing_is_counted() -> None:
     assert not result.errors  # 3 top-level lookups; nested ones unknown
     (note,) = [f for f in result.findings if f.code == "spf-lock-missing"]
     assert note.severity is Severity.WARNING and "no SPF lock" in note.message
-    assert result.details["spf_not_followed"] == [
+    assert result.details.spf_not_followed == [
         "big-esp.example",
         "crm.example",
         "helpdesk.example",
@@ -222,7 +222,7 @@ def test_spf_names_publish_at_bounce_host() -> None:
     # mta is nobody's return path: published, but receivers never check it.
     (warn,) = [f for f in result.findings if f.code == "spf-no-mail-use"]
     assert "mta.example.com" in warn.message and warn.rfc == "RFC 7208 §2.4"
-    trees = result.details["spf_trees"]
+    trees = result.details.spf_trees
     assert isinstance(trees, dict) and trees["mta.example.com"].total == 4
 
 
@@ -239,7 +239,7 @@ def test_catalog_bounce_record_is_analysed() -> None:
         "    mail_from: bounce\n"
     )
     result = compile_text(text, lock_of({"amazonses.com": "v=spf1 ip4:192.0.2.0/24 -all"}))
-    trees = result.details["spf_trees"]
+    trees = result.details.spf_trees
     assert isinstance(trees, dict)
     tree = trees["bounce.example.com"]
     assert tree.total == 1 and tree.children[0].record == "v=spf1 ip4:192.0.2.0/24 -all"
@@ -285,7 +285,7 @@ def test_own_names_come_from_the_zone_not_the_lock() -> None:
         lock_of({}),
         zone,
     )
-    tree = result.details["spf"]
+    tree = result.details.spf
     assert isinstance(tree, LookupTree)
     assert tree.void_total == 1  # gone.example.com: NXDOMAIN in our own zone
     assert "spf-lock-missing" not in codes(result)
@@ -415,7 +415,7 @@ def test_flattened_terms_stay_with_their_sender_in_explain() -> None:
     )
     total = analyze("example.com", _published(result, zone)).total  # independent: 7 exists + a
     assert total == 8
-    assert result.details["spf_per_sender"] == {"a": 7, "b": 1}
+    assert result.details.spf_per_sender == {"a": 7, "b": 1}
     assert rep.spf_total == total and rep.spf_per_sender == {"a": 7, "b": 1}
     line = [x for x in report.text(rep).splitlines() if "per sender" in x][0]
     assert line.strip() == "per sender: a 7, b 1" and "?" not in line

@@ -114,8 +114,8 @@ def _pct(part: int, whole: int) -> str:
 
 
 def domain_section(lp: Any, result: Any, evidence: Any) -> tuple[str, dict[str, Any]]:
-    gate = result.details.get("evidence")
-    stage = result.details.get("dmarc_stage")
+    gate = result.details.evidence
+    stage = result.details.dmarc_stage
     domain = lp.domain
     out = [f'<section class="domain" id="{_e(domain)}"><h2>{_e(domain)}</h2>']
     data: dict[str, Any] = {"domain": domain}

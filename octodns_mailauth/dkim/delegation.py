@@ -12,38 +12,15 @@ usable key record counts as verified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 from ..context import CompileContext, SenderFacts
 from ..dns.lockfile import REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Severity
 from ..names import normalize
+from ..outcome import DelegatedTarget, TargetStatus
 from .keys import DkimKeyError, parse_key_record
 
 SEC_KEY = "RFC 6376 §6.1.2"
-
-
-class TargetStatus(str, Enum):
-    VERIFIED = "verified"  # a usable key record answers at the target
-    NO_KEY = "no key"  # NXDOMAIN, no TXT, no DKIM record, or a revoked key (p= empty)
-    UNKNOWN = "unverified"  # not asked: no lock, the lock lacks it, or DNS failed
-
-
-@dataclass(frozen=True)
-class DelegatedTarget:
-    """One selector CNAME we publish and what its target answered."""
-
-    sender: str
-    name: str  # <selector>._domainkey.<domain>
-    target: str  # the CNAME target, no trailing dot
-    status: TargetStatus
-    detail: str  # what was found, e.g. "rsa key" or "NXDOMAIN"
-
-    @property
-    def verified(self) -> bool:
-        return self.status is TargetStatus.VERIFIED
 
 
 def check_target(resolver: Resolver | None, target: str) -> tuple[TargetStatus, str]:
@@ -85,7 +62,7 @@ def verify_targets(senders: list[SenderFacts], resolver: Resolver | None) -> lis
 def delegation_step(ctx: CompileContext) -> None:
     """Resolve every delegated selector's target; a domain whose delegated keys
     are none verified is `unverified_dkim` for alignment (dmarc/alignment.py)."""
-    if ctx.result.details.get("parked"):
+    if ctx.result.details.parked:
         return
     domain = ctx.domain
     own = [
@@ -97,7 +74,7 @@ def delegation_step(ctx: CompileContext) -> None:
     targets = verify_targets(outside, ctx.resolver)
     for facts in own:  # a target under our own domain: our zone answers it
         targets += verify_targets([facts], _OwnRecords(ctx))
-    ctx.result.details["dkim_targets"] = targets
+    ctx.result.details.dkim_targets = targets
     for facts in ctx.result.senders:
         mine = [t for t in targets if t.sender == facts.name]
         if not mine:

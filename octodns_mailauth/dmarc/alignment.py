@@ -10,52 +10,14 @@ aligned DKIM signature survives it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 from ..catalog import CatalogError, Entry, render, resolve_params
 from ..context import CompileContext, SenderFacts
 from ..findings import Severity
 from ..names import normalize
+from ..outcome import AlignmentRow, StageReport, Verdict
 from ..policy.dmarc import Alignment, DmarcPolicy, DmarcPolicySettings, Stage
 from .orgdomain import aligned
 from .step import declared_org_domains
-
-
-class Verdict(str, Enum):
-    DKIM = "pass via DKIM"
-    UNVERIFIED = "unverified"  # aligned d= only through delegated keys not (yet) found
-    SPF_ONLY = "SPF only"
-    NONE = "cannot align"
-
-
-@dataclass(frozen=True)
-class AlignmentRow:
-    sender: str
-    provider: str | None
-    mail_from: str | None
-    spf_aligned: bool
-    dkim_domains: tuple[str, ...]
-    dkim_aligned: bool
-    verdict: Verdict
-    acknowledged: str | None = None  # the sender's unaligned_ok reason
-    note: str | None = None  # e.g. the d= a provider uses until custom DKIM is on
-    dkim_unverified: bool = False  # aligned d= whose keys were not found at their targets
-
-    @property
-    def passes(self) -> bool:
-        return self.verdict is not Verdict.NONE
-
-
-@dataclass(frozen=True)
-class StageReport:
-    """`details["dmarc_stage"]`: where the rollout is and what blocks the next step."""
-
-    stage: str  # monitor | quarantine | reject | none (no DMARC record) | parked
-    testing: bool
-    next: str | None  # the next step: a stage, "testing off", or None when done
-    blockers: list[str] = field(default_factory=list)
-
 
 _NEXT = {Stage.monitor: Stage.quarantine, Stage.quarantine: Stage.reject, Stage.reject: None}
 _WEAKER = {
@@ -71,21 +33,21 @@ def effective_policy(settings: DmarcPolicySettings) -> DmarcPolicy:
 
 
 def alignment_step(ctx: CompileContext) -> None:
-    if ctx.result.details.get("parked"):
+    if ctx.result.details.parked:
         # Sends nothing, publishes p=reject (parked.py): nothing to align, nothing next.
-        ctx.result.details["alignment"] = []
-        ctx.result.details["dmarc_stage"] = StageReport("parked", False, None, [])
+        ctx.result.details.alignment = []
+        ctx.result.details.dmarc_stage = StageReport("parked", False, None, [])
         return
     settings = ctx.lp.policy.dmarc
     # A sender with errors already has its error; a guess at its alignment
     # would be a second, misleading message.
     senders = [facts for facts in ctx.result.senders if facts.complete]
     rows = [_row(ctx, facts, settings) for facts in senders]
-    ctx.result.details["alignment"] = rows
+    ctx.result.details.alignment = rows
     enforced = settings is not None and effective_policy(settings) is not DmarcPolicy.none
     for facts, row in zip(senders, rows, strict=True):
         _findings(ctx, facts, row, settings, enforced)
-    ctx.result.details["dmarc_stage"] = _stage(ctx, rows, settings)
+    ctx.result.details.dmarc_stage = _stage(ctx, rows, settings)
 
 
 # --- one sender --------------------------------------------------------------------------
@@ -367,13 +329,13 @@ def _stage(
 def stage_step(ctx: CompileContext) -> None:
     """The stage finding, once the report evidence (reports/gate.py) has added
     its blockers: with no evidence it says so rather than "nothing blocks"."""
-    report = ctx.result.details.get("dmarc_stage")
+    report = ctx.result.details.dmarc_stage
     settings = ctx.lp.policy.dmarc
     if report is None or settings is None or report.stage == "parked":
         return
     where = ctx.location("dmarc")
     label = f"DMARC stage {report.stage}{' (testing)' if report.testing else ''}"
-    gate = ctx.result.details.get("evidence")
+    gate = ctx.result.details.evidence
     if report.next is None and report.blockers:
         ctx.find(
             Severity.INFO,
@@ -406,47 +368,3 @@ def stage_step(ctx: CompileContext) -> None:
             where,
             code="dmarc-stage",
         )
-
-
-# --- rendering ---------------------------------------------------------------------------
-
-_HEADER = ("sender", "MAIL FROM", "SPF aligned", "DKIM d=", "DKIM aligned", "verdict")
-
-
-def _cells(row: AlignmentRow) -> list[str]:
-    verdict = row.verdict.value
-    if row.verdict is Verdict.NONE and row.acknowledged:
-        verdict += " (acknowledged)"
-    sender = row.sender + (f" ({row.provider})" if row.provider else "")
-    return [
-        sender,
-        row.mail_from or "-",
-        "yes" if row.spf_aligned else "no",
-        ", ".join(row.dkim_domains) or "-",
-        "unverified" if row.dkim_unverified else "yes" if row.dkim_aligned else "no",
-        verdict,
-    ]
-
-
-def render_alignment_table(rows: list[AlignmentRow]) -> str:
-    """Plain text, columns padded, for terminals and plan output."""
-    table = [list(_HEADER)] + [_cells(r) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_HEADER))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def render_alignment_markdown(rows: list[AlignmentRow]) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
-    lines += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-# The CLI looks for these names (cli/report.py).
-render_text = render_alignment_table

@@ -24,7 +24,7 @@ def declared_org_domains(ctx: CompileContext) -> list[str]:
 
 
 def dmarc_step(ctx: CompileContext) -> None:
-    if ctx.result.details.get("parked"):
+    if ctx.result.details.parked:
         return  # the parked step publishes p=reject itself (parked.py)
     settings = ctx.lp.policy.dmarc
     org = organizational_domain(ctx.domain, declared_org_domains(ctx))

@@ -114,7 +114,7 @@ def declared_senders(lp: Any, result: Any, resolver: Any) -> list[DeclaredSender
     """From the compile result: its sender facts and alignment rows, and the SPF
     lock (`resolver`) for the ranges behind each include."""
     domain = normalize(lp.domain)
-    rows = {r.sender: r for r in result.details.get("alignment") or []}
+    rows = {r.sender: r for r in result.details.alignment}
     out = []
     for facts in result.senders:
         sender = lp.policy.senders[facts.index]

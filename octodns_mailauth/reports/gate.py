@@ -10,72 +10,20 @@ in, so the step stays pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..context import CompileContext
 from ..findings import Severity
+from ..outcome import GateReport, StageReport
 
 if TYPE_CHECKING:  # the store and attribution load only when there is evidence
     from .attribution import Attribution
     from .settings import ReportsSettings
     from .store import EvidenceInput
 
-_ACTION = {"quarantine": "quarantined", "reject": "rejected"}
 
-
-@dataclass
-class GateReport:
-    """`details["evidence"]`."""
-
-    state: str  # unconfigured | empty | clear | blocked | enforced
-    next: str | None  # the next stage (or "testing off ...")
-    policy: str | None  # the p= whose effect is counted: the next stage's, or the current one
-    days: int = 0
-    db: str = ""
-    min_messages: int = 10
-    attribution: Attribution | None = None
-    would_fail: int = 0  # messages that fail DMARC: quarantined/rejected at `policy`
-    by_source: list[tuple[str, int]] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
-
-    @property
-    def action(self) -> str | None:
-        return _ACTION.get(self.policy or "")
-
-    def summary(self) -> str:
-        """One line: what the evidence says about the next stage."""
-        if self.state == "unconfigured":
-            return (
-                "no report evidence: no reports database is configured (processor setting "
-                "reports: {db: FILE}, or --reports-db), so mail from undeclared sources is unknown"
-            )
-        if self.state == "empty":
-            return (
-                f"no report evidence: no DMARC aggregate reports for the last {self.days} days "
-                f"in {self.db}, so mail from undeclared sources is unknown; ingest the rua "
-                "reports with `octodns-mailauth reports ingest`"
-            )
-        att = self.attribution
-        assert att is not None
-        head = (
-            f"reports of the last {self.days} days ({att.reports} reports, "
-            f"{att.total.messages} messages on {len(att.days)} days)"
-        )
-        if self.action is None:
-            return f"{head}: {att.total.failing} messages failed DMARC"
-        when = f"at p={self.policy}" if self.state != "enforced" else f"now, at p={self.policy}"
-        if not self.would_fail:
-            return f"{head}: {when} no message would have been {self.action}"
-        sources = ", ".join(f"{label} {n}" for label, n in self.by_source[:5])
-        more = f" and {len(self.by_source) - 5} more" if len(self.by_source) > 5 else ""
-        return (
-            f"{head}: {when} {self.would_fail} messages would have been {self.action}: "
-            f"{sources}{more}"
-        )
-
-
-def _next_policy(ctx: CompileContext, stage: Any) -> str | None:
+def _next_policy(ctx: CompileContext, stage: StageReport) -> str | None:
     settings = ctx.lp.policy.dmarc
     if stage.next in ("quarantine", "reject"):
         return str(stage.next)
@@ -85,14 +33,14 @@ def _next_policy(ctx: CompileContext, stage: Any) -> str | None:
 
 
 def evidence_step(ctx: CompileContext) -> None:
-    stage = ctx.result.details.get("dmarc_stage")
+    stage = ctx.result.details.dmarc_stage
     if stage is None or stage.stage in ("parked", "none") or ctx.lp.policy.dmarc is None:
-        ctx.result.details["evidence"] = None
+        ctx.result.details.evidence = None
         return
     given: EvidenceInput | None = getattr(ctx, "evidence", None)
     policy = _next_policy(ctx, stage)
     if given is None:
-        ctx.result.details["evidence"] = GateReport("unconfigured", stage.next, policy)
+        ctx.result.details.evidence = GateReport("unconfigured", stage.next, policy)
         return
     settings = given.settings
     ev = given.evidence
@@ -101,7 +49,7 @@ def evidence_step(ctx: CompileContext) -> None:
         report = GateReport(
             "empty", stage.next, policy, settings.days, settings.db, settings.min_messages
         )
-        ctx.result.details["evidence"] = report
+        ctx.result.details.evidence = report
         ctx.find(Severity.INFO, report.summary(), where, code="evidence-none")
         return
     from .attribution import attribute, declared_senders, vendor_index
@@ -129,10 +77,10 @@ def evidence_step(ctx: CompileContext) -> None:
     report.would_fail = att.total.failing if policy else 0
     if stage.next:
         _blockers(ctx, report, att, settings)
-    ctx.result.details["evidence"] = report
+    ctx.result.details.evidence = report
     ctx.find(Severity.INFO, report.summary(), where, code="evidence-gate")
     if report.blockers:
-        ctx.result.details["dmarc_stage"] = replace(
+        ctx.result.details.dmarc_stage = replace(
             stage, blockers=list(stage.blockers) + report.blockers
         )
 

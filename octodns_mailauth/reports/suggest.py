@@ -40,10 +40,10 @@ class Suggestion:
 
 
 def suggest(lp: Any, result: Any, catalog: Any, text: str) -> Suggestion:
-    """Pure: the policy, its compile result (with `details["evidence"]`), the
+    """Pure: the policy, its compile result (with `details.evidence`), the
     catalog and the policy file's text -> the edited text and the reasons."""
     out = Suggestion(lp.domain, lp.path, text, text)
-    gate = result.details.get("evidence")
+    gate = result.details.evidence
     if gate is None or gate.state in ("unconfigured", "empty") or gate.attribution is None:
         why = gate.summary() if gate is not None else "no DMARC record or a parked domain"
         out.notes.append(f"nothing to suggest: {why}")
@@ -205,7 +205,7 @@ def _drop_includes(lp: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
 
 
 def _advance(lp: Any, result: Any, gate: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
-    stage = result.details.get("dmarc_stage")
+    stage = result.details.dmarc_stage
     if stage is None or stage.next is None:
         return
     if stage.blockers:

@@ -5,7 +5,7 @@ builds the record, flattens includes when asked or needed, splits it when too
 long, then analyses the result as a receiver would (RFC 7208 §4.6.4) through
 the lock file, so nested lookups count.  SPF records other steps emit (a
 catalog's bounce host) are analysed too.  The apex tree is kept in
-`ctx.result.details["spf"]` for `explain`; every tree in `details["spf_trees"]`.
+`ctx.result.details.spf` for `explain`; every tree in `details.spf_trees`.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class Published:
 
 
 def spf_step(ctx: CompileContext) -> None:
-    if ctx.result.details.get("parked"):
+    if ctx.result.details.parked:
         return  # the parked step publishes `v=spf1 -all` itself
     layer = ZoneLayer(ctx, ctx.resolver)
     trees: dict[str, LookupTree] = {}
@@ -128,10 +128,11 @@ def spf_step(ctx: CompileContext) -> None:
     _check_all(ctx, apex_where)
     _check_zone(ctx, trees)
     _lock_findings(ctx, layer, apex_where)
-    ctx.result.details["spf"] = apex
-    per_name = ctx.result.details.get("spf_per_sender_by_name", {})
-    ctx.result.details["spf_per_sender"] = per_name.get(ctx.domain, {})  # type: ignore[union-attr]
-    ctx.result.details["spf_trees"] = trees
+    ctx.result.details.spf = apex
+    ctx.result.details.spf_per_sender = ctx.result.details.spf_per_sender_by_name.get(
+        ctx.domain, {}
+    )
+    ctx.result.details.spf_trees = trees
 
 
 def _unique(ctx: CompileContext, terms: list[SpfTerm]) -> list[SpfTerm]:
@@ -270,7 +271,7 @@ def _publish(
     per_sender = lookups_by_sender(
         tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}
     )
-    ctx.result.details.setdefault("spf_per_sender_by_name", {})[name] = per_sender
+    ctx.result.details.spf_per_sender_by_name[name] = per_sender
     for chain_name, value in split.records:
         owner = "spf"
         rec_where = where
@@ -728,7 +729,7 @@ def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> No
     third_party = [(n, t) for n, t in layer.missing]
     if third_party:
         # explain shows "not counted" rather than a number that leaves these out.
-        ctx.result.details["spf_not_followed"] = sorted({n for n, _ in third_party})
+        ctx.result.details.spf_not_followed = sorted({n for n, _ in third_party})
         names = ", ".join(f"{n} {t}" for n, t in third_party[:8])
         more = f" and {len(third_party) - 8} more" if len(third_party) > 8 else ""
         if ctx.resolver is None:

@@ -20,8 +20,26 @@ from ..names import normalize
 
 @lru_cache(maxsize=1)
 def _list_text() -> str:
+    """The list with each line cut at its first whitespace (a rule is read up to
+    there), framed by newlines, so a TLD's rules are found with `str.find`."""
     with open(PSLFILE, encoding="utf-8") as f:
-        return f.read()
+        return "\n" + re.sub(r"[^\S\n][^\n]*", "", f.read()) + "\n"
+
+
+def _rules_ending_in(tld: str) -> list[str]:
+    """The rules (`tld`, `*.tld`, `a.b.tld`, `!c.tld`) whose last label is `tld`, in
+    list order; comment lines (`//`) are not rules."""
+    text = _list_text()
+    found = []
+    for needle in (f"\n{tld}\n", f".{tld}\n"):
+        at = text.find(needle)
+        while at != -1:
+            end = at + len(needle) - 1
+            start = at + 1 if needle[0] == "\n" else text.rfind("\n", 0, at) + 1
+            if not text.startswith("//", start):
+                found.append((start, text[start:end]))
+            at = text.find(needle, end)
+    return [rule for _, rule in sorted(found)]
 
 
 @lru_cache(maxsize=512)  # TLDs; a bound, as names come from policies and zones
@@ -38,9 +56,7 @@ def _psl(tld: str) -> PublicSuffixList:
             forms.append(tld.encode("ascii").decode("idna"))  # the list writes IDNs in Unicode
         except UnicodeError:
             pass
-    last = "|".join(re.escape(form) for form in forms)
-    # One rule a line, read up to the first whitespace; comments start with //.
-    rules = re.findall(rf"^(?!//)(?:\S*\.)?(?:{last})(?=\s|$)", _list_text(), re.M)
+    rules = [rule for form in forms for rule in _rules_ending_in(form)]
     # Names arrive as A-labels: add those forms of the IDN rules (the library
     # would otherwise encode every rule, ASCII ones included).
     rules += [_a_labels(rule) for rule in rules if not rule.isascii()]

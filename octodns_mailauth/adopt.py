@@ -247,7 +247,7 @@ def _adopt_spf(
     includes_by_target: dict[str, Entry],
 ) -> tuple[dict[str, Any], list[str], list[str], str]:
     """(own sender terms, catalog ids by their include, raw includes, all)."""
-    from .spf.parser import SpfSyntaxError, has_macro, parse
+    from .records.spf import SpfSyntaxError, has_macro, parse
 
     own: dict[str, Any] = {}
     vendors: list[str] = []
@@ -362,8 +362,9 @@ def _adopt_spf(
 
 
 def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
-    from .dmarc.parser import ReportUriError, parse_dmarc, parse_report_uri
+    from .dmarc.uri import ReportUriError, parse_report_uri
     from .policy.dmarc import FAILURE_OPTIONS
+    from .records.dmarc import parse_dmarc
 
     parsed = parse_dmarc(record)
     if not parsed.valid:
@@ -527,7 +528,7 @@ def _adopt_dkim_key(
 
 def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     """The policy that publishes what `view` holds for `domain`."""
-    from .spf.parser import SpfSyntaxError, select_records
+    from .records.spf import SpfSyntaxError, select_records
 
     domain = normalize(domain)
     out = Adoption(domain)
@@ -694,7 +695,7 @@ def dns_term_order_changed(published: str, compiled: str) -> bool:
     """Whether the DNS-querying terms both records share are evaluated in another
     order.  Results are the same for every sender unless a lookup fails (a void
     lookup, the 10-lookup limit), where receivers may stop at a different term."""
-    from .spf.parser import SpfSyntaxError, parse
+    from .records.spf import SpfSyntaxError, parse
 
     def order(record: str) -> list[str]:
         try:

@@ -13,9 +13,9 @@ from cli_run import cli
 from octodns.manager import Manager
 
 from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
-from octodns_mailauth.dmarc.parser import parse_dmarc
 from octodns_mailauth.policy.loader import load_policy_file
-from octodns_mailauth.spf.parser import parse
+from octodns_mailauth.records.dmarc import parse_dmarc
+from octodns_mailauth.records.spf import parse
 
 CONFIG = "zones/config.yaml"
 DOMAIN = "adopt.example"

@@ -19,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octodns_mailauth.dmarc.parser import parse_dmarc
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.policy.dmarc import DmarcPolicySettings
-from octodns_mailauth.records.dmarc import dmarc_value
+from octodns_mailauth.records.dmarc import dmarc_value, parse_dmarc
 
 DATA = Path(__file__).parent / "data" / "dmarc"
 PKG = json.loads((DATA / "dmarc-pkg-test-vectors.json").read_text())
@@ -277,7 +276,7 @@ def test_every_emitted_record_parses_everywhere(
 
 
 def test_report_uri_rules() -> None:
-    from octodns_mailauth.dmarc.parser import ReportUriError, parse_report_uri
+    from octodns_mailauth.dmarc.uri import ReportUriError, parse_report_uri
 
     assert parse_report_uri("mailto:a@b.example!10m").size == "10m"
     assert parse_report_uri("MAILTO:Dmarc@Example.COM").host == "example.com"

@@ -30,7 +30,7 @@ from octodns_mailauth.adopt import adopt, dns_term_order_changed
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.init import Published, _compile_clean
 from octodns_mailauth.cli.settings import Settings
-from octodns_mailauth.spf.parser import SpfSyntaxError, parse
+from octodns_mailauth.records.spf import SpfSyntaxError, parse
 
 CATALOG = load_catalog([])
 OUTSIDE = ["203.0.113.250", "2001:db8:ffff::1"]

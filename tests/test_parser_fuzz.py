@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octodns_mailauth.dmarc.parser import parse_dmarc
+from octodns_mailauth.records.dmarc import parse_dmarc
 from octodns_mailauth.spf import SpfSyntaxError, parse, select_records
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from octodns.manager import Manager
 
-from octodns_mailauth.dmarc.parser import parse_dmarc
 from octodns_mailauth.processor import MailAuthProcessorError
 from octodns_mailauth.records import kind_of, txt_kind_matches
-from octodns_mailauth.spf.parser import is_spf
+from octodns_mailauth.records.dmarc import parse_dmarc
+from octodns_mailauth.records.spf import owns as is_spf
 
 CONFIG = "zones/config.yaml"
 

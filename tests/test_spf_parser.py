@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from octodns_mailauth.records.spf import owns as is_spf
 from octodns_mailauth.spf import (
     Mechanism,
     Modifier,
@@ -15,7 +16,6 @@ from octodns_mailauth.spf import (
     check_domain_spec,
     check_explanation,
     has_macro,
-    is_spf,
     parse,
     select_records,
 )

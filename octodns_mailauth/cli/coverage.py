@@ -31,7 +31,7 @@ class ZoneRow:
 
 def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> dict[str, Any]:
     from ..records import txt_kind_matches
-    from ..spf.parser import SpfSyntaxError, parse, select_records
+    from ..records.spf import SpfSyntaxError, parse, select_records
 
     mx = view.get((zone, "MX"), ())
     out: dict[str, Any] = {
@@ -58,7 +58,7 @@ def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> di
     if not dmarc:
         out["dmarc"] = "no"
     else:
-        from ..dmarc.parser import parse_dmarc
+        from ..records.dmarc import parse_dmarc
 
         parsed = parse_dmarc(dmarc[0])
         out["dmarc"] = f"p={parsed.tags['p']}" if "p" in parsed.tags else "invalid"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .orgdomain import organizational_domain
-from .parser import parse_report_uri
+from .uri import parse_report_uri
 
 
 @dataclass(frozen=True)

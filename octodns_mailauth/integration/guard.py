@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from ..acknowledge import ACK_ENV, CHANGES
 from ..dkim.keys import DkimKeyError, parse_dkim_txt, parse_key_record
 from ..dkim.rotation import KeyStatus, RotationState
-from ..dmarc.parser import parse_dmarc
 from ..dns.resolver import Resolver
 from ..records import txt_kind_matches
-from ..spf.parser import SpfSyntaxError, parse
+from ..records.dmarc import parse_dmarc
+from ..records.spf import SpfSyntaxError, parse
 from ..spf.space import address_space
 
 _DMARC_RANK = {"none": 0, "quarantine": 1, "reject": 2}

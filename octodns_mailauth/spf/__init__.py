@@ -1,9 +1,9 @@
-"""SPF (RFC 7208): record grammar and recursive DNS lookup accounting."""
+"""SPF (RFC 7208): recursive DNS lookup accounting here; the record grammar
+in records/spf.py."""
 
 from __future__ import annotations
 
-from .lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree, analyze, analyze_many
-from .parser import (
+from ..records.spf import (
     Mechanism,
     Modifier,
     SpfRecord,
@@ -12,10 +12,10 @@ from .parser import (
     check_domain_spec,
     check_explanation,
     has_macro,
-    is_spf,
     parse,
     select_records,
 )
+from .lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree, analyze, analyze_many
 
 __all__ = [
     "MAX_DNS_LOOKUPS",
@@ -31,7 +31,6 @@ __all__ = [
     "check_domain_spec",
     "check_explanation",
     "has_macro",
-    "is_spf",
     "parse",
     "select_records",
 ]

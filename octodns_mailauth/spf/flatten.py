@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
-from .parser import Mechanism, SpfSyntaxError, has_macro, parse, select_records
+from ..records.spf import Mechanism, SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_DEPTH = 10  # deeper than the lookup limit allows anyway

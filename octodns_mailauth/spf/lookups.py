@@ -18,7 +18,7 @@ from functools import lru_cache
 from ..dns.resolver import TEMPORARY, DnsError, Resolver
 from ..findings import Finding, Location, Severity
 from ..names import normalize
-from .parser import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
+from ..records.spf import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
 
 MAX_DNS_LOOKUPS = 10
 MAX_VOID_LOOKUPS = 2

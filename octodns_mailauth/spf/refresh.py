@@ -30,9 +30,9 @@ from ..dns.lockfile import (
 )
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
+from ..records.spf import SpfSyntaxError, parse, select_records
 from .flatten import flatten_include
 from .lookups import analyze
-from .parser import SpfSyntaxError, parse, select_records
 
 # Walks the policies through the resolver it is given (compiles them, in
 # practice) and returns their own domains, whose names the lock never holds.

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..records.spf import build
+
 SIZE_GUIDELINE = 450  # RFC 7208 §3.4
 MAX_STRING = 255  # RFC 1035 §3.3: one character-string
 SEC_SIZE = "RFC 7208 §3.4"
@@ -72,20 +74,20 @@ def split_record(name: str, terms: list[str], closing: str, others_size: int = 0
         here = name if n == 0 else chain_name(name, n)
         budget = SIZE_GUIDELINE - len(here.encode()) - (others_size if n == 0 else 0)
         tail = [closing] if n == 0 else []
-        full = " ".join(["v=spf1", *remaining, *tail])
+        full = build([*remaining, *tail])
         if len(full.encode()) <= budget or not remaining:
             records.append((here, full))
             return Split(records)
         link = f"include:{chain_name(name, n + 1)}"
         taken: list[str] = []
         for term in remaining:
-            trial = " ".join(["v=spf1", *taken, term, link, *tail])
+            trial = build([*taken, term, link, *tail])
             if len(trial.encode()) > budget:
                 break
             taken.append(term)
         if not taken:  # one term alone is too long: give up splitting, keep it as is
             records.append((here, full))
             return Split(records)
-        records.append((here, " ".join(["v=spf1", *taken, link, *tail])))
+        records.append((here, build([*taken, link, *tail])))
         remaining = remaining[len(taken) :]
         n += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
-from .parser import SpfSyntaxError, has_macro, parse, select_records
+from ..records.spf import SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _EVERYONE = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}

@@ -23,10 +23,9 @@ from ..names import normalize
 from ..policy.dmarc import DmarcPolicy
 from ..policy.spf import SpfAll, SpfFlatten
 from ..records import DesiredRecord, txt_kind_matches
-from .build import QUALIFIER, order_terms
+from ..records.spf import QUALIFIER, SpfSyntaxError, build, parse, select_records
 from .flatten import Flattened, collapse, flatten_include, network_term
 from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
-from .parser import SpfSyntaxError, parse, select_records
 from .size import SEC_SIZE, SIZE_GUIDELINE, anchored, answer_size, split_record
 from .space import address_space
 
@@ -135,6 +134,13 @@ def spf_step(ctx: CompileContext) -> None:
     ctx.result.details.spf_trees = trees
 
 
+def order_terms(terms: list[SpfTerm]) -> list[SpfTerm]:
+    """ip4/ip6 first: a receiver stops at the first match, and address terms
+    cost no DNS lookup, so our own servers are judged without any."""
+    rank = {"ip4": 0, "ip6": 1, "a": 2, "mx": 3, "include": 4}
+    return sorted(terms, key=lambda t: rank.get(t.mechanism, 5))
+
+
 def _unique(ctx: CompileContext, terms: list[SpfTerm]) -> list[SpfTerm]:
     unique: list[SpfTerm] = []
     seen: dict[str, SpfTerm] = {}
@@ -235,7 +241,7 @@ def _publish(
     closing = f"{QUALIFIER[spf.all]}all"
     ordered = order_terms(terms)
     sender_of = {t.text: t.sender for t in ordered}
-    draft = " ".join(["v=spf1", *(t.text for t in ordered), closing])
+    draft = build([*(t.text for t in ordered), closing])
     before = analyze(name, layer, draft)
     ordered = _flatten(ctx, layer, name, ordered, before, where)
     # Size: other TXT values at the name share its 450-octet budget.
@@ -245,7 +251,7 @@ def _publish(
         layer.extra[chain_name] = [value]
     top = split.records[0][1]
     if split.extra_lookups:
-        size = answer_size(name, [" ".join(["v=spf1", *(t.text for t in ordered), closing])])
+        size = answer_size(name, [build([*(t.text for t in ordered), closing])])
         ctx.find(
             Severity.INFO,
             f"the SPF record at {name} would be {size + answer_size('', others)} octets with "
@@ -483,7 +489,7 @@ UNATTRIBUTED = "other"
 def _canonical(term: str) -> str:
     """A term as the parser prints it, so it matches the lookup tree's `via`."""
     try:
-        record = parse(f"v=spf1 {term}")
+        record = parse(build([term]))
     except SpfSyntaxError:
         return term
     return str(record.mechanisms[0]) if record.mechanisms else term

@@ -28,13 +28,9 @@ from pathlib import Path
 
 from report import Report, add_arguments
 
-from octodns_mailauth.dkim.keys import (
-    dkim_txt_value,
-    generate_private_key,
-    private_key_to_pem,
-    public_key_b64,
-)
+from octodns_mailauth.dkim.keys import generate_private_key, private_key_to_pem, public_key_b64
 from octodns_mailauth.dkim.keystore import Keystore
+from octodns_mailauth.records.dkim import dkim_txt_value
 
 
 def rate(n: int, make: Callable[[int], None]) -> float:

@@ -460,7 +460,8 @@ def _no_p(out: Adoption, record: str) -> None:
 def _adopt_dkim_key(
     out: Adoption, selector: str, values: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    from .dkim.keys import DkimKeyError, key_bits, parse_dkim_txt, parse_key_record
+    from .dkim.keys import DkimKeyError, key_bits
+    from .records.dkim import parse_dkim_txt, parse_key_record
 
     name = f"{selector}._domainkey.{out.domain}"
     if len(values) != 1:

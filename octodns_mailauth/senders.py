@@ -7,11 +7,12 @@ from collections.abc import Iterable
 
 from .catalog import CatalogError, Entry, Group, render, resolve_params
 from .context import CompileContext, SenderFacts, SpfTerm
-from .dkim.keys import DkimKeyError, parse_key_record
+from .dkim.keys import DkimKeyError
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
 from .records import DesiredRecord, kind_of
+from .records.dkim import parse_key_record
 from .redact import redact
 
 

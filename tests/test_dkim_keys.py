@@ -18,18 +18,16 @@ from octodns_mailauth.dkim import keys
 from octodns_mailauth.dkim.keys import (
     DkimKeyError,
     algorithm_of,
-    dkim_txt_value,
     dkimpy_private_key,
     generate_private_key,
     key_bits,
-    parse_dkim_txt,
-    parse_key_record,
     private_key_from_pem,
     private_key_to_pem,
     public_key_b64,
     public_key_from_b64,
     public_key_matches,
 )
+from octodns_mailauth.records.dkim import dkim_txt_value, parse_dkim_txt, parse_key_record
 
 DATA = Path(__file__).parent / "data" / "dkim"
 DOMAIN = b"example.com"

@@ -22,13 +22,13 @@ import pytest
 from octodns_mailauth.dkim import keys
 from octodns_mailauth.dkim.keys import (
     algorithm_of,
-    dkim_txt_value,
     dkimpy_private_key,
     key_bits,
     private_key_to_pem,
     public_key_b64,
 )
 from octodns_mailauth.dkim.keystore import DEFAULT_PASSPHRASE_ENV, Keystore, KeystoreError
+from octodns_mailauth.records.dkim import dkim_txt_value
 
 ENV = DEFAULT_PASSPHRASE_ENV
 DOMAIN = "example.com"

@@ -11,11 +11,7 @@ import pytest
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
-from octodns_mailauth.dkim.keys import (
-    generate_private_key,
-    parse_key_record,
-    public_key_b64,
-)
+from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import RotationError, advance_rotation
 from octodns_mailauth.dkim.rotation import (
@@ -30,6 +26,7 @@ from octodns_mailauth.dkim.statefile import load_state, parse_state, render_stat
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.keysource import KeystoreKeys
 from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.records.dkim import parse_key_record
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

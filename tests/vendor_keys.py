@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from octodns_mailauth.dkim.keys import dkim_txt_value
 from octodns_mailauth.dns.resolver import DnsError, Resolver
 from octodns_mailauth.keysource import placeholder_public_key
+from octodns_mailauth.records.dkim import dkim_txt_value
 
 KEY_RECORD = dkim_txt_value("rsa", placeholder_public_key("rsa", 2048))
 

@@ -101,7 +101,8 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
 
 def _served_by(args: argparse.Namespace) -> Any:
     """confirm() for advance_rotation: does DNS (as `check` asks it) serve this key?"""
-    from ..dkim.keys import DkimKeyError, parse_dkim_txt, parse_key_record
+    from ..dkim.keys import DkimKeyError
+    from ..records.dkim import parse_dkim_txt, parse_key_record
     from .livedns import DnsUnavailable, LiveDns
 
     if args.timeout <= 0:

@@ -18,7 +18,8 @@ from ..dns.resolver import DnsError, Resolver
 from ..findings import Severity
 from ..names import normalize
 from ..outcome import DelegatedTarget, TargetStatus
-from .keys import DkimKeyError, parse_key_record
+from ..records.dkim import parse_key_record
+from .keys import DkimKeyError
 
 SEC_KEY = "RFC 6376 §6.1.2"
 

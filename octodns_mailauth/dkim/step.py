@@ -14,7 +14,8 @@ from ..findings import Location, Severity
 from ..policy.dkim import DkimKey
 from ..policy.models import Sender
 from ..records import DesiredRecord
-from .keys import Algorithm, DkimKeyError, dkim_txt_value
+from ..records.dkim import dkim_txt_value
+from .keys import Algorithm, DkimKeyError
 from .rotation import KeyStatus, RotatedKey, RotationConfig, RotationState, plan_rotation
 
 

@@ -23,10 +23,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..acknowledge import ACK_ENV, CHANGES
-from ..dkim.keys import DkimKeyError, parse_dkim_txt, parse_key_record
+from ..dkim.keys import DkimKeyError
 from ..dkim.rotation import KeyStatus, RotationState
 from ..dns.resolver import Resolver
 from ..records import txt_kind_matches
+from ..records.dkim import parse_dkim_txt, parse_key_record
 from ..records.dmarc import parse_dmarc
 from ..records.spf import SpfSyntaxError, parse
 from ..spf.space import address_space

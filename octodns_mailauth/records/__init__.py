@@ -1,4 +1,4 @@
-"""One module per record kind: its value built, its version recognised.
+"""One module per record kind: its value recognised, parsed and built.
 
 `owns(text)` in each module is the check its parser makes, so "is this value
 DMARC?" has one answer everywhere: the processor's merge, the zone checks and

@@ -37,6 +37,7 @@ from .reports.gate import evidence_step
 from .senders import senders_step
 from .spf.step import spf_step
 from .tlsrpt import tlsrpt_step
+from .zoneview import ZoneReads
 
 if TYPE_CHECKING:
     from .reports.store import EvidenceInput
@@ -91,7 +92,7 @@ def compile_policy(
         catalog,
         keys,
         resolver,
-        zone or {},
+        ZoneReads(zone),
         CompileResult(lp.domain),
         now=now or datetime.now(timezone.utc),
         dkim_state=dkim_state,

@@ -7,7 +7,6 @@ it does I/O except through the key source and resolver it is handed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +19,8 @@ from .outcome import Details
 from .policy.loader import LoadedPolicy
 from .policy.models import DkimKey
 from .records import DesiredRecord
+from .zoneview import ZoneReads
+from .zoneview import ZoneView as ZoneView  # where it was first defined
 
 
 class KeyUnavailable(Exception):
@@ -84,6 +85,9 @@ class CompileResult:
     # What each step found beyond records and findings (outcome.py): the SPF
     # lookup trees, the alignment rows, the DMARC stage...
     details: Details = field(default_factory=Details)
+    # What of the zone view the compile read: the result holds for any view
+    # that agrees (integration/run.py reuses it).
+    zone_reads: ZoneReads = field(default_factory=ZoneReads, repr=False, compare=False)
 
     @property
     def errors(self) -> list[Finding]:
@@ -94,22 +98,23 @@ class CompileResult:
         return [f for f in self.findings if f.severity is Severity.WARNING]
 
 
-ZoneView = Mapping[tuple[str, str], tuple[str, ...]]
-"""Records already in the zone, by (absolute name, type), values as text."""
-
-
 @dataclass
 class CompileContext:
     lp: LoadedPolicy
     catalog: Catalog
     keys: KeySource
     resolver: Resolver | None
-    zone: ZoneView
+    zone: ZoneReads  # a plain view is wrapped: every read of it is noted
     result: CompileResult
     now: datetime
     dkim_state: Any = None
     evidence: Any = None  # reports.gate.EvidenceInput: DMARC report evidence, if configured
     spf_terms: list[SpfTerm] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.zone, ZoneReads):
+            self.zone = ZoneReads(self.zone)
+        self.result.zone_reads = self.zone
 
     @property
     def domain(self) -> str:

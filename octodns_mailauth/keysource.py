@@ -214,12 +214,18 @@ class PlaceholderKeys:
         self.inner = inner
         self.generate = inner.generate and inner.root is not None if generate is None else generate
         self.placeholders: list[tuple[str, str]] = []
+        self._domains: set[str] = set()
+
+    def used(self, domain: str) -> bool:
+        """Whether `domain` got a placeholder."""
+        return domain in self._domains
 
     def public_key(self, domain: str, key: DkimKey) -> str:
         if not key.public_key and self.generate:
             store = self.inner.store(create=False) if self.inner.root is not None else None
             if store is None or not store.exists(domain, key.selector):
                 self.placeholders.append((domain, key.selector))
+                self._domains.add(domain)
                 return placeholder_public_key(key.algorithm, key.bits)
         # A key that would not be generated is an error now, not at sync time.
         return self.inner.public_key(domain, key)

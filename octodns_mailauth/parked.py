@@ -135,10 +135,9 @@ def _host_spf(ctx: CompileContext) -> None:
     hosts = sorted(
         {
             name
-            for name, rtype in ctx.zone
-            if rtype in HOST_TYPES
-            and name.endswith("." + ctx.domain)
-            and not name.startswith(("*", "_"))
+            for rtype in HOST_TYPES
+            for name in ctx.zone.under(ctx.domain, rtype)
+            if name != ctx.domain and not name.startswith(("*", "_"))
         }
     )
     for name in hosts:

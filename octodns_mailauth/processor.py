@@ -68,7 +68,8 @@ class MailAuthProcessor(BaseProcessor):
     left out with a warning (the zone's record is kept); policy errors still fail.
 
     Threads (`max_workers`): each policy compiles under its own lock, once per
-    zone view; different policies compile in parallel; no zone state is kept.
+    run unless a zone's records change what it reads; different policies compile
+    in parallel; no zone state is kept.
     Generated DKIM keys and zones left as they are are logged here.
     """
 
@@ -100,17 +101,23 @@ class MailAuthProcessor(BaseProcessor):
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
-        # The same dry run then checks zones for the zone validator.
-        self._check = PolicyRun(self.policies, self._compiler(PlaceholderKeys(self.keys)))
-        placed = {d: self._check.compile(lp, None) for d, lp in self.policies.items()}
-        self._check.placed = placed
+        # The results are reused for each zone whose records agree with what they
+        # read (integration/run.py), by the zone validator and process_source_zone.
+        placeholders = PlaceholderKeys(self.keys)
+        self._run = PolicyRun(
+            self.policies,
+            self._compiler(self.keys),
+            self._compiler(placeholders),
+            placeholders.used,
+        )
+        placed = self._run.place()
         errors = [f for result in placed.values() for f in result.errors]
         errors += merge.claims((r for p in placed.values() for r in p.records), {})
         if self.zones is not None:
             errors += self.zones.policy_findings(self.policies.values(), id, str(s.config_file))
+        del placed
         if errors:
             raise MailAuthProcessorError(f"{id}: {PolicyError(errors)}")
-        self._run = PolicyRun(self.policies, self._compiler(self.keys), placed)
         if self.zones is not None:
             from octodns.zone import Zone
 
@@ -180,7 +187,7 @@ class MailAuthProcessor(BaseProcessor):
             return []
         if any(getattr(record, "source", None) is self for record in zone.records):
             return []
-        return self._check.zone(zone, source=self).errors
+        return self._run.zone(zone, source=self, dry=True).errors
 
     def process_plan(
         self, plan: Any, sources: Any = None, target: Any = None, lenient: bool = False

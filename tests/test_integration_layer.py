@@ -138,6 +138,7 @@ def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None
 
     from octodns_mailauth.compile import CompileResult
     from octodns_mailauth.integration.run import PolicyRun
+    from octodns_mailauth.zoneview import ZoneReads
 
     both = threading.Barrier(2, timeout=10)  # broken if one compile waits for the other
     calls: list[str] = []
@@ -145,7 +146,9 @@ def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None
     def compiler(lp, view):  # type: ignore[no-untyped-def]
         calls.append(lp.domain)
         both.wait()
-        return CompileResult(lp.domain)
+        reads = ZoneReads(view)
+        reads.get(("x", "A"))  # what a step would read of the zone
+        return CompileResult(lp.domain, zone_reads=reads)
 
     class Lp:
         def __init__(self, domain: str) -> None:
@@ -165,8 +168,13 @@ def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None
     both = threading.Barrier(1)
     run.compile(run.policies["a.example"], {("x", "A"): ("1",)})
     assert len(calls) == 2
-    run.compile(run.policies["a.example"], {("x", "A"): ("2",)})  # another view
+    # Another view that agrees on what the compile read: the same result.
+    run.compile(run.policies["a.example"], {("x", "A"): ("1",), ("y", "A"): ("2",)})
+    assert len(calls) == 2
+    run.compile(run.policies["a.example"], {("x", "A"): ("2",)})  # what it read differs
     assert len(calls) == 3
+    run.compile(run.policies["a.example"], {})  # what it read is missing
+    assert len(calls) == 4
 
 
 def test_sync_compiles_each_policy_once_plus_the_dry_run(
@@ -281,3 +289,35 @@ def test_an_unknown_processor_setting_is_an_error_everywhere(
         Manager(CONFIG)
     assert main(["validate", "--config", CONFIG]) == 2
     assert "unknown setting(s) generate_key" in capsys.readouterr().err
+
+
+def test_a_policy_compiles_once_where_its_zone_agrees_with_the_dry_compile(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry compile of __init__ is the zone's own result wherever the zone's
+    records do not change what the policy read of them; where they do (a TXT at
+    the apex beside our SPF), the policy compiles again against them."""
+    import octodns_mailauth.processor as processor
+
+    Path("zones/config/plain.example.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.8\n")
+    Path("zones/mail/plain.example.yaml").write_text(
+        "senders:\n  - {name: relay, ip4: [192.0.2.8]}\ndmarc: {policy: reject}\n"
+    )
+    edit(
+        CONFIG,
+        lambda d: d["zones"].update({"plain.example.": dict(d["zones"]["example.com."])}),
+    )
+    calls: list[str] = []
+    real = processor.compile_policy
+
+    def counting(lp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(lp.domain)
+        return real(lp, *args, **kwargs)
+
+    monkeypatch.setattr(processor, "compile_policy", counting)
+    assert Manager(CONFIG).sync(dry_run=False) > 0
+    assert calls.count("plain.example") == 1, calls
+    assert calls.count("example.com") == 2, calls  # its zone has TXT records at the apex
+    records = served("plain.example")
+    assert records[("plain.example", "TXT")] == ["v=spf1 ip4:192.0.2.8 -all"], records
+    assert any(v.startswith("v=DMARC1") for v in records[("_dmarc.plain.example", "TXT")])

@@ -133,6 +133,6 @@ class _OwnRecords(Resolver):
             return values
         if not self.ctx.zone:
             raise DnsError(name, rdtype, "missing", "the zone's records are not known here")
-        if any(n == name for n, _ in self.ctx.zone):
+        if self.ctx.zone.at(name):
             return []
         raise DnsError(name, rdtype, "nxdomain")

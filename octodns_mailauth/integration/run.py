@@ -1,5 +1,5 @@
-"""One run over a folder of policies: each policy compiled once per zone view,
-and what each zone gets.
+"""One run over a folder of policies: each policy compiled once, its result
+reused for every zone view that agrees with what it read, and what each zone gets.
 
 Thread-safe without a global lock: a policy's compiles are serialised by a
 lock of its own (its DKIM keys are generated inside them, so a key is made
@@ -49,16 +49,24 @@ class PolicyRun:
         self,
         policies: Mapping[str, LoadedPolicy],
         compiler: Compiler,
-        placed: Mapping[str, CompileResult] | None = None,
+        dry: Compiler | None = None,
+        placeholder: Callable[[str], bool] = lambda domain: False,
     ) -> None:
-        """`placed`: a compile of every policy (a dry one will do) saying where
-        its records go, so a zone finds the other policies that place records in
-        it (a DMARC report authorization, say) without compiling them all."""
+        """`compiler` compiles with the real keys, `dry` with placeholders where a
+        key would be generated (nothing written; `placeholder(domain)` says whether
+        a domain got one, and then its dry results are not reused for the real run)."""
         self.policies = dict(policies)
         self._compiler = compiler
-        self.placed = placed or {}
+        self._dry = dry or compiler
+        self._placeholder = placeholder
         self._locks = {domain: threading.Lock() for domain in self.policies}
-        self._cache: dict[tuple[str, frozenset[Any] | None], CompileResult] = {}
+        # Each policy's results so far, with whether placeholders went into them:
+        # one is reused for any zone view that agrees with what it read of its own
+        # (ZoneReads.agrees), so a policy compiles once per run unless the zone's
+        # records change what it says.
+        self._cache: dict[str, list[tuple[CompileResult, bool]]] = {}
+        self._places: dict[str, tuple[str, ...]] = {}  # the names each policy's records have
+        self._placing: dict[str, dict[str, None]] = {}
         # Policies by each name at or above their domain (and, from `placed`, those
         # placing records at or below each name): a zone looks up its own name
         # instead of scanning every policy, so a run is linear in the policies.
@@ -67,40 +75,47 @@ class PolicyRun:
             for name in _at_and_above(domain):
                 self._below.setdefault(name, []).append(domain)
 
-    @property
-    def placed(self) -> dict[str, CompileResult]:
-        return self._placed
+    def place(self) -> dict[str, CompileResult]:
+        """Compile every policy without a zone (dry), which says where its records
+        go: a zone then finds the other policies that place records in it (a DMARC
+        report authorization, say) without compiling them all.  Returns the results."""
+        placed = {d: self.compile(lp, None, dry=True) for d, lp in self.policies.items()}
+        for domain, result in placed.items():
+            self._places[domain] = tuple(dict.fromkeys(r.name for r in result.records))
+            for name in dict.fromkeys(n for r in self._places[domain] for n in _at_and_above(r)):
+                self._placing.setdefault(name, {})[domain] = None
+        return placed
 
-    @placed.setter
-    def placed(self, placed: Mapping[str, CompileResult]) -> None:
-        self._placed = dict(placed)
-        self._placing: dict[str, dict[str, None]] = {}
-        for domain, result in self._placed.items():
-            for record in result.records:
-                for name in _at_and_above(record.name):
-                    self._placing.setdefault(name, {})[domain] = None
-
-    def compile(self, lp: LoadedPolicy, view: ZoneView | None) -> CompileResult:
-        key = (lp.domain, None if view is None else frozenset(view.items()))
+    def compile(
+        self, lp: LoadedPolicy, view: ZoneView | None, *, dry: bool = False
+    ) -> CompileResult:
         with self._locks[lp.domain]:
-            result = self._cache.get(key)
-            if result is None:
+            entries = self._cache.setdefault(lp.domain, [])
+            for result, placeholder in entries:
+                if (dry or not placeholder) and result.zone_reads.agrees(view):
+                    return result
+            if dry:
+                result = self._dry(lp, view)
+                entries.append((result, self._placeholder(lp.domain)))
+            else:
                 result = self._compiler(lp, view)
-                self._cache[key] = result
+                entries.append((result, False))
             return result
 
-    def zone(self, zone: Any, *, source: object, lenient: bool = False) -> ZonePlan:
+    def zone(
+        self, zone: Any, *, source: object, lenient: bool = False, dry: bool = False
+    ) -> ZonePlan:
         """What octoDNS `zone` gets: its policies compiled against the zone's
-        own records, records other policies place in it, merged by `merge.plan`."""
+        own records, records other policies place in it, merged by `merge.plan`.
+        `dry`: placeholders for keys that would be generated (the zone validator)."""
         name = normalize(zone.name)
         home = tuple(d for d in self._below.get(name, ()) if in_zone(zone, d))
         view = zone_view(zone, lambda record: getattr(record, "source", None) is source)
-        results = [self.compile(self.policies[d], view) for d in home]
+        results = [self.compile(self.policies[d], view, dry=dry) for d in home]
         for domain in self._placing.get(name, ()):
-            placed = self._placed[domain]
-            if domain not in home and any(in_zone(zone, r.name) for r in placed.records):
+            if domain not in home and any(in_zone(zone, n) for n in self._places[domain]):
                 # Not this zone's policy: its own zone's records are not known here.
-                results.append(self.compile(self.policies[domain], None))
+                results.append(self.compile(self.policies[domain], None, dry=dry))
         # Records of a policy with errors too: nothing is applied then, and
         # every conflict shows in the same run.
         wanted = [r for result in results for r in result.records if in_zone(zone, r.name)]

@@ -70,11 +70,10 @@ class ZoneLayer(Resolver):
         exists = False
         if rdtype == "TXT" and name in self.extra:
             return list(self.extra[name])
-        for (rname, rtype), values in self.ctx.zone.items():
-            if rname == name:
-                exists = True
-                if rtype == rdtype:
-                    answers.extend(values)
+        for rtype, values in self.ctx.zone.at(name).items():
+            exists = True
+            if rtype == rdtype:
+                answers.extend(values)
         for record in self.ctx.result.records:
             if record.name == name:
                 exists = True
@@ -703,10 +702,8 @@ def _check_zone(ctx: CompileContext, trees: dict[str, LookupTree]) -> None:
     """Several v=spf1 records at one name of the zone: a permerror for every
     receiver (RFC 7208 §3.2/§4.5).  Names we publish at are the processor's
     merge rules' business (it names both origins); here the others."""
-    for (name, rtype), values in ctx.zone.items():
-        if rtype != "TXT" or name in trees:
-            continue
-        if not (name == ctx.domain or name.endswith("." + ctx.domain)):
+    for name, values in ctx.zone.under(ctx.domain, "TXT").items():
+        if name in trees:
             continue
         try:
             select_records(list(values))
@@ -720,15 +717,14 @@ def _check_zone(ctx: CompileContext, trees: dict[str, LookupTree]) -> None:
                 rfc="RFC 7208 §3.2",
                 code="spf-two-records",
             )
-    for (name, rtype), values in ctx.zone.items():
-        if rtype == "TXT" and name in trees and ctx.lp.policy.spf.takeover:
-            if any(txt_kind_matches("spf", v) for v in values):
-                ctx.find(
-                    Severity.INFO,
-                    f"the hand-written SPF record at {name} is replaced (spf.takeover)",
-                    None,
-                    code="spf-takeover",
-                )
+    for name in trees if ctx.lp.policy.spf.takeover else ():
+        if any(txt_kind_matches("spf", v) for v in ctx.zone.get((name, "TXT"), ())):
+            ctx.find(
+                Severity.INFO,
+                f"the hand-written SPF record at {name} is replaced (spf.takeover)",
+                None,
+                code="spf-takeover",
+            )
 
 
 def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> None:

@@ -83,8 +83,13 @@ def check_name(
                 f"{what} {_shown(text)} has a label of {len(label)} characters; DNS allows 63 "
                 "(RFC 1035 §2.3.4)"
             )
+    check = _SERVICE_LABEL.match if service_labels else _LABEL.match
+    wrong = next((label for label in labels if not check(label)), None)
     try:
-        dns.name.from_text(name, origin=dns.name.root)
+        if wrong is not None or len(name) > MAX_NAME:
+            # Plain labels of at most 63 characters leave dnspython only the length
+            # to judge (wire form = len(name) + 2 <= 255): asked only when in doubt.
+            dns.name.from_text(name, origin=dns.name.root)
     except dns.name.NameTooLong:
         raise InvalidName(
             f"{what} {_shown(text)} is {len(name)} characters long; DNS allows {MAX_NAME} "
@@ -97,8 +102,6 @@ def check_name(
             f"{what} {_shown(text)} is a single label: write the fully qualified name, "
             "e.g. mail.example.com"
         )
-    check = _SERVICE_LABEL.match if service_labels else _LABEL.match
-    wrong = next((label for label in labels if not check(label)), None)
     if wrong is not None:
         raise InvalidName(
             f"{what} {_shown(text)} is not a DNS name: label {wrong!r} must be letters, digits "

@@ -219,7 +219,7 @@ def test_generated_keys_and_skipped_zones_are_logged_by_the_processor(
     mine = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
     # Planning keeps a new key in memory only (issue 17), and says so.
     assert any(
-        "relay2026a._domainkey.example.com" in m and "in memory for this plan only" in m
+        "relay2026a._domainkey.example.com" in m and "only when this plan is applied" in m
         for m in mine
     ), mine
     assert "process_source_zone: no mail policy for example.org, zone left as is" in mine
@@ -228,7 +228,7 @@ def test_generated_keys_and_skipped_zones_are_logged_by_the_processor(
         Manager(CONFIG).sync(dry_run=False)
     mine = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
     # Applying writes it, after the plan guard, and logs the write.
-    assert "process_plan: wrote DKIM key relay2026a of example.com to the keystore" in mine, mine
+    assert "apply: wrote DKIM key relay2026a of example.com to the keystore" in mine, mine
 
 
 def test_lenient_keeps_the_zones_own_record_and_warns(

@@ -153,6 +153,28 @@ def test_a_plan_writes_no_private_key_and_the_applying_run_does(yaml_target: Pat
     assert f"p={public_key_b64(key)}" in txt("example.com", "relay2026a._domainkey")[0]
 
 
+def test_keys_are_written_only_for_plans_octodns_applies(yaml_target: Path) -> None:
+    from octodns.manager import ManagerException
+
+    # A checksum that does not match: octoDNS applies nothing, so no key is written.
+    edit(CONFIG, lambda d: d["manager"].update({"enable_checksum": True}))
+    with pytest.raises(ManagerException, match="does not match"):
+        Manager(CONFIG).sync(dry_run=False, checksum="0" * 64)
+    assert keyfiles() == []
+
+    # An always-dry-run zone is planned but never applied: its keys stay unwritten,
+    # while the zones octoDNS applies get theirs.
+    def always_dry_run(d: dict) -> None:  # type: ignore[type-arg]
+        d["manager"]["enable_checksum"] = False
+        d["zones"]["example.com."]["always-dry-run"] = True
+
+    edit(CONFIG, always_dry_run)
+    assert sync() > 0
+    files = keyfiles()
+    assert files and not [f for f in files if f.startswith("example.com/")], files
+    assert published("example.com") == {}
+
+
 def test_unscheduled_revocation_is_refused_and_a_scheduled_one_passes() -> None:
     name = "relay-20260101-ed._domainkey.example.com"
     change = PlanChange(

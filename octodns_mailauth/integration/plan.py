@@ -2,19 +2,17 @@
 when the DKIM keys a plan publishes are written.
 
 Keys: a key generated while planning is kept in memory.  It is written to the
-keystore here, once the guard has passed, and only when octoDNS is going to
-apply the plan (`octodns-sync --doit`): a plan that is only shown, or refused,
-writes no private key.  octoDNS does not tell processors whether it will apply,
-so we read it from the `Manager.sync` call on the stack (its `dry_run`,
-`checksum` and the zone's `always-dry-run`); when that cannot be found the key
-is not written and the plan is refused, since publishing a key nobody holds
-would strand the selector.
+keystore only when the plan is applied, just before the records that publish
+it: a plan that is only shown, refused, or not applied (a dry run, an
+`always-dry-run` zone, a failed checksum or safety check) writes no private
+key.  octoDNS gives processors no hook for "this plan will be applied"; the one
+call it makes only then is the target's `apply(plan)`, so that is where the
+keys are written (`_write_keys_on_apply`), rather than guessing from the caller.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from typing import Any, Protocol
 
@@ -66,7 +64,6 @@ def _values(record: Any) -> tuple[str, ...] | None:
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
     zone = plan.desired.name if plan.desired is not None else plan.existing.name
-    zone_name = normalize(zone)
     target_id = getattr(target, "id", str(target))
     fresh = {f"{sel}._domainkey.{domain}" for domain, sel in proc.keys.pending}
     refusals = review(plan_changes(plan), proc.dkim_state, proc.resolver, fresh)
@@ -97,57 +94,55 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
                 change,
                 name,
             )
-    _write_pending_keys(proc, plan.desired or plan.existing, zone_name)
+    listed = ", ".join(sorted(n for n in fresh if in_zone(here, n)))
+    if not listed:
+        return
+    if not callable(getattr(target, "apply", None)):
+        raise MailAuthProcessorError(
+            f"{proc.id}: new DKIM key(s) for {listed} would be published, but this plan has "
+            "no octoDNS target whose apply could write them first: run `octodns-mailauth "
+            "dkim keygen` first"
+        )
+    proc.log.info(
+        "process_plan: new DKIM key(s) for %s are kept in memory; they are written to "
+        "the keystore only when this plan is applied (`octodns-sync --doit`)",
+        listed,
+    )
+    _write_keys_on_apply(proc, target)
 
 
-def _write_pending_keys(proc: MailAuthProcessor, zone: Any, zone_name: str) -> None:
+_WRAP = threading.Lock()
+
+
+def _write_keys_on_apply(proc: MailAuthProcessor, target: Any) -> None:
+    """Make `target.apply(plan)` write this processor's pending keys for the
+    plan's zone first.  Planning runs in octoDNS's worker threads, so the
+    wrapper is installed once per target under a lock; applying is sequential."""
+    with _WRAP:
+        writers = target.__dict__.setdefault("_mailauth_key_writers", [])
+        if not writers:
+            apply = target.apply
+
+            def write_then_apply(plan: Any) -> Any:
+                if not getattr(target, "apply_disabled", False):
+                    for writer in writers:
+                        _write_pending_keys(writer, plan.desired or plan.existing)
+                return apply(plan)
+
+            target.apply = write_then_apply
+        if proc not in writers:
+            writers.append(proc)
+
+
+def _write_pending_keys(proc: MailAuthProcessor, zone: Any) -> None:
     mine = {
         (domain, sel)
         for domain, sel in list(proc.keys.pending)
         if in_zone(zone, f"{sel}._domainkey.{domain}")
     }
-    if not mine:
-        return
-    applies = sync_applies(zone_name)
-    listed = ", ".join(f"{sel}._domainkey.{domain}" for domain, sel in sorted(mine))
-    if applies is None:
-        raise MailAuthProcessorError(
-            f"{proc.id}: new DKIM key(s) for {listed} would be published, but this plan "
-            "is not made by `octodns-sync`, so whether it will be applied is unknown and "
-            "the key(s) were not written: run `octodns-mailauth dkim keygen` first"
-        )
-    if not applies:
-        proc.log.warning(
-            "process_plan: new DKIM key(s) for %s exist in memory for this plan only; "
-            "`octodns-sync --doit` generates and writes them (or run `octodns-mailauth "
-            "dkim keygen` first, so plans show the key that will be published)",
-            listed,
-        )
-        return
     try:
         written = proc.keys.commit(mine)
     except Exception as e:  # KeyUnavailable: say which run, never a traceback
         raise MailAuthProcessorError(f"{proc.id}: {e}") from None
     for domain, sel in written:
-        proc.log.info("process_plan: wrote DKIM key %s of %s to the keystore", sel, domain)
-
-
-def sync_applies(zone_name: str) -> bool | None:
-    """Whether the running `Manager.sync` will apply this zone's plans: False for
-    a dry run (or an always-dry-run zone), None when no sync is running."""
-    frames = [sys._getframe()]
-    main = sys._current_frames().get(threading.main_thread().ident or 0)
-    if main is not None:
-        frames.append(main)  # plans made in octoDNS's worker threads
-    for frame in frames:
-        while frame is not None:
-            manager = frame.f_locals.get("self")
-            if frame.f_code.co_name == "sync" and type(manager).__name__ == "Manager":
-                local = frame.f_locals
-                if local.get("dry_run", True) and not local.get("checksum"):
-                    return False
-                zones = (getattr(manager, "config", None) or {}).get("zones") or {}
-                config = zones.get(f"{zone_name}.") or {}
-                return not config.get("always-dry-run", False)
-            frame = frame.f_back  # type: ignore[assignment]
-    return None
+        proc.log.info("apply: wrote DKIM key %s of %s to the keystore", sel, domain)

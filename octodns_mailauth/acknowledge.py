@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from .names import normalize
+from .names import is_subdomain, normalize
 
 ACK_ENV = "OCTODNS_MAILAUTH_ACKNOWLEDGE"
 
@@ -58,7 +58,7 @@ def parse_ack(text: str, domain: str | None = None) -> tuple[str, str]:
         domain = normalize(domain)
         if name == "@":
             name = domain
-        elif name != domain and not name.endswith("." + domain):
+        elif not is_subdomain(name, domain):
             name = f"{name}.{domain}"
     elif name == "@":
         raise AckError(f"{text!r}: `@` needs a policy domain; write the full name")

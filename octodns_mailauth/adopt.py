@@ -17,14 +17,14 @@ from typing import Any
 
 from .catalog import Catalog, Entry, RecordTemplate, resolve_params
 from .context import ZoneView
-from .names import normalize
+from .names import is_subdomain, normalize
+from .records import txt_kind_matches
 
 __all__ = ["Adoption", "Unexpressed", "adopt"]
 
 OWN_SENDER = "servers"  # the sender for ip4/ip6/a/mx terms and DKIM keys we publish
 _WIDEST_PREFIX = {4: 8, 6: 16}  # as policy/models.py: wider is no list of servers
 _SPF_ALL = {"-": "fail", "~": "softfail", "?": "neutral"}
-_DMARC_POLICIES = ("none", "quarantine", "reject")
 _FORMATTER = string.Formatter()
 
 
@@ -193,7 +193,7 @@ def _match_vendors(
     # (`{dkim_selector}._domainkey TXT {dkim_record}`) of vendors already identified.
     for anchored_pass in (True, False):
         for (name, rtype), values in sorted(view.items()):
-            if not (name == domain or name.endswith("." + domain)):
+            if not is_subdomain(name, domain):
                 continue
             for value in values:
                 key = (name, rtype, value)
@@ -362,9 +362,8 @@ def _adopt_spf(
 
 
 def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
-    from .dmarc.uri import ReportUriError, parse_report_uri
     from .policy.dmarc import FAILURE_OPTIONS
-    from .records.dmarc import parse_dmarc
+    from .records.dmarc import KNOWN_TAGS, parse_dmarc
 
     parsed = parse_dmarc(record)
     if not parsed.valid:
@@ -380,13 +379,10 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
         out.unexpressed.append(Unexpressed(f"{tag}={tags[tag]}", reason, "dmarc"))
 
     policy_names = {"p": "policy", "sp": "subdomain_policy", "np": "nonexistent_policy"}
+    # parse_dmarc refused invalid p/sp/np, rua/ruf and fo values: all here are valid.
     for tag, key in policy_names.items():
         if tag in tags:
-            value = tags[tag].lower()
-            if value not in _DMARC_POLICIES:
-                refuse(tag, "not none, quarantine or reject")
-            else:
-                dmarc[key] = value
+            dmarc[key] = tags[tag].lower()
     if "policy" not in dmarc:
         return None if out.blocked("dmarc") else _no_p(out, record)
     if dmarc.get("subdomain_policy") == dmarc["policy"]:
@@ -399,29 +395,18 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
         if tags.get(tag, "r").lower() == "s":
             dmarc[key] = "strict"
     for tag in ("rua", "ruf"):
-        uris = [u.strip() for u in tags.get(tag, "").split(",") if u.strip()]
-        kept = []
-        for uri in uris:
-            try:
-                parse_report_uri(uri)
-            except ReportUriError as e:
-                out.unexpressed.append(Unexpressed(f"{tag}={uri}", str(e), "dmarc"))
-                continue
-            kept.append(uri)
-        if kept:
-            dmarc[tag] = kept
+        if tag in tags:
+            dmarc[tag] = [u.strip() for u in tags[tag].split(",")]
     if "fo" in tags:
         names = {v: k for k, v in FAILURE_OPTIONS.items()}
-        options = [names.get(o.strip()) for o in tags["fo"].split(":")]
-        if None in options:
-            refuse("fo", "an fo= option other than 0, 1, d, s")
-        elif "ruf" not in dmarc:
+        options = [names[o.strip().lower()] for o in tags["fo"].split(":")]
+        if "ruf" not in dmarc:
             out.notes.append(
                 f"DMARC fo={tags['fo']} without ruf= has no effect (fo= selects failure "
                 "reports, which go to ruf=): not written"
             )
         elif options != ["all_fail"]:  # fo=0 is the default
-            dmarc["failure_options"] = list(dict.fromkeys(o for o in options if o))
+            dmarc["failure_options"] = list(dict.fromkeys(options))
     legacy: dict[str, Any] = {}
     defaults = {"pct": "100", "rf": "afrf", "ri": "86400"}
     for tag in ("pct", "rf", "ri"):
@@ -441,7 +426,7 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
     if legacy:
         dmarc["legacy"] = legacy
     for tag in tags:
-        if tag not in ("v", "p", "sp", "np", "psd", "t", "adkim", "aspf", "rua", "ruf", "fo"):
+        if tag not in KNOWN_TAGS:
             if tag not in defaults:
                 out.notes.append(f"DMARC tag {tag}= is unknown to receivers: dropped")
     if out.blocked("dmarc"):
@@ -649,7 +634,9 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
         policy["spf"] = {"all": all_result or "fail", "takeover": True}
         out.owned.append(Owned(domain, "TXT", out.spf, "spf"))
     dmarc_text = None
-    dmarc_values = [v for v in view.get((f"_dmarc.{domain}", "TXT"), ()) if _is_dmarc(v)]
+    dmarc_values = [
+        v for v in view.get((f"_dmarc.{domain}", "TXT"), ()) if txt_kind_matches("dmarc", v)
+    ]
     if len(dmarc_values) > 1:
         out.unexpressed.append(
             Unexpressed(
@@ -668,12 +655,6 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
             out.owned.append(Owned(f"_dmarc.{domain}", "TXT", dmarc_text, "dmarc"))
     out.policy = policy
     return out
-
-
-def _is_dmarc(value: str) -> bool:
-    from .records import txt_kind_matches
-
-    return txt_kind_matches("dmarc", value)
 
 
 def _non_default(entry: Entry, domain: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -45,11 +45,6 @@ class SpfTerm:
     def mechanism(self) -> str:
         return self.text.split(":", 1)[0].split("/", 1)[0].lstrip("+-~?")
 
-    @property
-    def costs_lookup(self) -> bool:
-        # RFC 7208 §4.6.4: these terms cause DNS queries.
-        return self.mechanism in ("include", "a", "mx", "ptr", "exists", "redirect")
-
 
 @dataclass
 class SenderFacts:

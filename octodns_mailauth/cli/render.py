@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..findings import Finding, Severity
+from ..names import is_subdomain
 from ..records import DesiredRecord, escape_txt
 from ..redact import redact
 
@@ -116,7 +117,7 @@ def records_octodns(
     for r in sorted_records(records):
         if _is_placeholder(r, placeholders):
             marked.append(r)
-        if r.name != zone and not r.name.endswith("." + zone):
+        if not is_subdomain(r.name, zone):
             outside.append(r)
             continue
         entry: dict[str, Any] = {"type": r.type, "ttl": r.ttl}

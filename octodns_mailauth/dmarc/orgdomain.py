@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PSLFILE, PublicSuffixList
 
-from ..names import normalize
+from ..names import normalize, zone_of
 
 
 @lru_cache(maxsize=1)
@@ -82,10 +82,7 @@ def organizational_domain(name: str, declared: Iterable[str] = ()) -> str:
     below, else the PSL public suffix plus one label, else `name` itself (a
     public suffix is its own)."""
     name = normalize(name)
-    for org in sorted((normalize(d) for d in declared), key=len, reverse=True):
-        if name == org or name.endswith("." + org):
-            return org
-    return _private_suffix(name)
+    return zone_of(name, map(normalize, declared)) or _private_suffix(name)
 
 
 @lru_cache(maxsize=65536)

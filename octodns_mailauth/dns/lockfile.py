@@ -38,7 +38,7 @@ from typing import Any
 
 from .._fs import atomic_write
 from ..errors import MailAuthError
-from ..names import InvalidName, check_name, normalize
+from ..names import InvalidName, check_name, normalize, zone_of
 from .resolver import DnsError, Resolver
 
 LOCK_VERSION = 1
@@ -250,13 +250,9 @@ def lock_from_recording(
     """A lock holding everything `recorder` was answered, except names under `exclude`."""
     lock = SpfLock(Path(path), refreshed=now)
     for (name, rdtype), answers in recorder.answers.items():
-        if not _own(name, exclude):
+        if zone_of(name, exclude) is None:
             lock.entries.setdefault(name, LockEntry(now)).answers[rdtype] = answers
     for name in recorder.nxdomain:
-        if not _own(name, exclude):
+        if zone_of(name, exclude) is None:
             lock.entries[name] = LockEntry(now, nxdomain=True)
     return lock
-
-
-def _own(name: str, domains: Iterable[str]) -> bool:
-    return any(name == d or name.endswith("." + d) for d in domains)

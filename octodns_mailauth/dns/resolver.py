@@ -37,10 +37,6 @@ class DnsError(Exception):
             msg += f" ({detail})"
         super().__init__(msg)
 
-    @property
-    def temporary(self) -> bool:
-        return self.kind in TEMPORARY
-
     def again(self) -> DnsError:
         """A fresh copy, to raise a cached failure: raising the cached one again
         would add to its traceback each time, and that traceback keeps every frame

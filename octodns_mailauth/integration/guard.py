@@ -26,6 +26,7 @@ from ..acknowledge import ACK_ENV, CHANGES
 from ..dkim.keys import DkimKeyError
 from ..dkim.rotation import KeyStatus, RotationState
 from ..dns.resolver import Resolver
+from ..names import relative_to, zone_of
 from ..records import txt_kind_matches
 from ..records.dkim import parse_dkim_txt, parse_key_record
 from ..records.dmarc import parse_dmarc
@@ -288,12 +289,7 @@ def refusal_text(zone: str, target: str, refusals: list[Refusal], domains: list[
 
 
 def _relative(refusal: Refusal, domains: list[str]) -> str:
-    owner = max(
-        (d for d in domains if refusal.name == d or refusal.name.endswith("." + d)),
-        key=len,
-        default=None,
-    )
+    owner = zone_of(refusal.name, domains)
     if owner is None:
         return refusal.ack
-    rel = "@" if refusal.name == owner else refusal.name[: -len(owner) - 1]
-    return f"{refusal.change} {rel}"
+    return f"{refusal.change} {relative_to(refusal.name, owner) or '@'}"

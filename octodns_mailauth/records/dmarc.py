@@ -104,10 +104,6 @@ class ParsedDmarc:
     def valid(self) -> bool:
         return not self.errors
 
-    @property
-    def report_uris(self) -> list[ReportUri]:
-        return valid_uris(self.tags.get("rua", "")) + valid_uris(self.tags.get("ruf", ""))
-
     def _add(self, severity: Severity, code: str, message: str, rfc: str | None = None) -> None:
         self.problems.append(Problem(severity, code, message, rfc))
 

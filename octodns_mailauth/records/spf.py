@@ -34,7 +34,6 @@ def build(terms: Iterable[str]) -> str:
     return " ".join([VERSION, *terms])
 
 
-QUALIFIERS = "+-~?"
 MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 # Terms that make receivers query DNS and so count towards the limit of 10 (§4.6.4).
 DNS_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
@@ -42,7 +41,6 @@ KNOWN_MODIFIERS = ("redirect", "exp")
 
 MACRO_LETTERS = "slodiphv"
 EXP_ONLY_MACRO_LETTERS = "crt"
-MACRO_DELIMITERS = ".-+,/_="
 
 _MODIFIER_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.\-]*)=(.*)\Z", re.DOTALL)
 _MECHANISM_RE = re.compile(r"([+\-~?]?)([A-Za-z][A-Za-z0-9]*)(.*)\Z", re.DOTALL)
@@ -58,7 +56,6 @@ SEC_SELECT = "RFC 7208 §4.5"
 SEC_DOMAIN = "RFC 7208 §7.1/§4.8"
 SEC_MACRO = "RFC 7208 §7.1/§7.2"
 SEC_CIDR = "RFC 7208 §5.6"
-SEC_MODIFIER = "RFC 7208 §6"
 
 
 class SpfSyntaxError(ValueError):

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..catalog import Catalog, CatalogError, Entry, render, resolve_params
 from ..dmarc.orgdomain import organizational_domain
-from ..names import normalize
+from ..names import is_subdomain, normalize
 from ..spf.flatten import flatten_include
 from .orgmap import base_domain, organisation
 from .store import Evidence, EvidenceRow
@@ -102,10 +102,6 @@ class Attribution:
     include_use: dict[tuple[str, str], int]  # (sender, include target) -> messages
     subdomains: Counter[str]  # header_from below the policy domain -> messages
 
-    @property
-    def empty(self) -> bool:
-        return self.total.messages == 0
-
 
 # --- what identifies each declared sender ------------------------------------------------
 
@@ -139,12 +135,12 @@ def declared_senders(lp: Any, result: Any, resolver: Any) -> list[DeclaredSender
         dkim_domains = list(row.dkim_domains) if row is not None else list(facts.dkim_domains)
         selectors = list(entry.dkim.selectors) if entry is not None and entry.dkim else []
         for dd in map(normalize, dkim_domains):
-            if _ours(dd, domain):
+            if is_subdomain(dd, domain):
                 d.dkim.update((dd, s.lower()) for s in selectors)
             else:
                 d.dkim_foreign.add(dd)
         default_d = _default_d(entry, domain, sender.params)
-        if default_d and not _ours(default_d, domain):
+        if default_d and not is_subdomain(default_d, domain):
             # Signed by the vendor's own d= while custom DKIM is not (yet) on.
             d.dkim_foreign.add(default_d)
         if facts.mail_from and normalize(facts.mail_from) != domain:
@@ -161,10 +157,6 @@ def _default_d(entry: Entry | None, domain: str, params: dict[str, Any]) -> str 
         return normalize(render(entry.dkim.default_d, values))
     except CatalogError:
         return None
-
-
-def _ours(name: str, domain: str) -> bool:
-    return name == domain or name.endswith("." + domain)
 
 
 # --- the catalog's vendors, by domain and organisation ---------------------------------
@@ -219,7 +211,7 @@ def attribute(
     cache: dict[str, tuple[DeclaredSender, Network | None] | None] = {}
     for row in evidence.rows:
         total.add(row)
-        if row.header_from != domain and row.header_from.endswith("." + domain):
+        if row.header_from != domain and is_subdomain(row.header_from, domain):
             subdomains[row.header_from] += row.messages
         if row.source_ip not in cache:
             cache[row.source_ip] = _by_address(row.source_ip, declared)
@@ -292,7 +284,7 @@ def _by_identifier(
     if row.spf_result == "pass" and row.spf_domain:
         for d in declared:
             # Vendors bounce to hosts below their return-path domain (mail98.mcsv.net).
-            if any(_ours(row.spf_domain, rp) for rp in d.return_paths):
+            if any(is_subdomain(row.spf_domain, rp) for rp in d.return_paths):
                 return d, "return-path"
     return None, ""
 

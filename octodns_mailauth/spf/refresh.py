@@ -68,10 +68,6 @@ class LockDiff:
     written: bool = True  # False: the file was left as it was
     rebuilt: str | None = None  # why an unreadable lock was replaced
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
-
     def render(self) -> list[str]:
         if self.rebuilt:
             lines = [f"{self.path}: rebuilt from DNS; the old file was unreadable: {self.rebuilt}"]

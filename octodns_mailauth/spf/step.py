@@ -19,7 +19,7 @@ from ..context import CompileContext, SpfTerm
 from ..dns.lockfile import REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Location, Severity
-from ..names import normalize
+from ..names import is_subdomain, normalize
 from ..policy.dmarc import DmarcPolicy
 from ..policy.spf import SpfAll, SpfFlatten
 from ..records import DesiredRecord, txt_kind_matches
@@ -47,8 +47,7 @@ class ZoneLayer(Resolver):
         self.used_inner = False  # did anything depend on the lock (for the staleness check)
 
     def own(self, name: str) -> bool:
-        domain = self.ctx.domain
-        return name == domain or name.endswith("." + domain)
+        return is_subdomain(name, self.ctx.domain)
 
     def query(self, name: str, rdtype: str) -> list[str]:
         name, rdtype = normalize(name), rdtype.upper()

@@ -377,3 +377,20 @@ def test_render_parses_each_template_once_and_renders_as_format_does() -> None:
     assert _plain_fields("{n:>4}") is None and _plain_fields("{a}.{b}") is not None
     with pytest.raises(CatalogError, match=r"unknown parameter \{tenant\}"):
         render("{tenant}.onmicrosoft.com", {"domain": "example.com"})
+
+
+def test_shipped_entries_are_read_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import octodns_mailauth.catalog as catalog_module
+
+    read: list[str] = []
+    load_entry = catalog_module._load_entry
+    monkeypatch.setattr(
+        catalog_module, "_load_entry", lambda path: read.append(path.stem) or load_entry(path)
+    )
+    catalog_module._builtin_entry.cache_clear()
+    catalog = load_catalog()
+    assert read == [] and "google" in catalog.ids()
+    assert catalog.get("Google") is not None and read == ["google"]
+    assert catalog.get("no-such-provider") is None and read == ["google"]
+    assert set(catalog.entries) == set(catalog.ids()) and sorted(read) == catalog.ids()
+    catalog_module._builtin_entry.cache_clear()

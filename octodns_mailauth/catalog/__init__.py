@@ -11,7 +11,7 @@ import difflib
 import re
 import string
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -109,14 +109,30 @@ class Entry(_Strict):
 
 
 class Catalog:
-    def __init__(self, entries: Mapping[str, Entry]) -> None:
-        self.entries = dict(entries)
+    """Entries by id.  Shipped entries are read when first asked for: a policy
+    names a few providers, and `validate` runs at every commit.  Entries from
+    user folders are read (and checked) when the catalog is made."""
+
+    def __init__(self, entries: Mapping[str, Entry], builtin: Iterable[str] = ()) -> None:
+        self._entries = dict(entries)
+        self._unread = {i for i in builtin if i not in self._entries}
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        for entry_id in sorted(self._unread):
+            self._entries[entry_id] = _builtin_entry(entry_id)
+        self._unread.clear()
+        return self._entries
 
     def get(self, provider: str) -> Entry | None:
-        return self.entries.get(provider.lower())
+        entry_id = provider.lower()
+        if entry_id in self._unread:
+            self._entries[entry_id] = _builtin_entry(entry_id)
+            self._unread.discard(entry_id)
+        return self._entries.get(entry_id)
 
     def ids(self) -> list[str]:
-        return sorted(self.entries)
+        return sorted({*self._entries, *self._unread})
 
     def suggest(self, provider: str) -> str | None:
         """The entry an unknown provider name probably means: by alias, else by spelling."""
@@ -159,20 +175,25 @@ def _load_entry(path: Path) -> Entry:
     return entry
 
 
+@cache  # the shipped entries: a fixed, small set
+def _builtin_entry(entry_id: str) -> Entry:
+    return _load_entry(BUILTIN_DIR / f"{entry_id}.yaml")
+
+
 @lru_cache(maxsize=1)
-def _builtin() -> dict[str, Entry]:
-    return {p.stem: _load_entry(p) for p in sorted(BUILTIN_DIR.glob("*.yaml"))}
+def _builtin_ids() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")))
 
 
 def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
-    entries = dict(_builtin())
+    entries: dict[str, Entry] = {}
     for folder in extra_dirs:
         folder = Path(folder)
         if not folder.is_dir():
             raise CatalogError(f"{folder}: sender catalog folder does not exist")
         for path in sorted(folder.glob("*.yaml")):
             entries[path.stem] = _load_entry(path)
-    return Catalog(entries)
+    return Catalog(entries, _builtin_ids())
 
 
 class _Template(string.Formatter):

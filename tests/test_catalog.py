@@ -12,6 +12,7 @@ import yaml
 from octodns.manager import Manager
 from vendor_keys import VendorKeys
 
+import octodns_mailauth.catalog as catalog_module
 from octodns_mailauth.catalog import CatalogError, load_catalog
 from octodns_mailauth.compile import CompileResult, compile_policy
 from octodns_mailauth.keysource import placeholder_public_key
@@ -380,8 +381,6 @@ def test_render_parses_each_template_once_and_renders_as_format_does() -> None:
 
 
 def test_shipped_entries_are_read_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    import octodns_mailauth.catalog as catalog_module
-
     read: list[str] = []
     load_entry = catalog_module._load_entry
     monkeypatch.setattr(

@@ -113,6 +113,7 @@ class SpfLock:
         answers = data.get("answers") or {}
         if not isinstance(answers, dict):
             raise LockError(f"{path}: 'answers' must be an object of names")
+        times: dict[object, datetime] = {}  # a refresh writes one time for many names
         for name, raw in answers.items():
             try:
                 name = check_name(name, "name", service_labels=True, min_labels=1)
@@ -121,7 +122,13 @@ class SpfLock:
             where = f"{path}: answers.{name}"
             if not isinstance(raw, dict) or "resolved" not in raw:
                 raise LockError(f"{where}: expected an object with 'resolved'")
-            entry = LockEntry(_parse_time(raw["resolved"], where), raw.get("nxdomain") is True)
+            resolved = raw["resolved"]
+            when = times.get(resolved) if isinstance(resolved, str) else None
+            if when is None:
+                when = _parse_time(resolved, where)
+                if isinstance(resolved, str):
+                    times[resolved] = when
+            entry = LockEntry(when, raw.get("nxdomain") is True)
             for rdtype, values in raw.items():
                 if rdtype in ("resolved", "nxdomain"):
                     continue

@@ -55,7 +55,10 @@ class LookupTree:
     @property
     def total(self) -> int:
         """DNS-querying terms in this record and everything it includes or redirects to."""
-        return self.own_lookups + sum(child.total for child in self.children)
+        total = self.own_lookups
+        for child in self.children:  # a loop, not sum(): every verdict walks the tree
+            total += child.total
+        return total
 
     @property
     def cost(self) -> int:
@@ -64,7 +67,10 @@ class LookupTree:
 
     @property
     def void_total(self) -> int:
-        return self.void_lookups + sum(child.void_total for child in self.children)
+        total = self.void_lookups
+        for child in self.children:
+            total += child.void_total
+        return total
 
     @property
     def exceeded(self) -> bool:
@@ -81,9 +87,12 @@ class LookupTree:
         return bool(self.permerrors())
 
     def walk(self) -> Iterator[LookupTree]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """Every node, depth first, parents before children."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
     def permerrors(self) -> list[str]:
         """Limit violations, then every nested error, each prefixed by its include path."""
@@ -108,11 +117,14 @@ class LookupTree:
     def all_notes(self) -> list[str]:
         return self._nested("notes")
 
-    def _nested(self, attr: str, prefix: str = "") -> list[str]:
-        here = f"{prefix} > {self.via}" if prefix else (self.via or self.domain)
-        out = [f"{here}: {msg}" for msg in getattr(self, attr)]
+    def _nested(self, attr: str, path: tuple[str, ...] = ()) -> list[str]:
+        # Each message prefixed by the include path to its record; the path is
+        # joined only where there is a message (most records have none).
+        path = (*path, self.via) if path else (self.via or self.domain,)
+        messages = getattr(self, attr)
+        out = [f"{' > '.join(path)}: {msg}" for msg in messages] if messages else []
         for child in self.children:
-            out.extend(child._nested(attr, here))
+            out.extend(child._nested(attr, path))
         return out
 
     def render(self, indent: str = "  ") -> list[str]:

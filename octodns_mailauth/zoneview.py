@@ -110,9 +110,11 @@ def zone_view(zone: Any, ours: Callable[[Any], bool]) -> ZoneView:
         if ours(record):
             continue
         name = f"{record.name}.{origin}" if record.name else origin
-        values = getattr(record, "values", None) or [record.value]
-        texts = tuple(
-            unescape_txt(str(v)) if record._type == "TXT" else value_text(v) for v in values
-        )
-        view[(name.lower(), record._type)] = texts
+        view[(name.lower(), record._type)] = record_texts(record)
     return view
+
+
+def record_texts(record: Any) -> tuple[str, ...]:
+    """An octoDNS record's values as text receivers read (TXT unescaped)."""
+    values = getattr(record, "values", None) or [record.value]
+    return tuple(unescape_txt(str(v)) if record._type == "TXT" else value_text(v) for v in values)

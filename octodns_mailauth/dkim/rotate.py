@@ -113,18 +113,7 @@ def advance_rotation(
     entries = rotating_entries(policies)
     errors: list[Finding] = []
     for _lp, _sender, config, where in entries:
-        for problem in config.problems():
-            errors.append(
-                Finding(
-                    Severity.ERROR,
-                    f"DKIM rotation of {config.prefix}: {problem}",
-                    where,
-                    "change the setting the message names; or lengthen `rotate:` or shorten "
-                    "the phase durations (or the policy ttl)",
-                    rfc="RFC 6376 §3.6.1",
-                    code="dkim-rotation-period",
-                )
-            )
+        errors += config.findings(where)
     if not path.parent.is_dir():
         errors.append(
             Finding(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Literal
 
+from ..findings import Finding, Location, Severity
 from ..policy.dkim import DkimKey, format_duration
 from .keys import Algorithm
 
@@ -144,6 +145,21 @@ class RotationConfig:
                 "a key would be replaced before the previous one is gone"
             )
         return out
+
+    def findings(self, where: Location | None) -> list[Finding]:
+        """`problems()` as the errors the compile step and `dkim rotate` report."""
+        return [
+            Finding(
+                Severity.ERROR,
+                f"DKIM rotation of {self.prefix}: {problem}",
+                where,
+                "change the setting the message names; or lengthen `rotate:` or shorten "
+                "the phase durations (or the policy ttl)",
+                rfc="RFC 6376 §3.6.1",
+                code="dkim-rotation-period",
+            )
+            for problem in self.problems()
+        ]
 
 
 ActionKind = Literal["publish", "activate", "retire", "revoke", "remove"]

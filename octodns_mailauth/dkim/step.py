@@ -102,16 +102,8 @@ def _rotating(
     ctx: CompileContext, sender: Sender, key: DkimKey, where: Location, state: RotationState
 ) -> bool:
     config = RotationConfig.from_policy(ctx.domain, key, ctx.ttl)
-    problems = config.problems()
-    for problem in problems:
-        ctx.find(
-            Severity.ERROR,
-            f"DKIM rotation of {config.prefix}: {problem}",
-            where,
-            "change the setting the message names; or lengthen `rotate:` or shorten "
-            "the phase durations (or the policy ttl)",
-            code="dkim-rotation-period",
-        )
+    problems = config.findings(where)
+    ctx.result.findings += problems
     if problems:
         return False
     keys = state.for_prefix(ctx.domain, config.prefix)

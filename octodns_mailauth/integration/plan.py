@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ..acknowledge import AckError, env_acks, parse_ack
 from ..errors import MailAuthProcessorError
 from ..names import normalize
-from ..records import unescape_txt
+from ..zoneview import record_texts
 from .guard import PlanChange, refusal_text, review, unacknowledged
 from .zonemap import in_zone
 
@@ -45,21 +45,11 @@ def plan_changes(plan: Any) -> list[PlanChange]:
             PlanChange(
                 name,
                 record._type,
-                _values(change.existing),
-                _values(change.new),
+                None if change.existing is None else record_texts(change.existing),
+                None if change.new is None else record_texts(change.new),
             )
         )
     return out
-
-
-def _values(record: Any) -> tuple[str, ...] | None:
-    if record is None:
-        return None
-    if record._type == "TXT":
-        return tuple(unescape_txt(str(v)) for v in record.values)
-    if hasattr(record, "values"):
-        return tuple(str(v) for v in record.values)
-    return (str(record.value),)
 
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:

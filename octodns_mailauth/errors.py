@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from octodns.processor.base import ProcessorException
 
-from .findings import Finding
+from .findings import Finding, Location, Severity
 
 
 class MailAuthError(Exception):
@@ -24,6 +24,18 @@ class PolicyError(MailAuthError):
             "mail policy is invalid" if len(lines) == 1 else f"{len(lines)} mail policy errors"
         )
         super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+    @classmethod
+    def one(
+        cls,
+        message: str,
+        where: Location | None = None,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+    ) -> PolicyError:
+        """A single error finding."""
+        return cls([Finding(Severity.ERROR, message, where, hint, code=code)])
 
 
 class MailAuthProcessorError(ProcessorException):

@@ -65,23 +65,16 @@ def load_state(path: str | Path | None, policies_dir: str | Path) -> RotationSta
     file = Path(path) if path is not None else default_path(policies_dir)
     if not file.exists():
         if path is not None and not file.parent.is_dir():
-            raise PolicyError(
-                [
-                    Finding(
-                        Severity.ERROR,
-                        f"DKIM state file {file}: its folder {file.parent} does not exist",
-                        hint="fix `dkim_state:` (paths are relative to the working directory)",
-                        code="dkim-state",
-                    )
-                ]
+            raise PolicyError.one(
+                f"DKIM state file {file}: its folder {file.parent} does not exist",
+                hint="fix `dkim_state:` (paths are relative to the working directory)",
+                code="dkim-state",
             )
         return RotationState(str(file))
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(
-            [Finding(Severity.ERROR, f"cannot read DKIM state file: {e}", Location(str(file)))]
-        ) from None
+        raise PolicyError.one(f"cannot read DKIM state file: {e}", Location(str(file))) from None
     return parse_state(text, str(file))
 
 
@@ -89,9 +82,7 @@ def parse_state(text: str, path: str) -> RotationState:
     try:
         data, lines = load(text)
     except YamlSyntaxError as e:
-        raise PolicyError(
-            [Finding(Severity.ERROR, str(e), Location(path, e.line), code="dkim-state")]
-        ) from None
+        raise PolicyError.one(str(e), Location(path, e.line), code="dkim-state") from None
     errors: list[Finding] = []
 
     def bad(message: str, *where: str | int, hint: str | None = None) -> None:

@@ -251,33 +251,18 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
     try:
         data, lines = load(text, MAX_POLICY_BYTES)
     except YamlSyntaxError as e:
-        raise PolicyError(
-            [
-                Finding(
-                    Severity.ERROR,
-                    str(e),
-                    Location(path, e.line),
-                    e.hint,
-                    code="policy-yaml",
-                )
-            ]
-        ) from None
+        raise PolicyError.one(str(e), Location(path, e.line), e.hint, code="policy-yaml") from None
     if not isinstance(data, dict) or not data:
         # An empty file is no policy: read as one without senders it would
         # publish `v=spf1 -all` and delete the domain's DKIM and DMARC.
-        raise PolicyError(
-            [
-                Finding(
-                    Severity.ERROR,
-                    "the policy file holds no settings"
-                    if data is None or data == {}
-                    else "a policy file must be a YAML mapping (senders:, spf:, dmarc: ...)",
-                    Location(path, 1),
-                    "list the senders (senders:, spf:, dmarc: ...); a domain that sends no "
-                    "mail says `parked: true`",
-                    code="policy-schema",
-                )
-            ]
+        raise PolicyError.one(
+            "the policy file holds no settings"
+            if data is None or data == {}
+            else "a policy file must be a YAML mapping (senders:, spf:, dmarc: ...)",
+            Location(path, 1),
+            "list the senders (senders:, spf:, dmarc: ...); a domain that sends no "
+            "mail says `parked: true`",
+            code="policy-schema",
         )
     try:
         policy = Policy.model_validate(data)
@@ -325,44 +310,29 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
         # Read one byte past the cap so an oversized file is told apart; never
         # read a FIFO or device (they need not end).
         if path.exists() and not path.is_file():
-            raise PolicyError(
-                [
-                    Finding(
-                        Severity.ERROR,
-                        f"{path.name} is named like a policy file but is not a regular file "
-                        "(a folder, device or pipe)",
-                        Location(str(path)),
-                        "policy folders hold one <domain>.yaml file per domain: rename or move it",
-                        code="policy-io",
-                    )
-                ]
+            raise PolicyError.one(
+                f"{path.name} is named like a policy file but is not a regular file "
+                "(a folder, device or pipe)",
+                Location(str(path)),
+                "policy folders hold one <domain>.yaml file per domain: rename or move it",
+                code="policy-io",
             )
         with path.open("rb") as f:
             raw = f.read(MAX_POLICY_BYTES + 1)
         if len(raw) > MAX_POLICY_BYTES:
-            raise PolicyError(
-                [
-                    Finding(
-                        Severity.ERROR,
-                        f"the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB",
-                        Location(str(path), 1),
-                        "a policy file is a few kilobytes: is this the right file?",
-                        code="policy-io",
-                    )
-                ]
+            raise PolicyError.one(
+                f"the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB",
+                Location(str(path), 1),
+                "a policy file is a few kilobytes: is this the right file?",
+                code="policy-io",
             )
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-        raise PolicyError(
-            [
-                Finding(
-                    Severity.ERROR,
-                    f"cannot read policy file: {reason}",
-                    Location(str(path)),
-                    code="policy-io",
-                )
-            ]
+        raise PolicyError.one(
+            f"cannot read policy file: {reason}",
+            Location(str(path)),
+            code="policy-io",
         ) from None
     return parse_policy(text, str(path), domain_from_filename(path))
 
@@ -389,15 +359,10 @@ def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
     """Every policy in a folder; all files' errors are collected before raising."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise PolicyError(
-            [
-                Finding(
-                    Severity.ERROR,
-                    f"policy folder {folder} does not exist or is not a folder",
-                    hint="set `policies:` in the processor config to the folder of policy files",
-                    code="policy-io",
-                )
-            ]
+        raise PolicyError.one(
+            f"policy folder {folder} does not exist or is not a folder",
+            hint="set `policies:` in the processor config to the folder of policy files",
+            code="policy-io",
         )
     loaded: list[LoadedPolicy] = []
     errors: list[Finding] = []

@@ -1,6 +1,6 @@
 """SPF benchmark: the 483 real-world SPF records (tests/data/realworld) served by a
 private loopback PowerDNS, analysed in one run by
-  ours        -- octodns_mailauth.spf.analyze_many over the live resolver;
+  ours        -- octodns_mailauth.spf.lookups.analyze_many over the live resolver;
   floor       -- the least any analyser can do: each distinct (name, type) the
                  analysis needs asked once, with dnspython, concurrently, each query
                  sent the moment the answer it depends on arrives (below);

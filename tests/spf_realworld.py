@@ -104,7 +104,7 @@ def our_verdict(domain: str, tree: Any) -> Verdict:
 
 
 def ours(domains: Iterable[str], resolver: Any, workers: int = 16) -> dict[str, Verdict]:
-    from octodns_mailauth.spf import analyze_many
+    from octodns_mailauth.spf.lookups import analyze_many
 
     trees = analyze_many(domains, resolver, workers=workers)
     return {d: our_verdict(d, t) for d, t in trees.items()}

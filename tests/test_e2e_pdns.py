@@ -244,7 +244,7 @@ def _first_address(text: str) -> str:
 def sender_addresses(domain: str) -> dict[str, str]:
     """One address per declared sender that SPF should pass: its own ip4/ip6,
     or the first range its include resolves to in the lock file."""
-    from octodns_mailauth.spf import parse
+    from octodns_mailauth.records.spf import parse
 
     answers = json.loads(Path(LOCK).read_text())["answers"]
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from octodns_mailauth.records.dmarc import parse_dmarc
-from octodns_mailauth.spf import SpfSyntaxError, parse, select_records
+from octodns_mailauth.records.spf import SpfSyntaxError, parse, select_records
 
 DATA = Path(__file__).resolve().parent / "data"
 SPF_RECORDS = json.loads((DATA / "spf/rfc7208-tests.records.json").read_text())["records"]

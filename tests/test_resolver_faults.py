@@ -14,7 +14,7 @@ from pdns_fixture import txt_content
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.findings import Location
-from octodns_mailauth.spf import analyze
+from octodns_mailauth.spf.lookups import analyze
 
 ZONE = "faults.example"
 

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
-from octodns_mailauth.spf import SpfSyntaxError, analyze, parse
+from octodns_mailauth.records.spf import SpfSyntaxError, parse
+from octodns_mailauth.spf.lookups import analyze
 
 DATA = Path(__file__).parent / "data" / "spf"
 RECORDS = json.loads((DATA / "rfc7208-tests.records.json").read_text())["records"]

@@ -29,7 +29,7 @@ from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.loader import LoadedPolicy
-from octodns_mailauth.spf import analyze
+from octodns_mailauth.spf.lookups import analyze
 from octodns_mailauth.spf.refresh import refresh_lock
 
 pytestmark = pytest.mark.pdns

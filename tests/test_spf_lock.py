@@ -173,7 +173,7 @@ def test_example_lock_covers_the_example_offline() -> None:
 
     from octodns_mailauth.catalog import load_catalog
     from octodns_mailauth.compile import compile_policy
-    from octodns_mailauth.spf import LookupTree
+    from octodns_mailauth.spf.lookups import LookupTree
 
     lock = open_lock(None, ROOT / "zones" / "mail")
     assert isinstance(lock, LockResolver)
@@ -269,7 +269,7 @@ def test_failed_include_keeps_the_whole_old_subtree_below_it(tmp_path: Path) -> 
     assert "leaf.esp.example" in text and "not advanced" in text
     # Offline, the kept lock still answers the whole tree: nothing is missing.
     resolver = LockResolver(lock)
-    from octodns_mailauth.spf import analyze
+    from octodns_mailauth.spf.lookups import analyze
 
     tree = analyze("esp.example", resolver)
     assert not resolver.missing and tree.total == 3

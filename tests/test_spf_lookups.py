@@ -8,7 +8,7 @@ import pytest
 
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.spf import LookupTree, analyze, analyze_many
+from octodns_mailauth.spf.lookups import LookupTree, analyze, analyze_many
 
 A = ["192.0.2.1"]
 

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from octodns_mailauth.records.spf import owns as is_spf
-from octodns_mailauth.spf import (
+from octodns_mailauth.records.spf import (
     Mechanism,
     Modifier,
     SpfSyntaxError,
@@ -19,6 +18,7 @@ from octodns_mailauth.spf import (
     parse,
     select_records,
 )
+from octodns_mailauth.records.spf import owns as is_spf
 
 
 def _error(record: str) -> SpfSyntaxError:

@@ -20,7 +20,8 @@ import spf_realworld as rw
 
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, lock_from_recording
-from octodns_mailauth.spf import SpfSyntaxError, analyze, analyze_many, parse
+from octodns_mailauth.records.spf import SpfSyntaxError, parse
+from octodns_mailauth.spf.lookups import analyze, analyze_many
 
 # RFC 7208 §4.6.4: "If this limit is exceeded, the implementation MUST return
 # permerror" -- a receiver stops at the third void lookup.  checkdmarc raises there

@@ -13,7 +13,7 @@ from octodns.record import Record
 from octodns.zone import Zone
 
 from octodns_mailauth.records import escape_txt
-from octodns_mailauth.spf import parse
+from octodns_mailauth.records.spf import parse
 from octodns_mailauth.spf.size import SIZE_GUIDELINE, answer_size, split_record
 
 TERMS = [f"ip4:198.51.{i}.0/24" for i in range(60)]

@@ -22,7 +22,8 @@ from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import Resolver, StaticResolver
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.policy import parse_policy
-from octodns_mailauth.spf import LookupTree, analyze, parse
+from octodns_mailauth.records.spf import parse
+from octodns_mailauth.spf.lookups import LookupTree, analyze
 from octodns_mailauth.spf.size import SIZE_GUIDELINE, answer_size
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)

@@ -17,8 +17,13 @@ from typing import Any
 
 from .catalog import Catalog, Entry, RecordTemplate, resolve_params
 from .context import ZoneView
+from .dkim.keys import DkimKeyError, key_bits
 from .names import is_subdomain, normalize
+from .policy.dmarc import FAILURE_OPTIONS
 from .records import txt_kind_matches
+from .records.dkim import parse_dkim_txt, parse_key_record
+from .records.dmarc import KNOWN_TAGS, parse_dmarc
+from .records.spf import SpfSyntaxError, has_macro, parse, select_records
 
 __all__ = ["Adoption", "Unexpressed", "adopt"]
 
@@ -247,8 +252,6 @@ def _adopt_spf(
     includes_by_target: dict[str, Entry],
 ) -> tuple[dict[str, Any], list[str], list[str], str]:
     """(own sender terms, catalog ids by their include, raw includes, all)."""
-    from .records.spf import SpfSyntaxError, has_macro, parse
-
     own: dict[str, Any] = {}
     vendors: list[str] = []
     raw: list[str] = []
@@ -362,9 +365,6 @@ def _adopt_spf(
 
 
 def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
-    from .policy.dmarc import FAILURE_OPTIONS
-    from .records.dmarc import KNOWN_TAGS, parse_dmarc
-
     parsed = parse_dmarc(record)
     if not parsed.valid:
         reasons = "; ".join(p.message for p in parsed.errors)
@@ -445,9 +445,6 @@ def _no_p(out: Adoption, record: str) -> None:
 def _adopt_dkim_key(
     out: Adoption, selector: str, values: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    from .dkim.keys import DkimKeyError, key_bits
-    from .records.dkim import parse_dkim_txt, parse_key_record
-
     name = f"{selector}._domainkey.{out.domain}"
     if len(values) != 1:
         out.unexpressed.append(
@@ -514,8 +511,6 @@ def _adopt_dkim_key(
 
 def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     """The policy that publishes what `view` holds for `domain`."""
-    from .records.spf import SpfSyntaxError, select_records
-
     domain = normalize(domain)
     out = Adoption(domain)
     includes_by_target: dict[str, Entry] = {}
@@ -677,7 +672,6 @@ def dns_term_order_changed(published: str, compiled: str) -> bool:
     """Whether the DNS-querying terms both records share are evaluated in another
     order.  Results are the same for every sender unless a lookup fails (a void
     lookup, the 10-lookup limit), where receivers may stop at a different term."""
-    from .records.spf import SpfSyntaxError, parse
 
     def order(record: str) -> list[str]:
         try:

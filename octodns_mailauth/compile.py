@@ -18,7 +18,6 @@ from .context import (
     CompileContext,
     CompileResult,
     KeySource,
-    KeyUnavailable,
     SenderFacts,
     SpfTerm,
     ZoneView,
@@ -28,6 +27,7 @@ from .dkim.step import dkim_step
 from .dmarc.alignment import alignment_step, stage_step
 from .dmarc.step import dmarc_step
 from .dns.resolver import Resolver
+from .errors import KeyUnavailable
 from .findings import Severity
 from .mtasts import mta_sts_step
 from .parked import parked_step

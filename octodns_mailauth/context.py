@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from .catalog import Catalog, Entry
 from .dns.resolver import Resolver
+from .errors import KeyUnavailable as KeyUnavailable  # its home is errors.py
 from .findings import Finding, Location, Severity
 from .names import InvalidName, check_name
 from .outcome import Details
@@ -21,10 +22,6 @@ from .policy.models import DkimKey
 from .records import DesiredRecord
 from .zoneview import ZoneReads
 from .zoneview import ZoneView as ZoneView  # where it was first defined
-
-
-class KeyUnavailable(Exception):
-    """The public half of a DKIM key cannot be had; the text says why and what to do."""
 
 
 class KeySource(Protocol):

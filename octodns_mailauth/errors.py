@@ -14,6 +14,11 @@ class MailAuthError(Exception):
     """Base class for every error this package raises on purpose."""
 
 
+class KeyUnavailable(Exception):
+    """The public half of a DKIM key cannot be had; the text says why and what to do.
+    (Not a MailAuthError: callers tell it apart, e.g. the CLI as an environment error.)"""
+
+
 class PolicyError(MailAuthError):
     """One or more error findings in policy files."""
 

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .context import KeyUnavailable
 from .dkim.keys import (
     DkimKeyError,
     algorithm_of,
@@ -26,6 +25,7 @@ from .dkim.keys import (
     public_key_matches,
 )
 from .dkim.keystore import Keystore, KeystoreError
+from .errors import KeyUnavailable
 from .policy.dkim import DkimKey
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from octodns.processor.base import BaseProcessor
+from octodns.zone import Zone
 
 from .catalog import CatalogError, load_catalog
 from .compile import CompileResult, KeyUnavailable, compile_policy
@@ -16,7 +17,9 @@ from .errors import MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
 from .integration.config import ProcessorSettings, load_config
+from .integration.plan import check_plan
 from .integration.run import PolicyRun
+from .integration.validator import MailAuthZoneValidator
 from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
@@ -119,10 +122,6 @@ class MailAuthProcessor(BaseProcessor):
         if errors:
             raise MailAuthProcessorError(f"{id}: {PolicyError(errors)}")
         if self.zones is not None:
-            from octodns.zone import Zone
-
-            from .integration.validator import MailAuthZoneValidator
-
             Zone.register_zone_validator(
                 MailAuthZoneValidator(f"mailauth-{id}", self), replace=True
             )
@@ -194,8 +193,6 @@ class MailAuthProcessor(BaseProcessor):
     ) -> Any:
         """Refuse destructive mail changes nobody acknowledged (integration/guard.py),
         then write the DKIM keys this plan publishes, unless it is only being shown."""
-        from .integration.plan import check_plan
-
         if plan is not None:
             check_plan(self, plan, target)
         return plan

@@ -9,9 +9,13 @@ nothing is written.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
+from octodns.yaml import safe_load
 
 from .errors import MailAuthError
 from .records import unescape_txt
@@ -29,8 +33,6 @@ class Removal:
 
 
 def _text(rtype: str, node: Any) -> str | None:
-    import yaml
-
     if not isinstance(node, yaml.ScalarNode):
         return None
     return unescape_txt(node.value) if rtype == "TXT" else str(node.value)
@@ -64,8 +66,6 @@ def _get(mapping: Any, key: str) -> tuple[Any, Any] | None:
 def plan_removals(text: str, removals: list[Removal], where: str) -> list[tuple[int, int]]:
     """The line spans to delete for `removals`; ZoneEditError when a value is
     not where it should be or is written in a form we do not cut (flow style)."""
-    import yaml
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -136,8 +136,6 @@ def plan_removals(text: str, removals: list[Removal], where: str) -> list[tuple[
 
 def remove_values(path: Path, removals: list[Removal]) -> str:
     """The zone file's text with `removals` cut out, checked; not written."""
-    from octodns.yaml import safe_load
-
     original = path.read_text(encoding="utf-8")
     spans = plan_removals(original, removals, str(path))
     lines = original.splitlines(keepends=True)
@@ -157,8 +155,6 @@ def remove_values(path: Path, removals: list[Removal]) -> str:
 
 def _without(data: dict[str, Any], removals: list[Removal]) -> dict[str, Any]:
     """The loaded zone file minus the removed values (what the edit must give)."""
-    import copy
-
     out = copy.deepcopy(data)
     for r in removals:
         entry = out.get(r.name)

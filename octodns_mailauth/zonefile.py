@@ -8,6 +8,7 @@ writes the whole desired zone.  Needs octodns-bind: the `bind` extra.
 
 from __future__ import annotations
 
+from os.path import exists, join
 from typing import Any
 
 try:
@@ -47,8 +48,6 @@ class ZoneFileTarget(ZoneFileProvider):  # type: ignore[misc]
         return bool(super().zone_exists(zone, False))
 
     def _exists(self, zone_name: str) -> bool:
-        from os.path import exists, join
-
         return exists(join(self.directory, f"{zone_name[:-1]}{self.file_extension}"))
 
     def _apply(self, plan: Any) -> Any:

@@ -12,8 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
+from ..errors import KeyUnavailable, MailAuthError, PolicyError
 from .exitcodes import EPILOG, EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from .exitcodes import Parser as _Parser
+from .settings import UsageError
 
 __all__ = ["EXIT_OK", "EXIT_POLICY", "EXIT_USAGE", "build_parser", "main"]
 
@@ -79,8 +82,6 @@ def _evidence_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = _Parser(
         prog="octodns-mailauth",
         description="Mail authentication policy (SPF, DKIM, DMARC) as code for octoDNS.",
@@ -255,16 +256,76 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _reports_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from .reports import add_parser
+    """`reports ingest|suggest|html` (cli/reports.py runs them)."""
+    p = sub.add_parser(
+        "reports",
+        help="DMARC and SMTP TLS reports: ingest, suggest policy changes, HTML page",
+        description="DMARC aggregate and SMTP TLS reports as evidence for the policy",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rsub = p.add_subparsers(dest="reports_command", metavar="ACTION", parser_class=_Parser)
+    rsub.required = True
 
-    add_parser(sub, _action, _common, _dns_flags)
+    def db_flags(rp: argparse.ArgumentParser) -> None:
+        rp.add_argument(
+            "--db",
+            metavar="FILE",
+            help="the evidence database (default: the processor's reports.db in --config)",
+        )
+
+    rp = _action(
+        rsub,
+        "ingest",
+        "store DMARC aggregate and SMTP TLS reports (XML, JSON, gzip, zip, .eml, mbox)",
+        "store DMARC aggregate reports (RFC 9990 and RFC 7489-era XML, parsedmarc JSON) "
+        "and SMTP TLS reports (RFC 8460 JSON) found in files and folders, as attachments "
+        "of mail messages (.eml, mbox) or gzip/zip archives; a report stored before counts "
+        "once; one that is not usable is refused with its reason",
+    )
+    rp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    db_flags(rp)
+    g = rp.add_argument_group("where the settings are")
+    g.add_argument("--config", metavar="FILE", help="octoDNS config with the mail processor")
+    g.add_argument("--processor", metavar="ID", help="which processor, if several")
+    rp.add_argument(
+        "--reverse-dns",
+        action="store_true",
+        help="look up the PTR name of each new source address (live DNS), to name its "
+        "organisation",
+    )
+    _dns_flags(rp, "ask this resolver for PTR names; default: the system resolver")
+    rp.add_argument("--quiet", "-q", action="store_true", help="print the summary only")
+
+    rp = _action(
+        rsub,
+        "suggest",
+        "print the policy change the evidence calls for, as a diff for a pull request",
+        "print the policy change the evidence calls for as a unified diff of the policy "
+        "files: declare a recognised undeclared source with its catalog provider, drop an "
+        "SPF include no source used, advance the DMARC stage, add np=reject",
+    )
+    rp.add_argument("domain", nargs="*", help="only these domains (default: every policy)")
+    _common(rp)
+    db_flags(rp)
+    rp.add_argument("--days", type=int, metavar="N", help="window (default: reports.days or 30)")
+    rp.add_argument("--format", choices=["text", "markdown"], default="text")
+
+    rp = _action(
+        rsub,
+        "html",
+        "write a static HTML page of the evidence (no server, no external assets)",
+    )
+    rp.add_argument("domain", nargs="*", help="only these domains (default: every policy)")
+    rp.add_argument("--output", "-o", metavar="DIR", required=True, help="write DIR/index.html")
+    _common(rp)
+    db_flags(rp)
+    rp.add_argument("--days", type=int, metavar="N", help="window (default: reports.days or 30)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .settings import UsageError
-
     try:
         return _dispatch(args)
     except UsageError as e:
@@ -276,26 +337,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK  # `... | head`
     except Exception as e:  # noqa: BLE001 - the last net: no traceback for users
-        from ..errors import MailAuthError, PolicyError
-
         if isinstance(e, PolicyError):
             # Errors with file and line (a broken DKIM state file, say): policy errors.
             for finding in e.findings:
                 print(finding.format())
             return EXIT_POLICY
-        if isinstance(e, MailAuthError | OSError) or _is_env_error(e):
+        if isinstance(e, MailAuthError | OSError | KeyUnavailable):
             print(f"octodns-mailauth: error: {e}", file=sys.stderr)
             return EXIT_USAGE
         raise
 
 
-def _is_env_error(e: Exception) -> bool:
-    from ..context import KeyUnavailable
-
-    return isinstance(e, KeyUnavailable)
-
-
 def _dispatch(args: argparse.Namespace) -> int:
+    # Deliberately lazy: only the command that runs is imported (see the docstring).
     if args.command == "validate":
         from .validate import run
     elif args.command == "records":

@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..records import txt_kind_matches
+from ..records.dmarc import parse_dmarc
+from ..records.spf import SpfSyntaxError, parse, select_records
+from ..zoneview import zone_view
 from .exitcodes import EXIT_OK
-from .settings import UsageError
+from .render import md_table
+from .settings import UsageError, resolve
+from .workspace import Workspace, load
 
 
 @dataclass
@@ -30,9 +36,6 @@ class ZoneRow:
 
 
 def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> dict[str, Any]:
-    from ..records import txt_kind_matches
-    from ..records.spf import SpfSyntaxError, parse, select_records
-
     mx = view.get((zone, "MX"), ())
     out: dict[str, Any] = {
         "mx": "no" if not mx else ("null MX" if all(v.split()[-1] == "." for v in mx) else "yes")
@@ -58,21 +61,14 @@ def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> di
     if not dmarc:
         out["dmarc"] = "no"
     else:
-        from ..records.dmarc import parse_dmarc
-
         parsed = parse_dmarc(dmarc[0])
         out["dmarc"] = f"p={parsed.tags['p']}" if "p" in parsed.tags else "invalid"
     return out
 
 
 def coverage_rows(settings: Any) -> list[ZoneRow]:
-    from ..zoneview import zone_view
-    from .workspace import load
-
     if settings.policies is not None and not settings.policies.exists():
         # No policy yet (the first `init` creates the folder): every zone is uncovered.
-        from .workspace import Workspace
-
         ws = Workspace(settings, [])
     else:
         ws = load(settings)
@@ -138,8 +134,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
 
 
 def run(args: Any) -> int:
-    from .settings import resolve
-
     if not getattr(args, "config", None):
         raise UsageError("coverage reads the zones of an octoDNS config: give --config FILE")
     settings = resolve(args)
@@ -157,8 +151,6 @@ def run(args: Any) -> int:
         for r in rows
     ]
     if args.format == "markdown":
-        from .render import md_table
-
         for row in table:
             if row[-1].startswith("octodns-mailauth"):
                 row[-1] = f"`{row[-1]}`"

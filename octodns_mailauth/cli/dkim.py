@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..dkim import export
+from ..dkim.keys import DkimKeyError
 from ..dkim.keystore import Keystore, KeystoreError
 from ..dkim.rotate import advance_rotation, keygen
 from ..dkim.statefile import default_path
 from ..errors import PolicyError
+from ..records.dkim import parse_dkim_txt, parse_key_record
 from .exitcodes import EXIT_OK, EXIT_POLICY
+from .livedns import DnsUnavailable, LiveDns
 from .settings import UsageError, resolve
 from .workspace import Workspace, load
 
@@ -101,10 +104,6 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
 
 def _served_by(args: argparse.Namespace) -> Any:
     """confirm() for advance_rotation: does DNS (as `check` asks it) serve this key?"""
-    from ..dkim.keys import DkimKeyError
-    from ..records.dkim import parse_dkim_txt, parse_key_record
-    from .livedns import DnsUnavailable, LiveDns
-
     if args.timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds")
     servers: list[LiveDns] = []  # made at the first activation: most runs ask nothing

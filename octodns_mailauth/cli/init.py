@@ -9,13 +9,31 @@ can go from the zone file (`--remove-from-zone` does that, atomically).
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from .._fs import atomic_write
+from ..adopt import Unexpressed, adopt, dns_term_order_changed
+from ..catalog import load_catalog
+from ..context import CompileResult
+from ..errors import PolicyError
+from ..findings import Severity
+from ..integration.merge import plan
+from ..names import normalize
+from ..policy.loader import parse_policy
+from ..records import txt_kind_matches
+from ..zoneedit import Removal, remove_values
+from ..zoneview import zone_view
 from .exitcodes import EXIT_OK, EXIT_POLICY
-from .settings import Settings, UsageError, require_policies
+from .livedns import LiveDns
+from .settings import Settings, UsageError, require_policies, resolve
+from .workspace import Workspace, load
 
 HEADER = """\
 # Mail policy for {domain}, written by `octodns-mailauth init` from {source}.
@@ -42,9 +60,6 @@ class Published:
 def published_from_config(settings: Settings, domain: str) -> Published:
     """The domain's records as the config's YamlProvider sources hold them.
     The one place init reads the octoDNS config's zones."""
-    from ..zoneview import zone_view
-    from .workspace import Workspace
-
     ws = Workspace(settings, [])
     zone = ws.zone_for(domain)
     if settings.zones is not None and zone not in settings.zones.zones:
@@ -72,8 +87,6 @@ def published_live(
 ) -> Published:
     """The domain's records from live DNS.  DNS cannot list a zone, so DKIM
     selectors are asked by name: the catalog's fixed ones and --selector."""
-    from .livedns import LiveDns
-
     dns = LiveDns(nameserver, timeout)
     view: dict[tuple[str, str], tuple[str, ...]] = {}
     names = {domain: ("TXT", "MX"), f"_dmarc.{domain}": ("TXT",)}
@@ -104,10 +117,6 @@ def published_live(
 
 
 def run(args: Any) -> int:
-    from ..catalog import load_catalog
-    from ..names import normalize
-    from .settings import resolve
-
     settings = resolve(args)
     policies = _policies_folder(settings)
     domain = normalize(args.domain)
@@ -147,8 +156,6 @@ def _policies_folder(settings: Settings) -> Path:
 
 
 def _refuse_second_policy(settings: Settings, domain: str) -> None:
-    from .workspace import load
-
     ws = load(settings)
     for lp in ws.policies:
         if lp.domain == domain:
@@ -158,9 +165,6 @@ def _refuse_second_policy(settings: Settings, domain: str) -> None:
 def adopt_and_write(
     settings: Settings, domain: str, published: Published, catalog: Any, target: Path, args: Any
 ) -> int:
-    from .._fs import atomic_write
-    from ..adopt import adopt
-
     adoption = adopt(domain, published.view, catalog)
     if published.asked:
         print(
@@ -197,8 +201,6 @@ def adopt_and_write(
 
 
 def _render(domain: str, policy: dict[str, Any], source: str) -> str:
-    import yaml
-
     body = yaml.safe_dump(policy, sort_keys=False, default_flow_style=False, width=1 << 16)
     return HEADER.format(domain=domain, source=source) + body
 
@@ -211,13 +213,6 @@ def _compile_clean(
     cannot carry as it is stays hand-written (with the reason).  Returns the
     text, the compile result (its errors: nothing may be written) and the
     senders acknowledged."""
-    import re
-
-    from ..context import CompileResult
-    from ..errors import PolicyError
-    from ..policy.loader import parse_policy
-    from .workspace import Workspace
-
     ws = Workspace(settings, [])
     acknowledged: list[str] = []
     for _ in range(4):
@@ -250,8 +245,6 @@ def _compile_clean(
 
 
 def _keep_dmarc_by_hand(adoption: Any, domain: str, errors: list[Any]) -> None:
-    from ..adopt import Unexpressed
-
     del adoption.policy["dmarc"]
     adoption.owned = [o for o in adoption.owned if o.why != "dmarc"]
     why = "; ".join(f.message for f in errors)
@@ -273,9 +266,6 @@ def _report(
     settings: Settings,
     edits: Any,
 ) -> None:
-    from ..adopt import dns_term_order_changed
-    from ..findings import Severity
-
     senders = adoption.policy.get("senders", [])
     if senders:
         print(
@@ -313,9 +303,6 @@ def _sync_check(result: Any, published: Published, settings: Settings) -> None:
     """The processor's merge over the zone as it now is: would octodns-sync pass?"""
     if published.zone is None or settings.octo is None:
         return
-    from ..integration.merge import plan
-    from .workspace import Workspace
-
     source = Workspace(settings, []).source_zone(published.zone)
     if source is None:
         return
@@ -334,8 +321,6 @@ def _new_records(adoption: Any, result: Any, published: Published) -> None:
     for record in result.records:
         present = have.get((record.name, record.type), set())
         if record.kind is not None and record.type == "TXT":
-            from ..records import txt_kind_matches
-
             if any(txt_kind_matches(record.kind, v) for v in present):
                 continue
         if not set(record.values) <= present:
@@ -376,8 +361,6 @@ def _locate(owned: list[Any], published: Published) -> list[tuple[Any, str | Non
 
 
 def _file_line(context: Any) -> str | None:
-    import re
-
     m = re.match(r"(?P<file>.+), line (?P<line>\d+), column \d+$", str(context or ""))
     return f"{m['file']}:{m['line']}" if m else None
 
@@ -386,8 +369,6 @@ def _plan_removal(
     located: list[tuple[Any, str | None]], published: Published
 ) -> list[tuple[str, str, list[Any]]]:
     """(file, its new text, the removals) for each zone file; every file checked."""
-    from ..zoneedit import Removal, remove_values
-
     zone = published.zone or ""
     by_file: dict[str, list[Removal]] = {}
     for item, where in located:
@@ -404,10 +385,6 @@ def _plan_removal(
 
 
 def _apply_removal(edits: list[tuple[str, str, list[Any]]]) -> None:
-    import os
-
-    from .._fs import atomic_write
-
     for path, text, removals in edits:
         atomic_write(path, text, os.stat(path).st_mode & 0o777)
         for removal in removals:

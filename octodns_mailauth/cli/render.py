@@ -8,6 +8,8 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+import yaml
+
 from ..findings import Finding, Severity
 from ..names import is_subdomain
 from ..records import DesiredRecord, escape_txt
@@ -109,8 +111,6 @@ def records_octodns(
     records: Iterable[DesiredRecord], zone: str, placeholders: Collection[str] = ()
 ) -> str:
     """The records as octoDNS YamlProvider data for `zone` (names relative to it)."""
-    import yaml
-
     by_name: dict[str, list[dict[str, Any]]] = {}
     outside: list[DesiredRecord] = []
     marked: list[DesiredRecord] = []

@@ -9,84 +9,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .exitcodes import EPILOG, EXIT_OK
-from .exitcodes import Parser as _Parser
-
-
-def add_parser(
-    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
-    action: Callable[..., argparse.ArgumentParser],
-    common: Callable[[argparse.ArgumentParser], None],
-    dns_flags: Callable[[argparse.ArgumentParser, str], None],
-) -> None:
-    p = sub.add_parser(
-        "reports",
-        help="DMARC and SMTP TLS reports: ingest, suggest policy changes, HTML page",
-        description="DMARC aggregate and SMTP TLS reports as evidence for the policy",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    rsub = p.add_subparsers(dest="reports_command", metavar="ACTION", parser_class=_Parser)
-    rsub.required = True
-
-    def db_flags(rp: argparse.ArgumentParser) -> None:
-        rp.add_argument(
-            "--db",
-            metavar="FILE",
-            help="the evidence database (default: the processor's reports.db in --config)",
-        )
-
-    rp = action(
-        rsub,
-        "ingest",
-        "store DMARC aggregate and SMTP TLS reports (XML, JSON, gzip, zip, .eml, mbox)",
-        "store DMARC aggregate reports (RFC 9990 and RFC 7489-era XML, parsedmarc JSON) "
-        "and SMTP TLS reports (RFC 8460 JSON) found in files and folders, as attachments "
-        "of mail messages (.eml, mbox) or gzip/zip archives; a report stored before counts "
-        "once; one that is not usable is refused with its reason",
-    )
-    rp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
-    db_flags(rp)
-    g = rp.add_argument_group("where the settings are")
-    g.add_argument("--config", metavar="FILE", help="octoDNS config with the mail processor")
-    g.add_argument("--processor", metavar="ID", help="which processor, if several")
-    rp.add_argument(
-        "--reverse-dns",
-        action="store_true",
-        help="look up the PTR name of each new source address (live DNS), to name its "
-        "organisation",
-    )
-    dns_flags(rp, "ask this resolver for PTR names; default: the system resolver")
-    rp.add_argument("--quiet", "-q", action="store_true", help="print the summary only")
-
-    rp = action(
-        rsub,
-        "suggest",
-        "print the policy change the evidence calls for, as a diff for a pull request",
-        "print the policy change the evidence calls for as a unified diff of the policy "
-        "files: declare a recognised undeclared source with its catalog provider, drop an "
-        "SPF include no source used, advance the DMARC stage, add np=reject",
-    )
-    rp.add_argument("domain", nargs="*", help="only these domains (default: every policy)")
-    common(rp)
-    db_flags(rp)
-    rp.add_argument("--days", type=int, metavar="N", help="window (default: reports.days or 30)")
-    rp.add_argument("--format", choices=["text", "markdown"], default="text")
-
-    rp = action(
-        rsub,
-        "html",
-        "write a static HTML page of the evidence (no server, no external assets)",
-    )
-    rp.add_argument("domain", nargs="*", help="only these domains (default: every policy)")
-    rp.add_argument("--output", "-o", metavar="DIR", required=True, help="write DIR/index.html")
-    common(rp)
-    db_flags(rp)
-    rp.add_argument("--days", type=int, metavar="N", help="window (default: reports.days or 30)")
+from ..reports.ingest import lookup_reverse_dns, read_paths
+from ..reports.settings import ReportsSettings
+from ..reports.store import EvidenceStore
+from ..reports.suggest import render_markdown, render_text, suggest_all
+from .exitcodes import EXIT_OK
+from .livedns import live_resolver
+from .reports_html import write_page
+from .settings import Settings, UsageError, read_config, resolve
+from .workspace import load
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from .settings import Settings, read_config, resolve
-
     if args.reports_command == "ingest":
         if getattr(args, "config", None):
             return read_config(Path(args.config), getattr(args, "processor", None))
@@ -108,8 +40,6 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def db_path(args: argparse.Namespace, settings: Any) -> Path:
-    from .settings import UsageError
-
     if getattr(args, "db", None):
         return Path(args.db)
     if settings.reports is not None:
@@ -121,9 +51,6 @@ def db_path(args: argparse.Namespace, settings: Any) -> Path:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ..reports.ingest import read_paths
-    from ..reports.store import EvidenceStore
-
     settings = _settings(args)
     path = db_path(args, settings)
     with EvidenceStore(path) as store:
@@ -132,9 +59,6 @@ def _ingest(args: argparse.Namespace) -> int:
             for refused in stats.refused:
                 print(f"{refused.source}: refused: {refused.reason}")
         if args.reverse_dns:
-            from ..reports.ingest import lookup_reverse_dns
-            from .livedns import live_resolver
-
             with live_resolver(args.nameserver, args.timeout) as resolver:
                 named = lookup_reverse_dns(store, resolver)
             print(f"reverse DNS: {named} source addresses named", file=sys.stderr)
@@ -144,13 +68,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def evidence_window(args: argparse.Namespace, settings: Any) -> tuple[Any, int]:
     """The reports settings with --db/--days applied, and the window in days."""
-    from ..reports.settings import ReportsSettings
-
     base = settings.reports
     db = str(db_path(args, settings))
     days = args.days if getattr(args, "days", None) else (base.days if base else 30)
-    from .settings import UsageError
-
     if days < 1:
         raise UsageError(f"--days {days}: give at least 1")
     data = base.model_dump() if base else {}
@@ -159,9 +79,6 @@ def evidence_window(args: argparse.Namespace, settings: Any) -> tuple[Any, int]:
 
 
 def _suggest(args: argparse.Namespace) -> int:
-    from ..reports.suggest import render_markdown, render_text, suggest_all
-    from .workspace import load
-
     settings = _settings(args)
     settings.reports, _ = evidence_window(args, settings)
     ws = load(settings)
@@ -172,9 +89,6 @@ def _suggest(args: argparse.Namespace) -> int:
 
 
 def _html(args: argparse.Namespace) -> int:
-    from .reports_html import write_page
-    from .workspace import load
-
     settings = _settings(args)
     settings.reports, _ = evidence_window(args, settings)
     ws = load(settings)

@@ -7,7 +7,11 @@ import argparse
 import json
 from typing import Any
 
+from pydantic import BaseModel
+
 from .._fs import atomic_write
+from ..catalog import load_catalog
+from ..policy.models import Policy
 from .exitcodes import EXIT_OK
 
 SCHEMA_ID = (
@@ -18,8 +22,6 @@ SCHEMA_ID = (
 
 def _models() -> dict[str, type]:
     """Every policy model class by name (as pydantic names them in `$defs`)."""
-    from pydantic import BaseModel
-
     out: dict[str, type] = {}
     todo: list[type] = [BaseModel]
     while todo:
@@ -71,8 +73,6 @@ def _sender_keys(schema: dict[str, Any]) -> None:
     """The keys a sender may have, as the loader sees them: its own, plus its
     provider's parameters (shipped catalog), so editors flag `ipv4:` or
     `tennant:` as the loader does."""
-    from ..catalog import load_catalog
-
     sender = schema["$defs"]["Sender"]
     fields = sorted(sender["properties"])
     rules: list[dict[str, Any]] = [
@@ -100,8 +100,6 @@ def _sender_keys(schema: dict[str, Any]) -> None:
 
 
 def policy_schema() -> dict[str, Any]:
-    from ..policy.models import Policy
-
     schema = Policy.model_json_schema()
     _accept_single_items(schema)
     _sender_keys(schema)

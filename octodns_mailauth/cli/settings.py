@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import MailAuthError
 from ..integration.config import DEFAULT_PASSPHRASE_ENV, ConfigError, OctoConfig, load_config
 from ..integration.zonemap import ZoneMap
 
@@ -45,7 +46,8 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
         raise UsageError(str(e)) from None
     reports = None
     if s.reports is not None:
-        from ..errors import MailAuthError
+        # Lazy, as below: a pydantic model every command would build for nothing
+        # unless the config has `reports:`.
         from ..reports.settings import parse_reports_settings
 
         try:
@@ -87,7 +89,7 @@ def resolve(args: Any) -> Settings:
 
 
 def _reports_override(current: Any, args: Any) -> Any:
-    from ..reports.settings import ReportsSettings
+    from ..reports.settings import ReportsSettings  # lazy: see read_config
 
     data = current.model_dump() if current is not None else {}
     if getattr(args, "reports_db", None):

@@ -8,6 +8,7 @@ import sys
 
 from ..findings import Finding, Severity
 from .exitcodes import EXIT_OK, EXIT_POLICY
+from .render import dumps, finding_dict, record_dict, summary
 from .settings import resolve
 from .workspace import load
 
@@ -29,12 +30,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         _json(ws, results, findings)
     elif args.format == "markdown":
-        from .markdown import report
+        from .markdown import report  # lazy: the explain report's modules, for CI only
 
         print(report(ws, results, findings))
     else:
-        from .render import summary
-
         if args.quiet:
             shown = errors
         elif args.verbose:
@@ -60,8 +59,6 @@ def _unloaded(ws: object) -> int:
 
 
 def _json(ws: object, results: list, findings: list[Finding]) -> None:
-    from .render import dumps, finding_dict, record_dict
-
     placeholders = {f"{s}._domainkey.{d}" for d, s in ws.keys.placeholders}  # type: ignore[attr-defined]
     data = {
         "ok": not any(f.severity is Severity.ERROR for f in findings),

@@ -12,10 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog import load_catalog
+from ..compile import compile_policy
+from ..dkim.statefile import load_state
+from ..dns.lockfile import open_lock
+from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..integration.config import ConfigError
+from ..integration.merge import plan
+from ..integration.zonemap import in_zone
 from ..keysource import KeystoreKeys, PlaceholderKeys
-from ..policy.loader import LoadedPolicy
+from ..names import normalize
+from ..policy.loader import LoadedPolicy, load_policy_file, policy_files, second_policy
+from ..zoneview import zone_view
 from .settings import Settings, UsageError, require_policies
 
 
@@ -35,8 +44,6 @@ class Workspace:
     @property
     def catalog(self) -> Any:
         if self._catalog is None:
-            from ..catalog import load_catalog
-
             self._catalog = load_catalog(self.settings.catalog)
         return self._catalog
 
@@ -51,8 +58,6 @@ class Workspace:
     def resolver(self) -> Any:
         """The offline SPF lock (or None when there is none yet)."""
         if not self._resolver_loaded:
-            from ..dns.lockfile import open_lock
-
             self._resolver = open_lock(self.settings.spf_lock, self.policies_dir())
             self._resolver_loaded = True
         return self._resolver
@@ -60,8 +65,6 @@ class Workspace:
     @property
     def dkim_state(self) -> Any:
         if self._dkim_state is None:
-            from ..dkim.statefile import load_state
-
             self._dkim_state = load_state(self.settings.dkim_state, self.policies_dir())
         return self._dkim_state
 
@@ -84,8 +87,6 @@ class Workspace:
         records its YAML sources hold for the policy's zone (the view
         `process_source_zone` passes), so zone-dependent checks and the SPF
         split run here too."""
-        from ..compile import compile_policy
-
         if zone is None:
             zone = self.zone_view_for(lp.domain)
         return compile_policy(
@@ -103,15 +104,14 @@ class Workspace:
         run; None when no reports database is configured."""
         if self.settings.reports is None:
             return None
-        if self._evidence is None:
-            from ..reports.store import read_evidence
+        # Lazy: sqlite3 and the store only when a reports database is configured.
+        from ..reports.store import read_evidence
 
+        if self._evidence is None:
             self._evidence = read_evidence(
                 self.settings.reports, [lp.domain for lp in self.policies]
             )
         if domain not in self._evidence:
-            from ..reports.store import read_evidence
-
             self._evidence.update(read_evidence(self.settings.reports, [domain]))
         return self._evidence[domain]
 
@@ -129,8 +129,6 @@ class Workspace:
         return self._source_zones[zone]
 
     def zone_view_for(self, domain: str) -> Any:
-        from ..zoneview import zone_view
-
         source = self.source_zone(self.zone_for(domain))
         if source is None:
             return None
@@ -144,9 +142,6 @@ class Workspace:
         """The processor's merge (`integration.merge.plan`) into each zone read
         from the YAML sources, as `octodns-sync` would: every conflict with a
         hand-written SPF/DMARC, a CNAME beside our records, a different MX."""
-        from ..integration.merge import plan
-        from ..integration.zonemap import in_zone
-
         out: list[Finding] = []
         for zone in self.processor_zones():
             source = self.source_zone(zone)
@@ -178,8 +173,6 @@ class Workspace:
         return out
 
     def policy_for(self, domain: str) -> LoadedPolicy:
-        from ..names import normalize
-
         wanted = normalize(domain)
         for lp in self.policies:
             if lp.domain == wanted:
@@ -188,8 +181,6 @@ class Workspace:
         if self.load_findings:
             # The policy may be one of the files that failed to load: show why
             # (file:line: error: ...) and exit 1, not a bare "no policy" (exit 2).
-            from ..errors import PolicyError
-
             files = sorted({f.location.file for f in self.load_findings if f.location})
             raise PolicyError(
                 [
@@ -224,9 +215,6 @@ class Workspace:
 def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
     """Every policy in the folder, or the files/folders given.  Policy errors
     become findings (exit 1), a path that does not exist a UsageError (exit 2)."""
-    from ..errors import PolicyError
-    from ..policy.loader import load_policy_file, policy_files, second_policy
-
     loaded: list[LoadedPolicy] = []
     findings: list[Finding] = []
     targets: list[tuple[Path, bool]] = []

@@ -9,7 +9,8 @@ Wherever a private key is present too, the published `p=` is checked against it.
 
 from __future__ import annotations
 
-from ..context import CompileContext, KeyUnavailable
+from ..context import CompileContext
+from ..errors import KeyUnavailable
 from ..findings import Location, Severity
 from ..policy.dkim import DkimKey
 from ..policy.models import Sender

@@ -13,8 +13,15 @@ import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from fnmatch import filter as fnmatch_filter
 from pathlib import Path
+from re import compile as re_compile
 from typing import Any
+
+from octodns.secret.environ import EnvironSecrets
+from octodns.yaml import safe_load
+from octodns.zone import Zone
+from yaml import YAMLError
 
 from ..errors import MailAuthError
 from ..names import normalize
@@ -165,9 +172,6 @@ class OctoConfig:
 
     def _list_zones(self, conf: Mapping[str, Any]) -> set[str] | None:
         """The zones a dynamic entry stands for; None when a source is not YAML."""
-        from fnmatch import filter as fnmatch_filter
-        from re import compile as re_compile
-
         found: set[str] = set()
         for sid in conf.get("sources") or []:
             provider = self._yaml_provider(str(sid))
@@ -183,8 +187,6 @@ class OctoConfig:
 
     def source_zone(self, zone: str, zmap: ZoneMap) -> SourceZone:
         """Zone `zone` populated from its YamlProvider sources, as octodns-validate reads it."""
-        from octodns.zone import Zone
-
         conf = self.zone_conf(zone)
         subs = {z[: -len(zone) - 1] for z in zmap.zones if z.endswith("." + zone)}
         result = Zone(f"{zone}.", subs)
@@ -245,8 +247,6 @@ class OctoConfig:
     def handlers(self) -> dict[str, Any]:
         """`env` first, so other handlers' settings can use env/ values (as octoDNS)."""
         if not self._handlers:
-            from octodns.secret.environ import EnvironSecrets
-
             self._handlers["env"] = EnvironSecrets("env")
             for name, conf in self._mapping("secret_handlers").items():
                 self._handlers[name] = self._new(f"secret_handlers.{name}", name, conf)
@@ -264,9 +264,6 @@ class OctoConfig:
 
 def load_config(path: str | Path) -> OctoConfig:
     """Read an octoDNS config file with octoDNS's loader."""
-    from octodns.yaml import safe_load
-    from yaml import YAMLError
-
     path = Path(path)
     # octoDNS logs chatter (validator defaults) at WARNING; with no handler
     # Python would print it on stderr between our findings.

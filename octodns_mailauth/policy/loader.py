@@ -276,7 +276,6 @@ def parse_policy(text: str, path: str, default_domain: str | None = None) -> Loa
 def _domain(policy: Policy, path: str, lines: LineMap, from_file: str | None) -> str:
     """The policy's domain: `domain:` (already checked) or the file name; a file
     named after one domain whose `domain:` says another is an error."""
-    from ..errors import PolicyError
 
     def error(message: str, hint: str) -> PolicyError:
         where = Location(path, lines.line_for(("domain",)) or 1, "domain")

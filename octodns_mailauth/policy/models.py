@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..acknowledge import AckError, parse_ack
 from ..names import check_name
 from ..redact import redact, shown
 from .base import _Strict, check_hostname, check_text, refuse_unknown_key, typo_of_required
@@ -239,8 +240,6 @@ class Policy(_Strict):
     @field_validator("acknowledge")
     @classmethod
     def _acknowledge(cls, value: list[str]) -> list[str]:
-        from ..acknowledge import AckError, parse_ack
-
         for entry in value:
             try:
                 parse_ack(entry, "policy.domain")

@@ -52,6 +52,8 @@ def evidence_step(ctx: CompileContext) -> None:
         ctx.result.details.evidence = report
         ctx.find(Severity.INFO, report.summary(), where, code="evidence-none")
         return
+    # Lazy: compile imports this module for every policy; attribution (and the
+    # report store under it) is needed only where reports were ingested.
     from .attribution import attribute, declared_senders, vendor_index
 
     declared = declared_senders(ctx.lp, ctx.result, ctx.resolver)

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
+import dns.reversename
+
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
 from .model import (
@@ -649,8 +651,6 @@ def _parsedmarc_aggregate(doc: dict[str, Any], source: str) -> AggregateReport:
 def lookup_reverse_dns(store: Any, resolver: Resolver) -> int:
     """Ask the PTR name of each source address the store cannot name yet (in
     parallel), and store it with its organisation.  Returns how many have one."""
-    import dns.reversename
-
     ips = store.sources_without_reverse_dns()
     names = {ip: dns.reversename.from_address(ip).to_text(omit_final_dot=True) for ip in ips}
     resolver.prefetch((n, "PTR") for n in names.values())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..names import normalize
@@ -274,8 +275,6 @@ def _np_reject(lp: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
 
 def suggest_all(ws: Any, policies: list[Any]) -> list[Suggestion]:
     """For the CLI: each policy compiled with its evidence, its file read."""
-    from pathlib import Path
-
     out = []
     for lp in policies:
         result = ws.compile(lp)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
 from .._fs import atomic_write
 from ..catalog import load_catalog
+from ..policy.base import OneOrMany
 from ..policy.models import Policy
 from .exitcodes import EXIT_OK
 
@@ -43,9 +44,15 @@ def _single_item(prop: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _one_or_many(info: Any) -> bool:
+    """A field typed with policy.base.OneOrMany (alone or inside `| None`)."""
+    nested = [getattr(a, "__metadata__", ()) for a in get_args(info.annotation)]
+    return OneOrMany in info.metadata or any(OneOrMany in m for m in nested)
+
+
 def _accept_single_items(schema: dict[str, Any]) -> None:
     """The models let a list field take one bare item (`include: x`, `dkim: {...}`)
-    through a `mode="before"` validator, which the generated schema cannot see;
+    through a `mode="before"` validator or `OneOrMany`, which the schema cannot see;
     without this, editors would flag valid policy files."""
     models = _models()
     defs = schema.get("$defs", {})
@@ -56,6 +63,7 @@ def _accept_single_items(schema: dict[str, Any]) -> None:
             continue
         decorators = model.__pydantic_decorators__.field_validators.values()  # type: ignore[attr-defined]
         before = {f for d in decorators if d.info.mode == "before" for f in d.info.fields}
+        before |= {f for f, info in model.model_fields.items() if _one_or_many(info)}
         for field, prop in definition.get("properties", {}).items():
             item = _single_item(prop) if field in before else None
             if item is None:

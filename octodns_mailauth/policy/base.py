@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..names import check_name
@@ -25,6 +25,15 @@ def typo_of_required(model: type[BaseModel], data: Any) -> Any:
                 if close:
                     refuse_unknown_key(close, ())
     return data
+
+
+def one_or_many(value: Any) -> Any:
+    """`key: x` is read as `key: [x]`."""
+    return [value] if isinstance(value, str) else value
+
+
+OneOrMany = BeforeValidator(one_or_many)
+Strings = Annotated[list[str], OneOrMany]
 
 
 class _Strict(BaseModel):

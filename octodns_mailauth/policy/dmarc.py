@@ -13,7 +13,7 @@ from pydantic import Field, StrictBool, StrictInt, field_validator, model_valida
 
 from ..dmarc.uri import ReportUriError, parse_report_uri
 from ..names import mailto_to_ascii
-from .base import _Strict, refuse_unknown_key
+from .base import Strings, _Strict, refuse_unknown_key
 
 
 class DmarcPolicy(str, Enum):
@@ -55,15 +55,10 @@ class LegacyTags(_Strict):
     pct: StrictInt | None = Field(
         None, ge=0, le=100, description="pct=: percentage of failing mail the policy applies to"
     )
-    rf: list[str] | None = Field(None, description="rf=: failure report formats (afrf)")
+    rf: Strings | None = Field(None, description="rf=: failure report formats (afrf)")
     ri: StrictInt | None = Field(
         None, ge=1, le=4294967295, description="ri=: requested aggregate report interval, seconds"
     )
-
-    @field_validator("rf", mode="before")
-    @classmethod
-    def _rf_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("rf")
     @classmethod
@@ -115,16 +110,16 @@ class DmarcPolicySettings(_Strict):
         description="t=y: receivers apply one step less (reject as quarantine, quarantine "
         "as none) while you test (RFC 9989 §4.7)",
     )
-    rua: list[str] = Field(
+    rua: Strings = Field(
         default_factory=list,
         description="rua=: aggregate report URIs (mailto:); outside this organizational "
         "domain the destination must authorize them (RFC 9990)",
     )
-    ruf: list[str] = Field(
+    ruf: Strings = Field(
         default_factory=list,
         description="ruf=: failure report URIs (mailto:; RFC 9991); same authorization rule",
     )
-    failure_options: list[str] = Field(
+    failure_options: Strings = Field(
         default_factory=list,
         description="fo=: when to send failure reports: all_fail (0), any_fail (1), "
         "dkim_fail (d), spf_fail (s)",
@@ -139,11 +134,6 @@ class DmarcPolicySettings(_Strict):
     takeover: StrictBool = Field(
         False, description="replace a hand-written v=DMARC1 record already in the zone"
     )
-
-    @field_validator("rua", "ruf", "failure_options", mode="before")
-    @classmethod
-    def _as_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("rua", "ruf")
     @classmethod

@@ -25,7 +25,14 @@ from pydantic import (
 from ..acknowledge import AckError, parse_ack
 from ..names import check_name
 from ..redact import redact, shown
-from .base import _Strict, check_hostname, check_text, refuse_unknown_key, typo_of_required
+from .base import (
+    Strings,
+    _Strict,
+    check_hostname,
+    check_text,
+    refuse_unknown_key,
+    typo_of_required,
+)
 from .dkim import DkimKey
 from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
 from .spf import SpfAll, SpfPolicy
@@ -74,7 +81,7 @@ class Sender(BaseModel):
     mx: StrictBool | list[str] = Field(
         False, description="true for SPF `mx` of the domain, or names for `mx:name`"
     )
-    include: list[str] = Field(default_factory=list, description="extra SPF includes")
+    include: Strings = Field(default_factory=list, description="extra SPF includes")
     dkim: list[DkimKey] = Field(
         default_factory=list, description="DKIM keys we generate and hold for this sender"
     )
@@ -155,13 +162,6 @@ class Sender(BaseModel):
                 f"{shown(value)}"
             )
         return check_text(value.strip(), "unaligned_ok")
-
-    @field_validator("include", mode="before")
-    @classmethod
-    def _includes(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        return value
 
     @field_validator("include")
     @classmethod

@@ -10,23 +10,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import Enum
-from typing import Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..names import InvalidName, check_name, check_selector, is_hostname, mailto_to_ascii
-from .base import _Strict, check_hostname
+from .base import OneOrMany, Strings, _Strict, check_hostname
 
 MAX_AGE_LIMIT = 31557600  # RFC 8461 §3.2: at most one year
 
 # Characters a report URI must percent-encode: `,` separates URIs, `;` fields,
 # and `!` was the DMARC size suffix (RFC 8460 §3).
 _URI_FORBIDDEN = re.compile(r"[,;!\s]")
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
 
 
 def check_https_url(value: str, what: str, rfc: str) -> str:
@@ -95,17 +91,12 @@ class MtaStsHost(_Strict):
     service, or the addresses of our own web server."""
 
     cname: str | None = Field(None, description="CNAME target for mta-sts.<domain>")
-    ip4: list[ipaddress.IPv4Address] = Field(
+    ip4: Annotated[list[ipaddress.IPv4Address], OneOrMany] = Field(
         default_factory=list, description="A records for mta-sts.<domain>"
     )
-    ip6: list[ipaddress.IPv6Address] = Field(
+    ip6: Annotated[list[ipaddress.IPv6Address], OneOrMany] = Field(
         default_factory=list, description="AAAA records for mta-sts.<domain>"
     )
-
-    @field_validator("ip4", "ip6", mode="before")
-    @classmethod
-    def _addresses(cls, value: Any) -> Any:
-        return _as_list(value)
 
     @field_validator("cname")
     @classmethod
@@ -139,7 +130,7 @@ def check_mx_pattern(value: str) -> str:
 
 class MtaStsSettings(_Strict):
     mode: MtaStsMode = Field(description="enforce, testing or none (RFC 8461 §3.2)")
-    mx: list[str] = Field(
+    mx: Strings = Field(
         default_factory=list,
         description="MX host patterns the policy allows, e.g. mx1.example.com or "
         "*.mail.protection.outlook.com; required unless mode is none",
@@ -155,11 +146,6 @@ class MtaStsSettings(_Strict):
         description="publish the mta-sts.<domain> web host record too: {cname: ...} or "
         "{ip4: [...], ip6: [...]}",
     )
-
-    @field_validator("mx", mode="before")
-    @classmethod
-    def _mx_list(cls, value: Any) -> Any:
-        return _as_list(value)
 
     @field_validator("mx")
     @classmethod
@@ -183,15 +169,10 @@ class MtaStsSettings(_Strict):
 
 
 class TlsRptSettings(_Strict):
-    rua: list[str] = Field(
+    rua: Strings = Field(
         description="report destinations: mailto:tls-reports@example.com and/or "
         "https://reports.example.com/tlsrpt (RFC 8460 §3)"
     )
-
-    @field_validator("rua", mode="before")
-    @classmethod
-    def _rua_list(cls, value: Any) -> Any:
-        return _as_list(value)
 
     @field_validator("rua")
     @classmethod

@@ -73,6 +73,7 @@ class DelegatedTarget:
     target: str  # the CNAME target, no trailing dot
     status: TargetStatus
     detail: str  # what was found, e.g. "rsa key" or "NXDOMAIN"
+    weak: str | None = None  # a verified key under 2048 bits: what RFC 8301 says of it
 
     @property
     def verified(self) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from .catalog import CatalogError, Entry, Group, render, resolve_params
 from .context import CompileContext, SenderFacts, SpfTerm
-from .dkim.keys import DkimKeyError
+from .dkim.keys import DkimKeyError, WeakKeyError, check_published_key
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
@@ -135,6 +135,13 @@ def _provider(
     return []
 
 
+# The vendor holds the private key: only the vendor can make a longer one.
+_NEW_VENDOR_KEY = (
+    "ask {vendor} for a 2048-bit key (or rotate the DKIM key in its console, choosing 2048 "
+    "bits) and paste the new record"
+)
+
+
 def _group(
     ctx: CompileContext,
     entry: Entry,
@@ -164,7 +171,18 @@ def _group(
             if template.type == "TXT" and purpose == "dkim":
                 kind = "dkim"
                 try:
-                    parse_key_record(value)
+                    key = parse_key_record(value).public_key
+                    weak = key and check_published_key(key, vendor=entry.name)
+                except WeakKeyError as e:
+                    ctx.find(
+                        Severity.ERROR,
+                        f"{owner}: the DKIM record for {rel} is not usable: {e}",
+                        where,
+                        _NEW_VENDOR_KEY.format(vendor=entry.name),
+                        rfc="RFC 8301 §3.2",
+                        code="dkim-key-weak",
+                    )
+                    continue
                 except DkimKeyError as e:
                     # A pasted key that no verifier could use fails every signature.
                     ctx.find(
@@ -176,6 +194,15 @@ def _group(
                         code="dkim-record-invalid",
                     )
                     continue
+                if weak:
+                    ctx.find(
+                        Severity.WARNING,
+                        f"{owner}: the DKIM record for {rel} is weak: {weak}",
+                        where,
+                        _NEW_VENDOR_KEY.format(vendor=entry.name),
+                        rfc="RFC 8301 §3.2",
+                        code="dkim-key-weak",
+                    )
             elif template.type == "TXT":
                 kind = kind_of(value)
             elif template.type == "CNAME":

@@ -495,3 +495,31 @@ def test_dkimpy_rsa_4096_and_hash_and_service_tags() -> None:
         "rsa", public_key_b64(key), hash_algorithms=["sha256"], service="email", notes="n"
     )
     assert sign_and_verify(dkimpy_private_key(key), "rsa", record)
+
+
+def test_one_key_size_rule_for_every_route() -> None:
+    """check_published_key is the one rule (RFC 8301 §3.2): under 1024 bits refused from
+    anyone; 1024-2047 refused for a key we make or are given, a warning for a vendor's."""
+    from octodns_mailauth.dkim.keys import WeakKeyError, check_published_key
+
+    def rsa_of(bits: int) -> rsa.RSAPublicKey:
+        # Keyless: only the modulus length matters here (cryptography makes no key < 1024).
+        return rsa.RSAPublicNumbers(65537, (1 << (bits - 1)) | 1).public_key()
+
+    for bits in (512, 768, 1023):
+        for vendor in (None, "Postmark"):
+            with pytest.raises(WeakKeyError, match=f"{bits} bits, under the 1024 bits RFC 8301"):
+                check_published_key(rsa_of(bits), vendor=vendor)
+        # The verifier's view refuses it too: one floor.
+        with pytest.raises(WeakKeyError, match="RFC 8301"):
+            parse_key_record(f"v=DKIM1; k=rsa; p={public_key_b64(rsa_of(bits))}")
+    for bits in (1024, 2047):
+        with pytest.raises(WeakKeyError, match=f"is {bits} bits; a key we publish"):
+            check_published_key(rsa_of(bits))
+        warning = check_published_key(rsa_of(bits), vendor="Postmark")
+        assert warning is not None
+        assert f"Postmark made is {bits} bits" in warning and "RFC 8301 §3.2" in warning
+        assert parse_key_record(f"v=DKIM1; p={public_key_b64(rsa_of(bits))}").bits == bits
+    for key in (rsa_of(2048), rsa_of(4096), ed25519.Ed25519PrivateKey.generate().public_key()):
+        assert check_published_key(key) is None
+        assert check_published_key(key, vendor="Postmark") is None

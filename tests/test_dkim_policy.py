@@ -66,8 +66,8 @@ def test_record_tags_from_the_policy() -> None:
     [
         ("{selector: bad_sel}", ["'bad_sel' is not a valid DKIM selector", "RFC 6376 §3.1"]),
         ("{selector: -bad}", ["is not a valid DKIM selector"]),
-        ("{selector: s1, bits: 1024}", ["RSA key size 1024 is not allowed", "RFC 8301"]),
-        ("{selector: s1, bits: 8192}", ["RSA key size 8192 is not allowed"]),
+        ("{selector: s1, bits: 1024}", ["RSA key size 1024 is too small", "RFC 8301"]),
+        ("{selector: s1, bits: 8192}", ["RSA key size 8192 is too large"]),
         ("{selector: s1, hash_algorithms: [sha1]}", ["hash_algorithms"]),
         ("{selector: s1, service: [web]}", ["service"]),
         ("{rotate: 90d}", ["needs `prefix:`"]),

@@ -19,25 +19,32 @@ from ..findings import Severity
 from ..names import normalize
 from ..outcome import DelegatedTarget, TargetStatus
 from ..records.dkim import parse_key_record
-from .keys import DkimKeyError
+from .keys import DkimKeyError, check_published_key
 
 SEC_KEY = "RFC 6376 §6.1.2"
 
 
 def check_target(resolver: Resolver | None, target: str) -> tuple[TargetStatus, str]:
     """What `target` answers: the key a verifier would reach through the CNAME."""
+    status, detail, _ = _check_target(resolver, target, "the vendor")
+    return status, detail
+
+
+def _check_target(
+    resolver: Resolver | None, target: str, vendor: str
+) -> tuple[TargetStatus, str, str | None]:
     if resolver is None:
-        return TargetStatus.UNKNOWN, "no lock file"
+        return TargetStatus.UNKNOWN, "no lock file", None
     try:
         answers = resolver.query(target, "TXT")
     except DnsError as err:
         if err.kind == "nxdomain":
-            return TargetStatus.NO_KEY, "NXDOMAIN"
+            return TargetStatus.NO_KEY, "NXDOMAIN", None
         if err.kind == "missing":
-            return TargetStatus.UNKNOWN, f"no answer in {resolver.source}"
-        return TargetStatus.UNKNOWN, f"DNS {err.kind}"
+            return TargetStatus.UNKNOWN, f"no answer in {resolver.source}", None
+        return TargetStatus.UNKNOWN, f"DNS {err.kind}", None
     if not answers:
-        return TargetStatus.NO_KEY, "no TXT record"
+        return TargetStatus.NO_KEY, "no TXT record", None
     problems: list[str] = []
     for text in answers:
         try:
@@ -48,14 +55,16 @@ def check_target(resolver: Resolver | None, target: str) -> tuple[TargetStatus, 
         if record.public_key is None:
             problems.append("the key is revoked (p= empty)")
             continue
-        return TargetStatus.VERIFIED, f"{record.algorithm} key"
-    return TargetStatus.NO_KEY, "no usable DKIM key record: " + "; ".join(problems)
+        weak = check_published_key(record.public_key, vendor=vendor)
+        return TargetStatus.VERIFIED, f"{record.algorithm} key", weak
+    return TargetStatus.NO_KEY, "no usable DKIM key record: " + "; ".join(problems), None
 
 
 def verify_targets(senders: list[SenderFacts], resolver: Resolver | None) -> list[DelegatedTarget]:
     return [
-        DelegatedTarget(facts.name, name, target, *check_target(resolver, target))
+        DelegatedTarget(facts.name, name, target, *_check_target(resolver, target, vendor))
         for facts in senders
+        for vendor in [facts.provider.name if facts.provider else "the vendor"]
         for name, target in facts.delegated
     ]
 
@@ -99,6 +108,16 @@ def delegation_step(ctx: CompileContext) -> None:
                     f"(`{REFRESH_COMMAND}`)",
                     rfc=SEC_KEY,
                     code="dkim-target-no-key",
+                )
+            elif t.weak:
+                ctx.find(
+                    Severity.WARNING,
+                    f"{label}: the DKIM key at {t.target} (for {t.name}) is weak: {t.weak}",
+                    where,
+                    "rotate the DKIM key in the vendor's console choosing 2048 bits (or ask "
+                    f"the vendor for a 2048-bit key); then refresh the lock (`{REFRESH_COMMAND}`)",
+                    rfc="RFC 8301 §3.2",
+                    code="dkim-key-weak",
                 )
             elif t.status is TargetStatus.UNKNOWN:
                 ctx.find(

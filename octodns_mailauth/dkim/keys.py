@@ -45,6 +45,10 @@ class DkimKeyError(ValueError):
     """A key or key record is unusable. The message never contains key material."""
 
 
+class WeakKeyError(DkimKeyError):
+    """An RSA key too short for its use (RFC 8301 §3.2): its fix is a new key, not a new copy."""
+
+
 # --- key generation and introspection ----------------------------------------------------
 
 
@@ -57,15 +61,40 @@ def check_algorithm(algorithm: str) -> Algorithm:
     return algorithm  # type: ignore[return-value]
 
 
-def check_published_key(key: PublicKey) -> None:
-    """Refuse an RSA key under RSA_MIN_BITS for a record we publish (RFC 8301
-    §3.2: signers SHOULD use at least 2048 bits; 1024-bit keys are factorable
-    by well-funded attackers and refused by some receivers)."""
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_MIN_BITS:
-        raise DkimKeyError(
-            f"the RSA key is {key.key_size} bits; a key we publish must have at least "
+def check_rsa_floor(key: PrivateKey | PublicKey) -> None:
+    """Refuse an RSA key under RSA_LEGACY_MIN_BITS, however it is used: RFC 8301 §3.2 says
+    signers MUST NOT use one and verifiers discard it."""
+    bits = key_bits(key)
+    if algorithm_of(key) == "rsa" and bits < RSA_LEGACY_MIN_BITS:
+        raise WeakKeyError(
+            f"the RSA key is {bits} bits, under the {RSA_LEGACY_MIN_BITS} bits RFC 8301 §3.2 "
+            "requires of every signer: verifiers discard it, so nothing signed with it passes"
+        )
+
+
+def check_published_key(key: PublicKey, *, vendor: str | None = None) -> str | None:
+    """The key-size rule for a key record we publish (RFC 8301 §3.2: signers MUST use at
+    least 1024 bits and SHOULD use 2048; 1024-bit keys are within reach of factoring and
+    some receivers refuse them).
+
+    Raises WeakKeyError under 1024 bits, and under RSA_MIN_BITS for a key we generate or
+    are given (`vendor` None: we can make a better one).  A key `vendor` made and we only
+    copy may be 1024 to 2047 bits: verifiers accept it, and only the vendor can replace
+    it, so the result is a warning saying so (None for a key of full size)."""
+    check_rsa_floor(key)
+    bits = key_bits(key)
+    if algorithm_of(key) != "rsa" or bits >= RSA_MIN_BITS:
+        return None
+    if vendor is None:
+        raise WeakKeyError(
+            f"the RSA key is {bits} bits; a key we publish must have at least "
             f"{RSA_MIN_BITS} (RFC 8301 §3.2): generate a new one (bits: 2048 or ed25519)"
         )
+    return (
+        f"the RSA key {vendor} made is {bits} bits: RFC 8301 §3.2 says signers SHOULD use at "
+        f"least {RSA_MIN_BITS} (shorter keys are within reach of factoring, and some "
+        "receivers refuse them)"
+    )
 
 
 def check_rsa_bits(bits: int) -> int:
@@ -223,11 +252,7 @@ def private_key_from_pem(data: bytes, passphrase: bytes | None) -> PrivateKey:
         raise DkimKeyError(
             f"unsupported private key type {type(key).__name__}: DKIM keys are rsa or ed25519"
         )
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < RSA_LEGACY_MIN_BITS:
-        raise DkimKeyError(
-            f"RSA key of {key.key_size} bits is below the {RSA_LEGACY_MIN_BITS}-bit minimum "
-            "of RFC 8301 §3.2"
-        )
+    check_rsa_floor(key)
     return key
 
 

@@ -20,7 +20,12 @@ from pydantic import (
     model_validator,
 )
 
-from ..dkim.keys import DkimKeyError, check_published_key, public_key_from_b64
+from ..dkim.keys import (
+    DkimKeyError,
+    check_published_key,
+    check_rsa_bits,
+    public_key_from_b64,
+)
 from ..names import check_selector, is_label
 from ..redact import looks_secret
 from .base import _Strict
@@ -177,11 +182,11 @@ class DkimKey(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> DkimKey:
-        if self.algorithm == "rsa" and not 2048 <= self.bits <= 4096:
-            raise ValueError(
-                f"RSA key size {self.bits} is not allowed: use 2048 (default) to 4096 bits "
-                "(RFC 8301 §3.2 makes 1024 the floor; receivers increasingly refuse it)"
-            )
+        if self.algorithm == "rsa":
+            try:
+                check_rsa_bits(self.bits)
+            except DkimKeyError as e:
+                raise ValueError(f"{e}: use 2048 (default) to 4096 bits") from None
         if self.rotate is None:
             if self.selector is None:
                 raise ValueError(

@@ -6,17 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from ..dkim.keys import (
     ALGORITHMS,
     FWS,
-    RSA_LEGACY_MIN_BITS,
     Algorithm,
     DkimKeyError,
     PublicKey,
     check_algorithm,
     check_published_key,
+    check_rsa_floor,
     key_bits,
     public_key_from_b64,
 )
@@ -185,11 +183,7 @@ def parse_key_record(value: str) -> KeyRecord:
     public_key: PublicKey | None = None
     if FWS.sub("", tags["p"]):
         public_key = public_key_from_b64(algorithm, tags["p"])
-        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < RSA_LEGACY_MIN_BITS:
-            raise DkimKeyError(
-                f"RSA key of {public_key.key_size} bits is under the {RSA_LEGACY_MIN_BITS}-bit "
-                "minimum verifiers accept (RFC 8301 §3.2)"
-            )
+        check_rsa_floor(public_key)
     services = tuple(s.strip() for s in tags.get("s", "*").split(":"))
     if not any(s in SERVICE_TYPES for s in services):
         raise DkimKeyError("no known service type in s=: the key is usable for nothing")

@@ -146,9 +146,7 @@ class MailAuthProcessor(BaseProcessor):
         errors = [f for f in plan.errors if not (lenient and f in conflicts)]
         if errors:
             raise MailAuthProcessorError(f"{self.id}: {PolicyError(errors)}")
-        for finding in plan.findings:
-            if finding.severity is not Severity.INFO:
-                self.log.warning("%s", finding.format())
+        self._warn(plan.findings)
         for record in (r for res in plan.results if res.domain in plan.home for r in res.records):
             if (
                 self.zones
@@ -186,7 +184,10 @@ class MailAuthProcessor(BaseProcessor):
             return []
         if any(getattr(record, "source", None) is self for record in zone.records):
             return []
-        return self._run.zone(zone, source=self, dry=True).errors
+        plan = self._run.zone(zone, source=self, dry=True)
+        # `octodns-validate` never runs process_source_zone: its warnings are said here.
+        self._warn([f for f in plan.findings if f.severity is Severity.WARNING])
+        return plan.errors
 
     def process_plan(
         self, plan: Any, sources: Any = None, target: Any = None, lenient: bool = False
@@ -198,6 +199,11 @@ class MailAuthProcessor(BaseProcessor):
         return plan
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _warn(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            if finding.severity is not Severity.INFO:
+                self.log.warning("%s", finding.format())
 
     def _compiler(self, keys: Any) -> Any:
         def run(lp: LoadedPolicy, view: ZoneView | None) -> CompileResult:

@@ -178,8 +178,9 @@ class MailAuthProcessor(BaseProcessor):
 
     def zone_findings(self, zone: Any) -> list[Finding]:
         """Errors `process_source_zone` would raise for `zone` (for the zone
-        validator): none for a zone that does not run us or that we already
-        processed (octoDNS validates zones again after the processors)."""
+        validator), its warnings logged as it would: none for a zone that does not
+        run us or that we already processed (octoDNS validates zones again after
+        the processors)."""
         if self.zones is None or normalize(zone.name) not in self.zones.mine:
             return []
         if any(getattr(record, "source", None) is self for record in zone.records):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MailAuthError
+from ..names import is_subdomain
 from .model import AggregateReport, AggregateRow, Refused, Report, TlsReport
 from .orgmap import organisation
 
@@ -330,32 +331,15 @@ class EvidenceStore:
         values = []
         for pol in report.policies:
             mx = ",".join(pol.mx_hosts)
-            values.append((pol.policy_domain, day, pol.policy_type, mx, "success", pol.successes))
-            detailed = 0
-            for fd in pol.details:
-                values.append(
-                    (
-                        pol.policy_domain,
-                        day,
-                        pol.policy_type,
-                        fd.receiving_mx or mx,
-                        fd.result_type,
-                        fd.count,
-                    )
-                )
-                detailed += fd.count
+            key = (pol.policy_domain, day, pol.policy_type)
+            values.append((*key, mx, "success", pol.successes))
+            values += [
+                (*key, fd.receiving_mx or mx, fd.result_type, fd.count) for fd in pol.details
+            ]
+            detailed = sum(fd.count for fd in pol.details)
             if pol.failures > detailed:
                 # Failures the summary counts but no detail describes.
-                values.append(
-                    (
-                        pol.policy_domain,
-                        day,
-                        pol.policy_type,
-                        mx,
-                        "unspecified-failure",
-                        pol.failures - detailed,
-                    )
-                )
+                values.append((*key, mx, "unspecified-failure", pol.failures - detailed))
         self.db.executemany(
             "INSERT INTO tls_day VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions",
@@ -473,7 +457,7 @@ def _dkim(row: AggregateRow) -> tuple[str, str, str]:
 
     def rank(a: object) -> int:
         d = a.domain  # type: ignore[attr-defined]
-        near = d == hf or hf.endswith("." + d) or d.endswith("." + hf)
+        near = is_subdomain(hf, d) or is_subdomain(d, hf)
         return (0 if a.result == "pass" else 2) + (0 if near else 1)  # type: ignore[attr-defined]
 
     best = min(row.dkim, key=rank)

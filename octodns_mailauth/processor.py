@@ -8,15 +8,14 @@ from typing import Any
 from octodns.processor.base import BaseProcessor
 from octodns.zone import Zone
 
-from .catalog import CatalogError, load_catalog
-from .compile import CompileResult, KeyUnavailable, compile_policy
+from .catalog import CatalogError
+from .compile import CompileResult, KeyUnavailable
 from .context import ZoneView
-from .dkim.statefile import load_state
-from .dns.lockfile import open_lock
 from .errors import MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
 from .integration.config import ProcessorSettings, load_config
+from .integration.inputs import CompileInputs
 from .integration.plan import check_plan
 from .integration.run import PolicyRun
 from .integration.validator import MailAuthZoneValidator
@@ -24,7 +23,6 @@ from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .reports.settings import parse_reports_settings
-from .reports.store import read_evidence
 
 
 class MailAuthProcessor(BaseProcessor):
@@ -81,8 +79,7 @@ class MailAuthProcessor(BaseProcessor):
         try:
             s = ProcessorSettings.check(id, id, settings)
             super().__init__(id, lenient=s.lenient)
-            self.catalog = load_catalog(list(s.catalog))
-            self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
+            reports = parse_reports_settings(s.reports, f"processors.{id}")
             # defer: keys generated while planning are written only when the plan is
             # applied (integration/plan.py), never by a plan that is refused or shown.
             self.keys = KeystoreKeys(
@@ -92,15 +89,19 @@ class MailAuthProcessor(BaseProcessor):
                 log=self.log,
                 defer=True,
             )
-            # Third-party DNS data (SPF includes) comes from the lock file, offline.
-            self.resolver = open_lock(s.spf_lock, s.policies)
-            self.dkim_state = load_state(s.dkim_state, s.policies)
+            self.inputs = CompileInputs(
+                lambda: self.keys,
+                policies_dir=s.policies,
+                catalog=s.catalog,
+                spf_lock=s.spf_lock,  # third-party DNS data (SPF includes), offline
+                dkim_state=s.dkim_state,
+                reports=reports,  # DMARC report evidence for the rollout gate
+            )
+            self.inputs.catalog  # noqa: B018 (read now: a bad catalog fails here)
+            self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
+            self.inputs.domains = list(self.policies)
+            self.inputs.read()
             self.zones = load_config(s.config_file).zone_map(id) if s.config_file else None
-            # DMARC report evidence for the rollout gate, read once (reports/store.py).
-            self.evidence: dict[str, Any] = {}
-            reports = parse_reports_settings(s.reports, f"processors.{id}")
-            if reports is not None:
-                self.evidence = read_evidence(reports, self.policies)
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
@@ -208,15 +209,7 @@ class MailAuthProcessor(BaseProcessor):
 
     def _compiler(self, keys: Any) -> Any:
         def run(lp: LoadedPolicy, view: ZoneView | None) -> CompileResult:
-            return compile_policy(
-                lp,
-                self.catalog,
-                keys,
-                self.resolver,
-                view,
-                dkim_state=self.dkim_state,
-                evidence=self.evidence.get(lp.domain),
-            )
+            return self.inputs.compile(lp, view, keys=keys)
 
         return run
 

@@ -293,7 +293,7 @@ def test_processor_reads_the_evidence(month: Path) -> None:
 
     kwargs = {"policies": "zones/mail", "keys": "zones/.dkim", "generate_keys": True}
     proc = MailAuthProcessor("mailauth", **kwargs, reports={"db": "r.db"})
-    assert proc.evidence["example.com"].evidence.messages == 88 * DAYS
+    assert proc.inputs.evidence_for("example.com").evidence.messages == 88 * DAYS
     with pytest.raises(MailAuthProcessorError, match="undeclared source Mailchimp"):
         MailAuthProcessor("mailauth", **kwargs, reports={"db": "r.db", "gate": "fail"})
     with pytest.raises(MailAuthProcessorError, match=r"processors.mailauth.reports.days: .*1"):

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..catalog import load_catalog
-from ..compile import compile_policy
-from ..dkim.statefile import load_state
-from ..dns.lockfile import open_lock
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..integration.config import ConfigError
+from ..integration.inputs import CompileInputs
 from ..integration.merge import plan
 from ..integration.zonemap import in_zone
 from ..keysource import KeystoreKeys, PlaceholderKeys
@@ -33,19 +30,38 @@ class Workspace:
     settings: Settings
     policies: list[LoadedPolicy]
     load_findings: list[Finding] = field(default_factory=list)
-    _catalog: Any = None
-    _resolver: Any = None
-    _resolver_loaded: bool = False
-    _dkim_state: Any = None
-    _keys: PlaceholderKeys | None = None
+    _inputs: CompileInputs | None = None
     _source_zones: dict[str, Any] = field(default_factory=dict)
-    _evidence: dict[str, Any] | None = None
+
+    @property
+    def inputs(self) -> CompileInputs:
+        """The processor's compile inputs (integration/inputs.py), each read on first use."""
+        if self._inputs is None:
+            settings = self.settings
+
+            def keys() -> PlaceholderKeys:
+                inner = KeystoreKeys(
+                    settings.keys, passphrase_env=settings.passphrase_env, generate=False
+                )
+                # Placeholders only where the processor would generate the key; otherwise
+                # a missing key is the same error octodns-validate reports.
+                generate = settings.generate_keys or settings.config is None
+                return PlaceholderKeys(inner, generate=generate)
+
+            self._inputs = CompileInputs(
+                keys,
+                policies_dir=self.policies_dir(),
+                catalog=self.settings.catalog,
+                spf_lock=self.settings.spf_lock,
+                dkim_state=self.settings.dkim_state,
+                reports=self.settings.reports,
+                domains=[lp.domain for lp in self.policies],
+            )
+        return self._inputs
 
     @property
     def catalog(self) -> Any:
-        if self._catalog is None:
-            self._catalog = load_catalog(self.settings.catalog)
-        return self._catalog
+        return self.inputs.catalog
 
     def policies_dir(self) -> Path:
         if self.settings.policies is not None:
@@ -57,30 +73,15 @@ class Workspace:
     @property
     def resolver(self) -> Any:
         """The offline SPF lock (or None when there is none yet)."""
-        if not self._resolver_loaded:
-            self._resolver = open_lock(self.settings.spf_lock, self.policies_dir())
-            self._resolver_loaded = True
-        return self._resolver
+        return self.inputs.resolver
 
     @property
     def dkim_state(self) -> Any:
-        if self._dkim_state is None:
-            self._dkim_state = load_state(self.settings.dkim_state, self.policies_dir())
-        return self._dkim_state
+        return self.inputs.dkim_state
 
     @property
     def keys(self) -> PlaceholderKeys:
-        if self._keys is None:
-            inner = KeystoreKeys(
-                self.settings.keys,
-                passphrase_env=self.settings.passphrase_env,
-                generate=False,
-            )
-            # Placeholders only where the processor would generate the key; otherwise a
-            # missing key is the same error octodns-validate reports.
-            generate = self.settings.generate_keys or self.settings.config is None
-            self._keys = PlaceholderKeys(inner, generate=generate)
-        return self._keys
+        return self.inputs.keys  # type: ignore[return-value]
 
     def compile(self, lp: LoadedPolicy, zone: Any = None) -> Any:
         """As the processor compiles it.  With an octoDNS config, against the
@@ -89,31 +90,12 @@ class Workspace:
         split run here too."""
         if zone is None:
             zone = self.zone_view_for(lp.domain)
-        return compile_policy(
-            lp,
-            self.catalog,
-            self.keys,
-            self.resolver,
-            zone,
-            dkim_state=self.dkim_state,
-            evidence=self.evidence_for(lp.domain),
-        )
+        return self.inputs.compile(lp, zone)
 
     def evidence_for(self, domain: str) -> Any:
         """The DMARC report evidence for a domain (reports/store.py), read once per
         run; None when no reports database is configured."""
-        if self.settings.reports is None:
-            return None
-        # Lazy: sqlite3 and the store only when a reports database is configured.
-        from ..reports.store import read_evidence
-
-        if self._evidence is None:
-            self._evidence = read_evidence(
-                self.settings.reports, [lp.domain for lp in self.policies]
-            )
-        if domain not in self._evidence:
-            self._evidence.update(read_evidence(self.settings.reports, [domain]))
-        return self._evidence[domain]
+        return self.inputs.evidence_for(domain)
 
     def source_zone(self, zone: str) -> Any:
         """The zone read from the config's YamlProvider sources (cached), or None

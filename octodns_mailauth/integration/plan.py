@@ -56,7 +56,7 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
     zone = plan.desired.name if plan.desired is not None else plan.existing.name
     target_id = getattr(target, "id", str(target))
     fresh = {f"{sel}._domainkey.{domain}" for domain, sel in proc.keys.pending}
-    refusals = review(plan_changes(plan), proc.dkim_state, proc.resolver, fresh)
+    refusals = review(plan_changes(plan), proc.inputs.dkim_state, proc.inputs.resolver, fresh)
     try:
         acks = set(env_acks())
     except AckError as e:

@@ -119,9 +119,20 @@ class PolicyRun:
         # Records of a policy with errors too: nothing is applied then, and
         # every conflict shows in the same run.
         wanted = [r for result in results for r in result.records if in_zone(zone, r.name)]
+        if not dry:
+            self._forget(zone, home)
         return ZonePlan(
             home, tuple(results), merge.plan(zone, wanted, source=source, lenient=lenient)
         )
+
+    def _forget(self, zone: Any, home: tuple[str, ...]) -> None:
+        """Drop the results of policies whose records all went into `zone`: its
+        plan was the last use, and a run over thousands of zones need not hold
+        every result (one whose records other zones get stays)."""
+        for domain in home:
+            if all(in_zone(zone, name) for name in self._places.get(domain, ())):
+                with self._locks[domain]:
+                    self._cache.pop(domain, None)
 
 
 def _at_and_above(name: str) -> list[str]:

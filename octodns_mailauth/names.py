@@ -8,6 +8,7 @@ mapping, the codec dnspython uses).  Lengths are dnspython's (RFC 1035 §2.3.4).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -61,6 +62,18 @@ def check_name(
 
     `service_labels` allows `_dmarc`-style labels; `min_labels=1` accepts a
     single label (a selector, a zone like `no`)."""
+    if type(text) is str:
+        # A compile checks most names several times (a domain, a selector per key).
+        return _check_text(text, what, service_labels, min_labels)
+    return _check_name(text, what, service_labels, min_labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_text(text: str, what: str, service_labels: bool, min_labels: int) -> str:
+    return _check_name(text, what, service_labels, min_labels)
+
+
+def _check_name(text: object, what: str, service_labels: bool, min_labels: int) -> str:
     if not isinstance(text, str):
         raise InvalidName(f"{what} must be a name as text, not {type(text).__name__}")
     bad = _CONTROL.search(text)

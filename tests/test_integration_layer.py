@@ -180,7 +180,7 @@ def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None
 def test_sync_compiles_each_policy_once_plus_the_dry_run(
     example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import octodns_mailauth.compile as compile_module
+    import octodns_mailauth.integration.inputs as compile_module
 
     calls: list[str] = []
     real = compile_module.compile_policy
@@ -297,7 +297,7 @@ def test_a_policy_compiles_once_where_its_zone_agrees_with_the_dry_compile(
     """The dry compile of __init__ is the zone's own result wherever the zone's
     records do not change what the policy read of them; where they do (a TXT at
     the apex beside our SPF), the policy compiles again against them."""
-    import octodns_mailauth.compile as compile_module
+    import octodns_mailauth.integration.inputs as compile_module
 
     Path("zones/config/plain.example.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.8\n")
     Path("zones/mail/plain.example.yaml").write_text(

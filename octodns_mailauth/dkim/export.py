@@ -24,15 +24,6 @@ from .keystore import Keystore, KeystoreError
 from .rotate import SigningKey
 from .rotation import KeyStatus, RotationState
 
-__all__ = [
-    "FORMATS",
-    "active_signing_keys",
-    "render_opendkim_keytable",
-    "render_opendkim_signingtable",
-    "render_rspamd_signing",
-    "write_exports",
-]
-
 
 def active_signing_keys(
     policies: Iterable[LoadedPolicy],

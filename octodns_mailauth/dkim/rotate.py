@@ -329,13 +329,3 @@ def keygen(policies: Iterable[LoadedPolicy], keystore: Keystore) -> list[tuple[s
     if errors:
         raise RotationError(errors, "DKIM key generation failed")
     return out
-
-
-__all__ = [
-    "RotateReport",
-    "RotationError",
-    "SigningKey",
-    "advance_rotation",
-    "keygen",
-    "rotating_entries",
-]

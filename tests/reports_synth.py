@@ -1,15 +1,20 @@
 """Synthetic DMARC aggregate reports, written as receivers write them.
 
 `aggregate_xml` serialises a report (RFC 7489-era or RFC 9990 with its
-namespace); `month` makes a month of daily reports from several reporters for a
-set of sources, in mixed containers (plain XML, gzip, zip, mail messages).
-Used by the gate/suggest tests, the HTML browser test and bench/bench_reports.py.
+namespace; on one line, or indented as most receivers write it);
+`parsedmarc_json` is the same report as parsedmarc writes it, `mbox` puts
+messages in one mbox; `month` makes a month of daily reports from several
+reporters for a set of sources, in mixed containers (plain XML, gzip, zip,
+mail messages).  Used by the gate/suggest tests, the HTML browser test and
+bench/bench_reports.py.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -68,18 +73,112 @@ def aggregate_xml(
     *,
     policy: str = "none",
     rfc9990: bool = False,
+    indent: bool = False,
 ) -> bytes:
     ns = f' xmlns="{RFC9990_NS}"' if rfc9990 else ""
     version = "<version>1.0</version>" if rfc9990 else ""
     body = "".join(_row(src, n, domain, policy) for src, n in rows)
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<feedback{ns}>{version}<report_metadata>'
+    feedback = (
+        f"<feedback{ns}>{version}<report_metadata>"
         f"<org_name>{escape(org)}</org_name><email>noreply-dmarc@{escape(org)}</email>"
         f"<report_id>{escape(report_id)}</report_id><date_range><begin>{begin}</begin>"
         f"<end>{begin + 86399}</end></date_range></report_metadata><policy_published>"
         f"<domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>{policy}</p>"
-        f"</policy_published>{body}</feedback>\n"
-    ).encode()
+        f"</policy_published>{body}</feedback>"
+    )
+    if indent:
+        feedback = _indented(feedback)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{feedback}\n'.encode()
+
+
+_TOKEN = re.compile(r"<[^>]+>|[^<]+")
+
+
+def _indented(xml: str) -> str:
+    """Two spaces a level, each element on its own line, text beside its tags."""
+    out: list[str] = []
+    depth = 0
+    text = False  # the last token was text: its end tag stays on the line
+    for token in _TOKEN.findall(xml):
+        if token[0] != "<":
+            out.append(token)
+            text = True
+            continue
+        if token[1] == "/":
+            depth -= 1
+            if not text:
+                out.append("\n" + "  " * depth)
+            out.append(token)
+        else:
+            out.append(("\n" if out else "") + "  " * depth + token)
+            depth += 1
+        text = False
+    return "".join(out)
+
+
+def parsedmarc_json(
+    org: str, report_id: str, begin: int, domain: str, rows: list[tuple[Source, int]]
+) -> dict:
+    """The same report as parsedmarc's JSON output writes it (one aggregate report)."""
+
+    def when(epoch: int) -> str:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    return {
+        "xml_schema": "draft",
+        "report_metadata": {
+            "org_name": org,
+            "org_email": f"noreply-dmarc@{org}",
+            "report_id": report_id,
+            "begin_date": when(begin),
+            "end_date": when(begin + 86399),
+            "errors": [],
+        },
+        "policy_published": {"domain": domain, "adkim": "r", "aspf": "r", "p": "none"},
+        "records": [
+            {
+                "source": {"ip_address": src.ip, "reverse_dns": None, "base_domain": None},
+                "count": count,
+                "alignment": {
+                    "spf": src.dmarc_spf == "pass",
+                    "dkim": src.dmarc_dkim == "pass",
+                    "dmarc": src.passes,
+                },
+                "policy_evaluated": {
+                    "disposition": "none",
+                    "dkim": src.dmarc_dkim,
+                    "spf": src.dmarc_spf,
+                    "policy_override_reasons": [],
+                },
+                "identifiers": {
+                    "header_from": src.header_from or domain,
+                    "envelope_from": src.envelope_from,
+                    "envelope_to": None,
+                },
+                "auth_results": {
+                    "dkim": [{"domain": d, "selector": s, "result": r} for d, s, r in src.dkim],
+                    "spf": [
+                        {"domain": src.envelope_from, "scope": "mfrom", "result": src.spf_result}
+                    ],
+                },
+            }
+            for src, count in rows
+        ],
+    }
+
+
+def parsedmarc_file(reports: list[dict]) -> bytes:
+    """parsedmarc's aggregate JSON output: a list of reports, indented."""
+    return json.dumps(reports, indent=2).encode()
+
+
+def mbox(messages: list[bytes]) -> bytes:
+    """Mail messages in one mbox (mboxrd: body lines starting "From " quoted)."""
+    out = []
+    for msg in messages:
+        body = re.sub(rb"(?m)^(>*From )", rb">\1", msg)
+        out.append(b"From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n" + body.rstrip(b"\n") + b"\n")
+    return b"\n".join(out)
 
 
 def wrap(data: bytes, name: str, kind: int) -> tuple[str, bytes]:

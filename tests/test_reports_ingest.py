@@ -436,3 +436,250 @@ def test_cli_reverse_dns_from_a_real_server(pdns: object, tmp_path: Path) -> Non
         assert rows["198.18.7.7"].reverse_dns == ""  # no answer: asked once, not again
     finally:
         pdns.delete_zone(zone)  # type: ignore[attr-defined]
+
+
+def _parsedmarc_tls(rfc: dict) -> dict:
+    """An RFC 8460 report as parsedmarc writes it: flatter, "_" for "-"."""
+    return {
+        "organization_name": rfc["organization-name"],
+        "begin_date": rfc["date-range"]["start-datetime"],
+        "end_date": rfc["date-range"]["end-datetime"],
+        "contact_info": rfc.get("contact-info"),
+        "report_id": rfc["report-id"],
+        "policies": [
+            {
+                "policy_domain": p["policy"]["policy-domain"],
+                "policy_type": p["policy"]["policy-type"],
+                "policy_strings": p["policy"].get("policy-string"),
+                "mx_host_patterns": p["policy"].get("mx-host"),
+                "successful_session_count": p["summary"]["total-successful-session-count"],
+                "failed_session_count": p["summary"]["total-failure-session-count"],
+                "failure_details": [
+                    {k.replace("-", "_"): v for k, v in fd.items()}
+                    for fd in p.get("failure-details", [])
+                ],
+            }
+            for p in rfc["policies"]
+        ],
+    }
+
+
+def test_tls_reports_read_alike_in_both_spellings() -> None:
+    """One reader serves RFC 8460's JSON and parsedmarc's: the same report, the same result."""
+    rfc = json.loads((SAMPLES / "smtp_tls" / "rfc8460.json").read_text())
+    (ours,) = read_bytes(json.dumps(rfc).encode(), "rfc.json")
+    (theirs,) = read_bytes(json.dumps(_parsedmarc_tls(rfc)).encode(), "pm.json")
+    assert isinstance(ours, TlsReport) and isinstance(theirs, TlsReport), (ours, theirs)
+    assert (ours.format, theirs.format) == ("rfc8460", "parsedmarc")
+    assert ours.policies == theirs.policies
+    assert sum(len(p.details) for p in ours.policies) >= 2
+    assert (ours.org, ours.report_id, ours.begin, ours.end) == (
+        theirs.org,
+        theirs.report_id,
+        theirs.begin,
+        theirs.end,
+    )
+    # A missing field is named by its path in the spelling the file uses.
+    del rfc["policies"][0]["failure-details"][0]["result-type"]
+    pm = _parsedmarc_tls(rfc)
+    for doc, path in (
+        (rfc, "policies[1].failure-details[1].result-type is None"),
+        (pm, "policies[1].failure_details[1].result_type is None"),
+    ):
+        (item,) = read_bytes(json.dumps(doc).encode(), "x.json")
+        assert isinstance(item, Refused) and path in item.reason, item
+    del rfc["policies"][0]["summary"]
+    (item,) = read_bytes(json.dumps(rfc).encode(), "x.json")
+    assert isinstance(item, Refused) and "no policies[1].summary object" in item.reason
+
+
+def test_indented_namespaced_and_compact_reports_read_alike() -> None:
+    import reports_synth as rs
+
+    sources = rs.example_com_sources()
+    rows = [(src, n + 1) for n, src in enumerate(sources)]
+    reads = []
+    for rfc9990 in (False, True):
+        for indent in (False, True):
+            data = rs.aggregate_xml(
+                "r.example", "id", 1700000000, "example.com", rows, rfc9990=rfc9990, indent=indent
+            )
+            assert (b"\n  <report_metadata>" in data) is indent
+            (report,) = read_bytes(data, "x.xml")
+            assert isinstance(report, AggregateReport), report
+            reads.append(report)
+    assert len(reads[0].rows) == len(sources) == 5
+    assert all(r.rows == reads[0].rows for r in reads)
+    assert [r.format for r in reads] == ["rfc7489", "rfc7489", "rfc9990", "rfc9990"]
+    relay = reads[0].rows[2]
+    assert relay.dkim == [
+        ("example.com", "relay2026a", "pass"),
+        ("example.com", "relay2026r", "pass"),
+    ]
+    assert relay.spf[0].scope == "mfrom" and relay.envelope_from == "example.com"
+
+
+def test_record_values_are_trimmed_and_defaulted() -> None:
+    """Space around values, odd case, and empty optional results read as the plain values."""
+    row = (
+        "<record><row><source_ip> 192.0.2.1\n</source_ip><count>\n 3 </count><policy_evaluated>"
+        "<disposition> None </disposition><dkim> </dkim><spf>PASS</spf></policy_evaluated>"
+        "</row><identifiers><header_from> Example.COM. </header_from></identifiers>"
+        "<auth_results><dkim><domain>example.com</domain><selector> S1 </selector>"
+        "<result/></dkim><spf><domain>example.com</domain><result> SoftFail</result>"
+        "</spf></auth_results></record>"
+    )
+    (report,) = read_bytes(_xml(row), "x.xml")
+    assert isinstance(report, AggregateReport), report
+    (r,) = report.rows
+    assert (r.source_ip, r.count, r.disposition, r.dmarc_dkim, r.dmarc_spf) == (
+        "192.0.2.1",
+        3,
+        "none",
+        "fail",
+        "pass",
+    )
+    assert r.header_from == "example.com"
+    assert r.dkim == [("example.com", "s1", "none")]
+    assert r.spf == [("example.com", "", "softfail")]
+    (bad,) = read_bytes(_xml(row.replace("<dkim> </dkim>", "<dkim> maybe </dkim>")), "x")
+    assert isinstance(bad, Refused)
+    assert "record 1: dkim is 'maybe', not one of fail, pass" in bad.reason
+
+
+def _mime_cases() -> list[tuple[str, bytes]]:
+    """Messages to read as the stdlib does: the samples and some odd shapes."""
+    cases = [(str(p.relative_to(SAMPLES)), p.read_bytes()) for p in sorted(SAMPLES.rglob("*.eml"))]
+    report = message_with_attachment(gzip.compress(_xml(_row())), "r.xml.gz", "application/gzip")
+    head, _, body = report.partition(b"\n\n")
+    boundary = report.split(b'boundary="', 1)[1].split(b'"', 1)[0]
+    forwarded = (
+        b"From: a@b.example\nSubject: Fwd: report\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="outer"\n\npreamble\n--outer\n'
+        b"Content-Type: text/plain\n\nsee attached\n--outer\n"
+        b"Content-Type: message/rfc822\n\n" + report + b"\n--outer--\nepilogue\n"
+    )
+    cases += [
+        ("forwarded as message/rfc822", forwarded),
+        ("CRLF line ends", report.replace(b"\n", b"\r\n")),
+        ("no closing boundary", report.rsplit(b"--" + boundary + b"--", 1)[0]),
+        ("padding after a boundary", report.replace(boundary + b"\n", boundary + b" \t\n", 1)),
+        (
+            "a line that only starts like a boundary",
+            head + b"\n\n" + body.replace(b"This is", b"--" + boundary + b"x\nThis is", 1),
+        ),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "data"), _mime_cases(), ids=lambda v: str(v)[:40])
+def test_mime_parts_as_the_stdlib_reads_them(name: str, data: bytes) -> None:
+    """The multipart splitter (ingest._mime_walk) gives the parts, containers and decoded
+    payloads the stdlib's full parse gives, so only the speed differs."""
+    import email
+    from email.policy import compat32
+
+    def shape(parts: list) -> list:
+        return [
+            (p.get_content_type(), container, None if container else p.get_payload(decode=True))
+            for p, container in parts
+        ]
+
+    full = email.message_from_bytes(data, policy=compat32)
+    ours = shape(list(ingest._mime_walk(ingest._parse_message(data))))
+    theirs = shape([(p, p.is_multipart()) for p in full.walk()])
+    assert ours == theirs
+    assert len(ours) >= 2, ours
+
+
+def _chunk_with_pid(entries: list) -> list:
+    """ingest._read_chunk, plus a marker naming the process that read the chunk."""
+    import os
+
+    return [*_READ_CHUNK(entries), Refused(f"pid {os.getpid()}", "marker")]
+
+
+_READ_CHUNK = ingest._read_chunk
+
+
+def test_worker_processes_read_the_same_in_the_same_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    paths = [SAMPLES / d for d in REPORT_DIRS] + [SAMPLES / "empty.xml", SAMPLES / "missing"]
+    alone = list(read_paths(paths, jobs=1))
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 3)
+    monkeypatch.setattr(ingest, "_read_chunk", _chunk_with_pid)
+    items = list(read_paths(paths, jobs=2))
+    pids = {i.source for i in items if isinstance(i, Refused) and i.reason == "marker"}
+    # Several chunks, read by other processes than this one.
+    assert len([i for i in items if getattr(i, "reason", "") == "marker"]) >= 8
+    assert pids and f"pid {os.getpid()}" not in pids
+    items = [i for i in items if getattr(i, "reason", "") != "marker"]
+    assert items == alone
+    assert len(alone) == 29 and isinstance(alone[-1], Refused)
+    assert alone[-1].reason == "no such file or folder"
+
+
+def test_many_files_are_read_in_workers_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_FILES", 4)
+    monkeypatch.setattr(ingest, "_cpus", lambda: 2)
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    calls: list[int] = []
+    real = ingest._read_in_workers
+    monkeypatch.setattr(
+        ingest, "_read_in_workers", lambda e, jobs: calls.append(jobs) or real(e, jobs)
+    )
+    for n in range(5):
+        (tmp_path / f"r{n}.xml").write_bytes(_xml(_row()).replace(b"id-1", f"id-{n}".encode()))
+    assert [i.report_id for i in read_paths([tmp_path])] == [f"id-{n}" for n in range(5)]
+    assert calls == [2]
+    assert len(list(read_paths([tmp_path / "r1.xml", tmp_path / "r2.xml"]))) == 2
+    assert calls == [2]  # two files: read here
+    # One worker per idle CPU: with every CPU busy, this process reads them.
+    assert ingest.default_jobs(5) == 2
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (1.2, 0.0, 0.0))
+    assert ingest.default_jobs(5) == 1
+    assert len(list(read_paths([tmp_path]))) == 5
+    assert calls == [2]
+
+
+def test_cli_ingest_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outs = []
+    for jobs in ("1", "2"):
+        db = tmp_path / f"e{jobs}.db"
+        argv = ["reports", "ingest", str(SAMPLES), "--db", str(db), "--jobs", jobs]
+        assert main(argv) == 0
+        outs.append(capsys.readouterr().out.replace(str(db), "DB"))
+    assert outs[0] == outs[1]
+    assert "16 DMARC aggregate and 3 SMTP TLS reports stored, 2 already stored" in outs[0]
+    assert main(["reports", "ingest", str(SAMPLES), "--db", str(db), "--jobs", "0"]) == 2
+    assert "--jobs 0: give at least 1" in capsys.readouterr().err
+
+
+def test_nested_parts_are_bounded() -> None:
+    """Multiparts and attached messages within each other are followed only so deep."""
+    depth = 200
+    data = b"From: a@b.example\nSubject: deep\nMIME-Version: 1.0\n"
+    for n in range(depth):
+        data += f'Content-Type: multipart/mixed; boundary="b{n}"\n\n--b{n}\n'.encode()
+    data += b"Content-Type: application/gzip\n\nnot reached\n"
+    data += b"".join(f"--b{n}--\n".encode() for n in reversed(range(depth)))
+    (item,) = read_bytes(data, "deep.eml")
+    assert isinstance(item, Refused) and "no report attachment" in item.reason, item
+    parts = list(ingest._mime_walk(ingest._parse_message(data)))
+    assert len(parts) == ingest._MAX_MIME_DEPTH + 1
+
+
+def test_namespace_name_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from octodns_mailauth.reports import safexml
+
+    monkeypatch.setattr(safexml, "_LOCAL", {})
+    monkeypatch.setattr(safexml, "_LOCAL_MAX", 50)
+    names = "".join(f"<x{n}/>" for n in range(500))
+    root, ns = safexml.parse_xml(f'<feedback xmlns="urn:x">{names}</feedback>'.encode(), 10**6)
+    assert ns == "urn:x" and [el.tag for el in root][-1] == "x499"
+    assert 0 < len(safexml._LOCAL) <= 51

@@ -295,6 +295,14 @@ def _reports_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "organisation",
     )
     _dns_flags(rp, "ask this resolver for PTR names; default: the system resolver")
+    rp.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        metavar="N",
+        help="read the files in N worker processes (default: one per idle CPU when there "
+        "are many files); the result is the same, in the same order",
+    )
     rp.add_argument("--quiet", "-q", action="store_true", help="print the summary only")
 
     rp = _action(

@@ -51,10 +51,12 @@ def db_path(args: argparse.Namespace, settings: Any) -> Path:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give at least 1")
     settings = _settings(args)
     path = db_path(args, settings)
     with EvidenceStore(path) as store:
-        stats = store.ingest(read_paths(args.paths))
+        stats = store.ingest(read_paths(args.paths, jobs=args.jobs))
         if not args.quiet:
             for refused in stats.refused:
                 print(f"{refused.source}: refused: {refused.reason}")

@@ -13,17 +13,24 @@ follow its format is refused with a one-line reason instead of half-read.
 from __future__ import annotations
 
 import email
+import email.parser
 import gzip
 import io
 import ipaddress
 import json
+import os
 import re
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage, Message
+from email.policy import compat32
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -65,17 +72,88 @@ class _Bad(ValueError):
     """A report that breaks its format: the text is the one-line reason."""
 
 
-def read_paths(paths: Iterable[str | Path]) -> Iterator[Item]:
-    """Every report in these files and folders (folders recursively, in name order)."""
+# Reading is CPU-bound (decompressing, parsing), so many files are read in worker
+# processes, one per idle CPU; fewer than this are read here, as starting workers costs
+# more.  Handing reports back costs CPU too (a third more in all), which only pays
+# when a CPU would otherwise idle: on a busy machine one process is faster.
+PARALLEL_MIN_FILES = 64
+CHUNK_FILES = 32  # files a worker reads per task: few round trips, yet even shares
+
+
+def read_paths(paths: Iterable[str | Path], jobs: int | None = None) -> Iterator[Item]:
+    """Every report in these files and folders (folders recursively, in name order).
+
+    `jobs` worker processes read the files (default: `default_jobs`); what they read
+    comes back in the same order, so the items (and the one-line reasons of those
+    refused) are the same as with `jobs=1`, which reads them in this process.
+    """
+    entries = list(_entries(paths))
+    if jobs is None:
+        jobs = default_jobs(len(entries))
+    if jobs <= 1 or len(entries) < 2:
+        for entry in entries:
+            yield from _read_entry(entry)
+        return
+    yield from _read_in_workers(entries, jobs)
+
+
+def _entries(paths: Iterable[str | Path]) -> Iterator[Path | Refused]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                yield from read_file(child)
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
         elif path.exists():
-            yield from read_file(path)
+            yield path
         else:
             yield Refused(str(path), "no such file or folder")
+
+
+def default_jobs(files: int) -> int:
+    """One worker per idle CPU (CPUs less the load average) for many files, else 1."""
+    if files < PARALLEL_MIN_FILES:
+        return 1
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _read_entry(entry: Path | Refused) -> Iterator[Item]:
+    if isinstance(entry, Refused):
+        yield entry
+    else:
+        yield from read_file(entry)
+
+
+def _read_chunk(entries: list[Path | Refused]) -> list[Item]:
+    """What a worker process does: read some files, hand back all they hold."""
+    return [item for entry in entries for item in _read_entry(entry)]
+
+
+def _read_in_workers(entries: list[Path | Refused], jobs: int) -> Iterator[Item]:
+    chunks = [entries[i : i + CHUNK_FILES] for i in range(0, len(entries), CHUNK_FILES)]
+    todo = iter(chunks)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)))
+    try:
+        # In order, and only a few chunks ahead of the consumer (the store), so
+        # memory stays bounded however many files there are.
+        ahead = deque(pool.submit(_read_chunk, c) for c in islice(todo, 4 * jobs))
+        while ahead:
+            items = ahead.popleft().result()
+            for chunk in islice(todo, 1):
+                ahead.append(pool.submit(_read_chunk, chunk))
+            yield from items
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def read_file(path: Path) -> Iterator[Item]:
@@ -111,7 +189,7 @@ def read_bytes(data: bytes, source: str, depth: int = 0) -> Iterator[Item]:
         elif head.startswith(b"From "):
             yield from _mbox(data, source, depth)
         elif _looks_like_message(head):
-            yield from _message(email.message_from_bytes(data), source, depth)
+            yield from _message(_parse_message(data), source, depth)
         else:
             yield Refused(
                 source,
@@ -182,8 +260,7 @@ def _mbox(data: bytes, source: str, depth: int) -> Iterator[Item]:
     for n, raw in enumerate(messages, 1):
         # mboxrd quotes body lines that start with "From " as ">From ".
         raw = re.sub(rb"(?m)^>(>*From )", rb"\1", raw)
-        msg = email.message_from_bytes(raw)
-        yield from _message(msg, f"{source}#{n}", depth)
+        yield from _message(_parse_message(raw), f"{source}#{n}", depth)
 
 
 _REPORT_TYPES = {
@@ -202,10 +279,9 @@ _REPORT_TYPES = {
 
 
 def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
-    """The report attachments of one mail message (RFC 9990 §4 / RFC 8460 §5.3).
-    Messages are parsed with the compat32 policy: several times faster than
-    email.policy.default, and attachments need none of its header objects."""
-    if _is_failure_report(msg):
+    """The report attachments of one mail message (RFC 9990 §4 / RFC 8460 §5.3)."""
+    parts = list(_mime_walk(msg))
+    if _is_failure_report(parts):
         yield Refused(
             source,
             "a DMARC failure report (RFC 9991 / RFC 6591 feedback report): it describes "
@@ -213,8 +289,8 @@ def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
         )
         return
     found = False
-    for part in msg.walk():
-        if part.is_multipart():
+    for part, container in parts:
+        if container:
             continue
         ctype = part.get_content_type()
         filename = part.get_filename() or ""
@@ -236,11 +312,80 @@ def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
         )
 
 
-def _is_failure_report(msg: Message) -> bool:
+def _is_failure_report(parts: list[tuple[Message, bool]]) -> bool:
+    top = parts[0][0]
+    if top.get_content_type() == "multipart/report":
+        return str(top.get_param("report-type", "")).lower() == "feedback-report"
+    return any(p.get_content_type() == "message/feedback-report" for p, _ in parts)
+
+
+# --- MIME ----------------------------------------------------------------------------------
+#
+# The stdlib parses headers, parameters and transfer encodings (compat32 policy: several
+# times faster than email.policy.default, and attachments need none of its header
+# objects).  Multipart bodies are split here: the stdlib's full parse compiles a regular
+# expression for every boundary it meets (each message has its own), which was half the
+# cost of reading a report that arrives by mail.
+
+_MAX_MIME_DEPTH = 8  # multiparts and attached messages within one message
+
+
+def _parse_message(data: bytes | str) -> Message:
+    """A message's headers; its body stays one string until `_mime_walk` splits it."""
+    if isinstance(data, bytes):
+        return email.parser.BytesParser(policy=compat32).parsebytes(data, headersonly=True)
+    return email.parser.Parser(policy=compat32).parsestr(data, headersonly=True)
+
+
+def _mime_walk(msg: Message, depth: int = 0) -> Iterator[tuple[Message, bool]]:
+    """Each part, depth first, as `Message.walk()` of a fully parsed message gives them,
+    with whether it is a container (multipart, or an attached message)."""
     ctype = msg.get_content_type()
-    if ctype == "multipart/report":
-        return str(msg.get_param("report-type", "")).lower() == "feedback-report"
-    return any(p.get_content_type() == "message/feedback-report" for p in msg.walk())
+    body = msg.get_payload()
+    if depth < _MAX_MIME_DEPTH and isinstance(body, str):
+        if ctype.startswith("multipart/"):
+            boundary = msg.get_boundary()
+            if boundary:
+                yield msg, True
+                for text in _split_multipart(body, boundary):
+                    yield from _mime_walk(_parse_message(text), depth + 1)
+                return
+        elif ctype.startswith("message/") and ctype != "message/delivery-status":
+            # As the stdlib does, a message/* part holds a message (a forwarded report,
+            # a feedback report's fields); a bounce's delivery-status never holds a report.
+            yield msg, True
+            yield from _mime_walk(_parse_message(body), depth + 1)
+            return
+    yield msg, False
+
+
+def _split_multipart(body: str, boundary: str) -> list[str]:
+    """The body parts between boundary lines (RFC 2046 §5.1.1): a line "--boundary",
+    "--boundary--" closing, either followed by nothing but spaces or tabs.  The line
+    break before a boundary line belongs to it.  Without the closing line, the last
+    part runs to the end (as the stdlib reads it)."""
+    text = "\n" + body
+    mark = "\n--" + boundary
+    parts: list[str] = []
+    start = -1  # where the current part begins; -1 in the preamble
+    at = text.find(mark)
+    while at != -1:
+        after = at + len(mark)
+        eol = text.find("\n", after)
+        end = len(text) if eol == -1 else eol + 1
+        rest = text[after:end].rstrip("\r\n")
+        closing = rest.startswith("--")
+        if not (rest[2:] if closing else rest).strip(" \t"):
+            if start != -1:
+                part = text[start:at]
+                parts.append(part[:-1] if part.endswith("\r") else part)
+            if closing:
+                return parts
+            start = end
+        at = text.find(mark, after)
+    if start != -1:
+        parts.append(text[start:])
+    return parts
 
 
 # --- DMARC aggregate XML -----------------------------------------------------------------
@@ -266,19 +411,19 @@ def _xml_report(data: bytes, source: str) -> Item:
 
 def _int(text: str, what: str, low: int = 0) -> int:
     try:
-        value = int(text.strip())
+        value = int(text)
     except ValueError:
-        raise _Bad(f"{what} is {text!r}, not a whole number") from None
+        raise _Bad(f"{what} is {text.strip()!r}, not a whole number") from None
     if value < low:
         raise _Bad(f"{what} is {value}, below {low}")
     return value
 
 
-def _enum(text: str, allowed: frozenset[str], what: str) -> str:
+def _enum(text: str, allowed: frozenset[str], what: str, default: str = "") -> str:
     # Receivers write `Pass` and `PASS` too; the values themselves are fixed.
-    value = text.strip().lower()
+    value = text.strip().lower() or default
     if value not in allowed:
-        raise _Bad(f"{what} is {text!r}, not one of {', '.join(sorted(allowed))}")
+        raise _Bad(f"{what} is {text.strip()!r}, not one of {', '.join(sorted(allowed))}")
     return value
 
 
@@ -294,7 +439,7 @@ def _canonical_ip(text: str) -> str | None:
 def _ip(text: str, what: str) -> str:
     ip = _canonical_ip(text)
     if ip is None:
-        raise _Bad(f"{what} is {text!r}, not an IP address")
+        raise _Bad(f"{what} is {text.strip()!r}, not an IP address")
     return ip
 
 
@@ -344,18 +489,8 @@ def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
     )
 
 
-def _kids(el: Element | None) -> dict[str, Element]:
-    """Children by tag (the first of each), in one pass: faster than a find per field."""
-    out: dict[str, Element] = {}
-    if el is not None:
-        for c in el:
-            out.setdefault(c.tag, c)
-    return out
-
-
-def _t(kids: dict[str, Element], tag: str) -> str:
-    el = kids.get(tag)
-    return (el.text or "").strip() if el is not None else ""
+# Stands in for a missing element, so a missing field reads as "" without a test.
+_NONE = Element("none")
 
 
 def _record(rec: Element, n: int) -> AggregateRow:
@@ -367,39 +502,57 @@ def _record(rec: Element, n: int) -> AggregateRow:
 
 
 def _record_fields(rec: Element) -> AggregateRow:
-    parts = _kids(rec)
-    if "row" not in parts:
+    # The hot path of an ingest (one call per <record>): C lookups (find/findtext on
+    # a plain tag name take the first such child) and set tests for the usual values.
+    row = rec.find("row")
+    if row is None:
         raise _Bad("no <row>")
-    row = _kids(parts["row"])
-    evaluated = _kids(row.get("policy_evaluated"))
-    ident = _kids(parts.get("identifiers"))
-    header_from = _domain(_t(ident, "header_from"))
+    evaluated = row.find("policy_evaluated")
+    if evaluated is None:
+        evaluated = _NONE
+    ident = rec.find("identifiers")
+    if ident is None:
+        ident = _NONE
+    header_from = _domain(ident.findtext("header_from", ""))
     if not header_from:
         raise _Bad("no <identifiers><header_from>")
     dkim = []
     spf = []
-    auth = parts.get("auth_results")
+    auth = rec.find("auth_results")
     for el in auth if auth is not None else ():
-        kids = _kids(el)
-        d = _domain(_t(kids, "domain"))
+        d = _domain(el.findtext("domain", ""))
         if not d:
             continue
-        if el.tag == "dkim":
-            result = _enum(_t(kids, "result") or "none", DKIM_RESULTS, "dkim result")
-            dkim.append(DkimAuth(d, _t(kids, "selector").lower(), result))
-        elif el.tag == "spf":
-            result = _enum(_t(kids, "result") or "none", SPF_RESULTS, "spf result")
-            spf.append(SpfAuth(d, _t(kids, "scope").lower(), result))
+        tag = el.tag
+        if tag == "dkim":
+            result = el.findtext("result") or "none"
+            if result not in DKIM_RESULTS:
+                result = _enum(result, DKIM_RESULTS, "dkim result", "none")
+            dkim.append(DkimAuth(d, el.findtext("selector", "").strip().lower(), result))
+        elif tag == "spf":
+            result = el.findtext("result") or "none"
+            if result not in SPF_RESULTS:
+                result = _enum(result, SPF_RESULTS, "spf result", "none")
+            spf.append(SpfAuth(d, el.findtext("scope", "").strip().lower(), result))
+    disposition = evaluated.findtext("disposition", "")
+    if disposition not in DISPOSITIONS:
+        disposition = _enum(disposition, DISPOSITIONS, "disposition")
+    dmarc_dkim = evaluated.findtext("dkim") or "fail"
+    if dmarc_dkim not in DMARC_RESULTS:
+        dmarc_dkim = _enum(dmarc_dkim, DMARC_RESULTS, "dkim", "fail")
+    dmarc_spf = evaluated.findtext("spf") or "fail"
+    if dmarc_spf not in DMARC_RESULTS:
+        dmarc_spf = _enum(dmarc_spf, DMARC_RESULTS, "spf", "fail")
     return AggregateRow(
-        source_ip=_ip(_t(row, "source_ip"), "source_ip"),
-        count=_int(_t(row, "count"), "count"),
-        disposition=_enum(_t(evaluated, "disposition"), DISPOSITIONS, "disposition"),
-        dmarc_dkim=_enum(_t(evaluated, "dkim") or "fail", DMARC_RESULTS, "dkim"),
-        dmarc_spf=_enum(_t(evaluated, "spf") or "fail", DMARC_RESULTS, "spf"),
-        header_from=header_from,
-        envelope_from=_domain(_t(ident, "envelope_from")),
-        dkim=dkim,
-        spf=spf,
+        _ip(row.findtext("source_ip", ""), "source_ip"),
+        _int(row.findtext("count", ""), "count"),
+        disposition,
+        dmarc_dkim,
+        dmarc_spf,
+        header_from,
+        _domain(ident.findtext("envelope_from", "")),
+        dkim,
+        spf,
     )
 
 
@@ -440,11 +593,11 @@ def _json_one(doc: Any, source: str) -> Item:
         if not isinstance(doc, dict):
             raise _Bad(f"a JSON {type(doc).__name__} where a report object belongs")
         if "organization-name" in doc or "date-range" in doc:
-            return _tls_rfc8460(doc, source)
+            return _tls(doc, source, _RFC8460)
         if "report_metadata" in doc:
             return _parsedmarc_aggregate(doc, source)
         if "organization_name" in doc and "policies" in doc:
-            return _parsedmarc_tls(doc, source)
+            return _tls(doc, source, _PARSEDMARC_TLS)
         if doc.get("report_type") in ("aggregate", "smtp_tls") and "report" in doc:
             return _json_one(doc["report"], source)
         keys = ", ".join(sorted(map(str, doc))[:6])
@@ -491,100 +644,121 @@ def _mx_list(value: Any) -> list[str]:
     return [_domain(str(v)) for v in items if str(v).strip()]
 
 
-def _tls_rfc8460(doc: dict[str, Any], source: str) -> TlsReport:
-    dates = doc.get("date-range")
-    if not isinstance(dates, dict):
-        raise _Bad("no date-range object")
+@dataclass(frozen=True)
+class _TlsSpelling:
+    """Where one JSON spelling of an SMTP TLS report keeps each field (dotted paths):
+    RFC 8460's own, or parsedmarc's (flatter, "_" for "-").  One reader serves both."""
+
+    format: str
+    org: str
+    report_id: str
+    begin: str
+    end: str
+    policy_type: str  # these within one item of "policies"
+    policy_domain: str
+    mx_hosts: str
+    successes: str
+    failures: str
+    details: str
+    sep: str  # the failure details' fields: RFC 8460's names with this for "-"
+
+
+_RFC8460 = _TlsSpelling(
+    "rfc8460",
+    "organization-name",
+    "report-id",
+    "date-range.start-datetime",
+    "date-range.end-datetime",
+    "policy.policy-type",
+    "policy.policy-domain",
+    "policy.mx-host",
+    "summary.total-successful-session-count",
+    "summary.total-failure-session-count",
+    "failure-details",
+    "-",
+)
+_PARSEDMARC_TLS = _TlsSpelling(
+    "parsedmarc",
+    "organization_name",
+    "report_id",
+    "begin_date",
+    "end_date",
+    "policy_type",
+    "policy_domain",
+    "mx_host_patterns",
+    "successful_session_count",
+    "failed_session_count",
+    "failure_details",
+    "_",
+)
+
+
+def _at(doc: dict[str, Any], path: str, where: str = "") -> Any:
+    """The value at a dotted path; an object missing on the way is refused by name."""
+    *parents, last = path.split(".")
+    for n, key in enumerate(parents):
+        doc = doc.get(key)
+        if not isinstance(doc, dict):
+            raise _Bad(f"no {where}{'.'.join(parents[: n + 1])} object")
+    return doc.get(last)
+
+
+def _tls(doc: dict[str, Any], source: str, spelling: _TlsSpelling) -> TlsReport:
+    sp = spelling
+    begin = _time(_at(doc, sp.begin), sp.begin)  # first: a missing date range says so
     policies_in = doc.get("policies")
     if not isinstance(policies_in, list) or not policies_in:
         raise _Bad("no policies list")
     policies = []
     for n, item in enumerate(policies_in, 1):
         where = f"policies[{n}]"
-        if not isinstance(item, dict) or not isinstance(item.get("policy"), dict):
-            raise _Bad(f"{where}: no policy object")
-        pol = item["policy"]
-        summary = item.get("summary")
-        if not isinstance(summary, dict):
-            raise _Bad(f"{where}: no summary object")
-        details = []
-        for m, fd in enumerate(item.get("failure-details") or [], 1):
-            w = f"{where}.failure-details[{m}]"
-            if not isinstance(fd, dict):
-                raise _Bad(f"{w}: not an object")
-            details.append(
-                TlsFailure(
-                    _str(fd.get("result-type"), f"{w}.result-type").lower(),
-                    _count(fd.get("failed-session-count"), f"{w}.failed-session-count"),
-                    _domain(_str(fd.get("receiving-mx-hostname"), "mx", required=False)),
-                    _str(fd.get("sending-mta-ip"), "ip", required=False),
-                    _str(fd.get("receiving-ip"), "ip", required=False),
-                    _str(fd.get("failure-reason-code"), "reason", required=False)[:200],
-                )
-            )
+        if not isinstance(item, dict):
+            raise _Bad(f"{where}: not an object")
         policies.append(
             TlsPolicy(
-                _str(pol.get("policy-type"), f"{where}.policy-type").lower(),
-                _domain(_str(pol.get("policy-domain"), f"{where}.policy-domain")),
-                _mx_list(pol.get("mx-host")),
-                _count(
-                    summary.get("total-successful-session-count"),
-                    f"{where}.summary.total-successful-session-count",
+                _str(_at(item, sp.policy_type, where + "."), f"{where}.{sp.policy_type}").lower(),
+                _domain(
+                    _str(_at(item, sp.policy_domain, where + "."), f"{where}.{sp.policy_domain}")
                 ),
-                _count(
-                    summary.get("total-failure-session-count"),
-                    f"{where}.summary.total-failure-session-count",
-                ),
-                details,
+                _mx_list(_at(item, sp.mx_hosts, where + ".")),
+                _count(_at(item, sp.successes, where + "."), f"{where}.{sp.successes}"),
+                _count(_at(item, sp.failures, where + "."), f"{where}.{sp.failures}"),
+                _tls_failures(item.get(sp.details), f"{where}.{sp.details}", sp.sep),
             )
         )
     return TlsReport(
-        org=_str(doc.get("organization-name"), "organization-name"),
-        report_id=_str(doc.get("report-id"), "report-id"),
-        begin=_time(dates.get("start-datetime"), "date-range.start-datetime"),
-        end=_time(dates.get("end-datetime"), "date-range.end-datetime"),
+        org=_str(_at(doc, sp.org), sp.org),
+        report_id=_str(_at(doc, sp.report_id), sp.report_id),
+        begin=begin,
+        end=_time(_at(doc, sp.end), sp.end),
         policies=policies,
-        format="rfc8460",
+        format=sp.format,
         source=source,
     )
 
 
-def _parsedmarc_tls(doc: dict[str, Any], source: str) -> TlsReport:
-    policies = []
-    for n, pol in enumerate(doc.get("policies") or [], 1):
-        where = f"policies[{n}]"
-        details = [
+def _tls_failures(items: Any, where: str, sep: str) -> list[TlsFailure]:
+    def key(name: str) -> str:
+        return name.replace("-", sep)
+
+    if items is not None and not isinstance(items, list):
+        raise _Bad(f"{where}: not a list")
+    details = []
+    for m, fd in enumerate(items or [], 1):
+        w = f"{where}[{m}]"
+        if not isinstance(fd, dict):
+            raise _Bad(f"{w}: not an object")
+        details.append(
             TlsFailure(
-                _str(fd.get("result_type"), f"{where}.result_type").lower(),
-                _count(fd.get("failed_session_count"), f"{where}.failed_session_count"),
-                _domain(str(fd.get("receiving_mx_hostname") or "")),
-                str(fd.get("sending_mta_ip") or ""),
-                str(fd.get("receiving_ip") or ""),
-                str(fd.get("failure_reason_code") or "")[:200],
-            )
-            for fd in pol.get("failure_details") or []
-        ]
-        policies.append(
-            TlsPolicy(
-                _str(pol.get("policy_type"), f"{where}.policy_type").lower(),
-                _domain(_str(pol.get("policy_domain"), f"{where}.policy_domain")),
-                _mx_list(pol.get("mx_host_patterns")),
-                _count(pol.get("successful_session_count"), f"{where}.successful_session_count"),
-                _count(pol.get("failed_session_count"), f"{where}.failed_session_count"),
-                details,
+                _str(fd.get(key("result-type")), f"{w}.{key('result-type')}").lower(),
+                _count(fd.get(key("failed-session-count")), f"{w}.{key('failed-session-count')}"),
+                _domain(_str(fd.get(key("receiving-mx-hostname")), "mx", required=False)),
+                _str(fd.get(key("sending-mta-ip")), "ip", required=False),
+                _str(fd.get(key("receiving-ip")), "ip", required=False),
+                _str(fd.get(key("failure-reason-code")), "reason", required=False)[:200],
             )
         )
-    if not policies:
-        raise _Bad("no policies")
-    return TlsReport(
-        org=_str(doc.get("organization_name"), "organization_name"),
-        report_id=_str(doc.get("report_id"), "report_id"),
-        begin=_time(doc.get("begin_date"), "begin_date"),
-        end=_time(doc.get("end_date"), "end_date"),
-        policies=policies,
-        format="parsedmarc",
-        source=source,
-    )
+    return details
 
 
 def _parsedmarc_aggregate(doc: dict[str, Any], source: str) -> AggregateReport:

@@ -56,10 +56,21 @@ def parse_xml(data: bytes, max_bytes: int) -> tuple[Element, str]:
     if root.tag[:1] == "{":
         ns = root.tag[1:].partition("}")[0]
         # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
+        # A dict of the names seen: a third of the time of splitting each tag.
+        local = _LOCAL
         for el in root.iter():
-            if el.tag[:1] == "{":
-                el.tag = el.tag.partition("}")[2]
+            tag = el.tag
+            try:
+                el.tag = local[tag]
+            except KeyError:
+                if len(local) > _LOCAL_MAX:  # hostile documents with ever new names
+                    local.clear()
+                el.tag = local[tag] = tag.rpartition("}")[2]
     return root, ns
+
+
+_LOCAL: dict[str, str] = {}  # "{namespace}name" (or "name") -> "name"
+_LOCAL_MAX = 4096
 
 
 def _may_declare(data: bytes) -> bool:

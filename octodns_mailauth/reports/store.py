@@ -218,6 +218,9 @@ class EvidenceStore:
                     f"{self.path}: folder {self.path.parent} does not exist for the reports "
                     "database"
                 )
+            self._dmarc_rows: list[tuple[Any, ...]] = []  # queued by add, written by _flush
+            self._tls_rows: list[tuple[Any, ...]] = []
+            self._names: dict[str, str] = {}  # source address -> reverse DNS name
             self.db = sqlite3.connect(str(self.path), isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -270,6 +273,12 @@ class EvidenceStore:
     def add(self, report: Report) -> bool:
         """Store a report; False (and nothing stored) if it was stored before.
         Call inside `transaction()` to store many at once."""
+        added = self._add(report, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self._flush()
+        return added
+
+    def _add(self, report: Report, now: str) -> bool:
+        """Claim the report's (kind, org, report id) and queue its rows for `_flush`."""
         cur = self.db.execute(
             'INSERT OR IGNORE INTO report (kind, org, report_id, domain, begin, "end", '
             "format, source, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -282,7 +291,7 @@ class EvidenceStore:
                 report.end,
                 report.format,
                 report.source,
-                datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                now,
             ),
         )
         if cur.rowcount != 1:
@@ -293,15 +302,38 @@ class EvidenceStore:
             self._tls(report)
         return True
 
+    def _flush(self) -> None:
+        """Write the queued rows: one executemany per table for many reports."""
+        dmarc, tls, names = self._dmarc_rows, self._tls_rows, self._names
+        self._dmarc_rows, self._tls_rows, self._names = [], [], {}
+        if dmarc:
+            self.db.executemany(
+                "INSERT INTO dmarc_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
+                dmarc,
+            )
+        if tls:
+            self.db.executemany(
+                "INSERT INTO tls_day VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions",
+                tls,
+            )
+        for ip, name in names.items():
+            self.set_reverse_dns(ip, name)
+
     def _dmarc(self, report: AggregateReport) -> None:
         day = day_of(report.begin)
-        values = []
+        domain = report.domain
+        values = self._dmarc_rows
         for row in report.rows:
-            dkim_d, dkim_s, dkim_r = _dkim(row)
-            spf_d, spf_r = _spf(row)
+            dkim = row.dkim
+            # One signature (the usual case) needs no ranking.
+            dkim_d, dkim_s, dkim_r = dkim[0] if len(dkim) == 1 else _dkim(row)
+            spf = row.spf
+            spf_d, spf_r = (spf[0].domain, spf[0].result) if len(spf) == 1 else _spf(row)
             values.append(
                 (
-                    report.domain,
+                    domain,
                     day,
                     row.source_ip,
                     row.header_from,
@@ -317,18 +349,12 @@ class EvidenceStore:
                     row.count,
                 )
             )
-        self.db.executemany(
-            "INSERT INTO dmarc_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
-            values,
-        )
-        known = [(row.source_ip, row.reverse_dns) for row in report.rows if row.reverse_dns]
-        for ip, name in known:
-            self.set_reverse_dns(ip, name)
+            if row.reverse_dns:
+                self._names[row.source_ip] = row.reverse_dns
 
     def _tls(self, report: TlsReport) -> None:
         day = day_of(report.begin)
-        values = []
+        values = self._tls_rows
         for pol in report.policies:
             mx = ",".join(pol.mx_hosts)
             key = (pol.policy_domain, day, pol.policy_type)
@@ -340,23 +366,19 @@ class EvidenceStore:
             if pol.failures > detailed:
                 # Failures the summary counts but no detail describes.
                 values.append((*key, mx, "unspecified-failure", pol.failures - detailed))
-        self.db.executemany(
-            "INSERT INTO tls_day VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions",
-            values,
-        )
 
-    def ingest(self, items: Iterable[Report | Refused], batch: int = 1000) -> IngestStats:
+    def ingest(self, items: Iterable[Report | Refused], batch: int = 2000) -> IngestStats:
         """Store what `ingest.read_paths` yields, committing every `batch` reports."""
         stats = IngestStats()
         pending = 0
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
                 if isinstance(item, Refused):
                     stats.refused.append(item)
                     continue
-                if not self.add(item):
+                if not self._add(item, now):
                     stats.duplicates += 1
                     continue
                 stats.domains.add(item.domain)
@@ -366,10 +388,13 @@ class EvidenceStore:
                     stats.tls += 1
                 pending += 1
                 if pending >= batch:
+                    self._flush()
                     self.db.execute("COMMIT")
                     self.db.execute("BEGIN IMMEDIATE")
                     pending = 0
+            self._flush()
         except BaseException:
+            self._dmarc_rows, self._tls_rows, self._names = [], [], {}
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")

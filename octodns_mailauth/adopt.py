@@ -483,7 +483,7 @@ def _adopt_dkim_key(
         entry["algorithm"] = "rsa"
         if bits != 2048:
             entry["bits"] = bits
-    entry["public_key"] = re.sub(r"\s+", "", tags["p"])
+    entry["public_key"] = key.p
     extra = set(tags) - {"v", "k", "p", "t", "h", "s", "n"}
     if extra or tags.get("h", "sha256") != "sha256" or key.flags not in ((), ("y",)):
         out.unexpressed.append(

@@ -15,7 +15,7 @@ from ..dkim.keystore import Keystore, KeystoreError
 from ..dkim.rotate import advance_rotation, keygen
 from ..dkim.statefile import default_path
 from ..errors import PolicyError
-from ..records.dkim import parse_dkim_txt, parse_key_record
+from ..records.dkim import parse_key_record
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import DnsUnavailable, LiveDns
 from .settings import UsageError, resolve
@@ -122,8 +122,7 @@ def _served_by(args: argparse.Namespace) -> Any:
                 record = parse_key_record(value)
             except DkimKeyError:
                 continue
-            served = "".join(parse_dkim_txt(value)["p"].split())
-            if record.algorithm == algorithm and served == p:
+            if record.algorithm == algorithm and record.p == p:
                 return None
         seen = "no DKIM key" if not values else "a different key"
         return f"{live.where} serves {seen} at {name}"

@@ -28,7 +28,7 @@ from ..dkim.rotation import KeyStatus, RotationState
 from ..dns.resolver import Resolver
 from ..names import relative_to, zone_of
 from ..records import txt_kind_matches
-from ..records.dkim import parse_dkim_txt, parse_key_record
+from ..records.dkim import parse_key_record
 from ..records.dmarc import parse_dmarc
 from ..records.spf import SpfSyntaxError, parse
 from ..spf.space import address_space
@@ -95,7 +95,7 @@ def _keys(values: tuple[str, ...] | None) -> tuple[set[tuple[str, str]], bool]:
         if record.revoked:
             revoked = True
         else:
-            keys.add((record.algorithm, "".join(parse_dkim_txt(value)["p"].split())))
+            keys.add((record.algorithm, record.p))
     return keys, revoked
 
 

@@ -150,6 +150,7 @@ class KeyRecord:
     hash_algorithms: tuple[str, ...] | None  # None = all
     services: tuple[str, ...]
     flags: tuple[str, ...]
+    p: str = ""  # as published, without the folding white space
 
     @property
     def bits(self) -> int | None:
@@ -181,8 +182,9 @@ def parse_key_record(value: str) -> KeyRecord:
     if "p" not in tags:
         raise DkimKeyError("p= is required (RFC 6376 §3.6.1)")
     public_key: PublicKey | None = None
-    if FWS.sub("", tags["p"]):
-        public_key = public_key_from_b64(algorithm, tags["p"])
+    p = FWS.sub("", tags["p"])
+    if p:
+        public_key = public_key_from_b64(algorithm, p)
         check_rsa_floor(public_key)
     services = tuple(s.strip() for s in tags.get("s", "*").split(":"))
     if not any(s in SERVICE_TYPES for s in services):
@@ -195,4 +197,5 @@ def parse_key_record(value: str) -> KeyRecord:
         hash_algorithms=hashes,
         services=services,
         flags=flags,
+        p=p,
     )

@@ -22,18 +22,10 @@ from .context import CompileContext
 from .findings import Severity
 from .policy.dmarc import DmarcPolicy
 from .records import DesiredRecord, dkim, mx, spf, txt_kind_matches
+from .records.dmarc import parked_value
 
 PARKED_SPF = spf.build(["-all"])
 OWNER = "parked"
-
-
-def parked_dmarc_value(rua: list[str]) -> str:
-    # np= (RFC 9989) covers names that do not exist; receivers that predate it
-    # ignore the unknown tag (RFC 7489 §6.3).
-    value = "v=DMARC1; p=reject; sp=reject; np=reject"
-    if rua:
-        value += f"; rua={','.join(rua)}"
-    return value
 
 
 def parked_step(ctx: CompileContext) -> None:
@@ -115,7 +107,7 @@ def _parked(ctx: CompileContext) -> None:
             f"_dmarc.{ctx.domain}",
             "TXT",
             ctx.ttl,
-            (parked_dmarc_value(rua),),
+            (parked_value(rua),),
             OWNER,
             "dmarc",
             where,

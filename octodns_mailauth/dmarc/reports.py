@@ -24,9 +24,6 @@ class ExternalDestination:
         return f"{domain}._report._dmarc.{self.host}"
 
 
-AUTHORIZATION_VALUE = "v=DMARC1"
-
-
 def external_destinations(
     domain: str, rua: list[str], ruf: list[str], declared: list[str] | None = None
 ) -> list[ExternalDestination]:

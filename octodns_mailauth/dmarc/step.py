@@ -7,9 +7,9 @@ from ..context import CompileContext
 from ..findings import Location, Severity
 from ..policy.dmarc import DmarcPolicy, DmarcPolicySettings
 from ..records import DesiredRecord
-from ..records.dmarc import dmarc_value, parse_dmarc
+from ..records.dmarc import AUTHORIZATION_VALUE, dmarc_value, parse_dmarc
 from .orgdomain import is_public_suffix, organizational_domain
-from .reports import AUTHORIZATION_VALUE, external_destinations
+from .reports import external_destinations
 from .uri import parse_report_uri
 
 _STRENGTH = {DmarcPolicy.none: 0, DmarcPolicy.quarantine: 1, DmarcPolicy.reject: 2}

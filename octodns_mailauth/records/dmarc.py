@@ -16,6 +16,8 @@ from ..dmarc.uri import ReportUri, ReportUriError, parse_report_uri
 from ..findings import Severity
 from ..policy.dmarc import Alignment, DmarcPolicySettings
 
+# RFC 9990: what a report destination publishes to accept another domain's reports.
+AUTHORIZATION_VALUE = "v=DMARC1"
 # dmarc-version = "v" dmarc-eq %s"DMARC1": the tag name is a case-insensitive
 # ABNF literal, the value is case-sensitive (RFC 9989 §4.8), so a hand-written
 # `V=DMARC1; p=reject` is a DMARC record receivers read.
@@ -63,6 +65,12 @@ def dmarc_tags(settings: DmarcPolicySettings) -> list[tuple[str, str]]:
 
 def dmarc_value(settings: DmarcPolicySettings) -> str:
     return "; ".join(f"{k}={v}" for k, v in dmarc_tags(settings))
+
+
+def parked_value(rua: list[str]) -> str:
+    """A parked domain's record: np= (RFC 9989) covers names that do not exist;
+    receivers that predate it ignore the unknown tag (RFC 7489 §6.3)."""
+    return "v=DMARC1; p=reject; sp=reject; np=reject" + (f"; rua={','.join(rua)}" if rua else "")
 
 
 RFC = "RFC 9989"

@@ -30,7 +30,8 @@ class CatalogError(MailAuthError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, once for Entry (see policy/base.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # What each parameter type accepts; every value is checked against its type

@@ -37,7 +37,9 @@ Strings = Annotated[list[str], OneOrMany]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the schema is built on first use, once for the whole Policy
+    # (nested models inline), not a validator per model class at import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

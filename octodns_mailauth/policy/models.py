@@ -63,7 +63,7 @@ class Sender(BaseModel):
     servers (ip4/ip6/a/mx), or both.  Provider parameters (`tenant`, ...) sit
     beside the other keys and are checked against the catalog entry."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)  # as _Strict
 
     name: str = Field(description="a short name for this sender, unique in the policy")
     provider: str | None = Field(

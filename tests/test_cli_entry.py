@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from octodns_mailauth import __version__
+from octodns_mailauth.cli import build_parser
 
 BIN = Path(sys.executable).parent / "octodns-mailauth"
 
@@ -49,3 +50,19 @@ def test_user_errors_show_no_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
         assert named in proc.stderr, (args, proc.stderr)
     assert len(cases) == 3
+
+
+def test_a_command_alone_parses_as_the_whole_parser_does() -> None:
+    """main builds only the command that runs (startup time); what it parses,
+    and what an unknown command gets, is the whole parser's."""
+    lines = [
+        ["validate", "zones/mail", "--config", "c.yaml", "--format", "json", "-q"],
+        ["spf", "refresh", "--config", "c.yaml", "--accept-gone", "--timeout", "3"],
+        ["reports", "ingest", "a.xml", "--db", "e.db", "--reverse-dns"],
+        ["dkim", "rotate", "example.com", "--dry-run", "--policies", "p"],
+    ]
+    for argv in lines:
+        assert build_parser(argv[0]).parse_args(argv) == build_parser().parse_args(argv)
+    parsers = [action for action in build_parser("validate")._actions if action.dest == "command"]
+    assert list(parsers[0].choices) == ["validate"]  # really built alone
+    assert build_parser("no-such-command").format_help() == build_parser().format_help()

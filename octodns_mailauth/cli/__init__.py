@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import KeyUnavailable, MailAuthError, PolicyError
@@ -81,7 +82,19 @@ def _evidence_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command that is not running: takes its
+    arguments and keeps nothing (see build_parser)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` (a name or alias), only that
+    command's arguments: `validate` runs at every commit, and building some
+    twenty parsers it does not use would cost it more than reading its config.
+    An unknown `command` builds everything, for argparse's own message."""
     parser = _Parser(
         prog="octodns-mailauth",
         description="Mail authentication policy (SPF, DKIM, DMARC) as code for octoDNS.",
@@ -92,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
+    built: list[str] = []
+
     def add(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        if command is not None and command != name and command not in aliases:
+            return _Unused()  # type: ignore[return-value]
+        built.append(name)
         p = sub.add_parser(
             name,
             aliases=list(aliases),
@@ -251,19 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace a lock file that cannot be read (cut short, not UTF-8, not JSON) "
         "with what DNS answers now",
     )
-    _reports_parser(sub)
+    _reports_parser(add)
+    if command is not None and not built:
+        return build_parser()
     return parser
 
 
-def _reports_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _reports_parser(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """`reports ingest|suggest|html` (cli/reports.py runs them)."""
-    p = sub.add_parser(
-        "reports",
-        help="DMARC and SMTP TLS reports: ingest, suggest policy changes, HTML page",
-        description="DMARC aggregate and SMTP TLS reports as evidence for the policy",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add("reports", "DMARC and SMTP TLS reports: ingest, suggest policy changes, HTML page")
+    p.description = "DMARC aggregate and SMTP TLS reports as evidence for the policy"
     rsub = p.add_subparsers(dest="reports_command", metavar="ACTION", parser_class=_Parser)
     rsub.required = True
 
@@ -332,8 +347,10 @@ def _reports_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    first = given[0] if given else ""
+    parser = build_parser(None if first.startswith("-") or not first else first)
+    args = parser.parse_args(given)
     try:
         return _dispatch(args)
     except UsageError as e:

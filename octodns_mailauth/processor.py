@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from octodns.processor.base import BaseProcessor
 from octodns.zone import Zone
 
+from .acknowledge import parse_ack
 from .catalog import CatalogError
 from .compile import CompileResult, KeyUnavailable
 from .context import ZoneView
@@ -132,6 +134,16 @@ class MailAuthProcessor(BaseProcessor):
             s.policies,
             s.keys or "none",
             s.config_file or "the zones octoDNS hands over",
+        )
+
+    @functools.cached_property
+    def acknowledged(self) -> frozenset[tuple[str, str]]:
+        """The policies' acknowledged destructive changes (integration/plan.py), read
+        once: the plan guard asks for every zone."""
+        return frozenset(
+            parse_ack(entry, lp.domain)
+            for lp in self.policies.values()
+            for entry in lp.policy.acknowledge
         )
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Any, Protocol
 
-from ..acknowledge import AckError, env_acks, parse_ack
+from ..acknowledge import AckError, env_acks
 from ..errors import MailAuthProcessorError
 from ..names import normalize
 from ..zoneview import record_texts
@@ -61,8 +61,7 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
         acks = set(env_acks())
     except AckError as e:
         raise MailAuthProcessorError(f"{proc.id}: {e}") from None
-    for lp in proc.policies.values():
-        acks |= {parse_ack(entry, lp.domain) for entry in lp.policy.acknowledge}
+    acks |= proc.acknowledged
     left, used = unacknowledged(refusals, acks)
     if left:
         text = refusal_text(zone, target_id, left, sorted(proc.policies))

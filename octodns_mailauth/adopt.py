@@ -524,15 +524,14 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     raw: list[str] = []
     all_result = None
     txt = view.get((domain, "TXT"), ())
+    near = [t for t in txt if t.lower().startswith("v=spf1")]  # SPF, or meant to be
     try:
         out.spf = select_records(list(txt))
     except SpfSyntaxError as e:
-        spf_values = [t for t in txt if t.lower().startswith("v=spf1")]
-        out.unexpressed.append(Unexpressed(" | ".join(spf_values), str(e), "spf"))
+        out.unexpressed.append(Unexpressed(" | ".join(near), str(e), "spf"))
     if out.spf is not None:
         own, vendors, raw, all_result = _adopt_spf(out, out.spf, catalog, includes_by_target)
     elif not out.blocked("spf"):
-        near = [t for t in txt if t.lower().startswith("v=spf1")]
         out.unexpressed.append(
             Unexpressed(
                 near[0] if near else f"{domain} TXT",

@@ -17,9 +17,8 @@ from typing import Any
 
 from .dkim.keys import (
     DkimKeyError,
-    algorithm_of,
     generate_private_key,
-    key_bits,
+    key_mismatch,
     keyless_rsa_public_key,
     public_key_b64,
     public_key_matches,
@@ -178,17 +177,11 @@ class KeystoreKeys:
 
 
 def _check_algorithm(private: object, key: DkimKey) -> None:
-    algorithm = algorithm_of(private)  # type: ignore[arg-type]
-    if algorithm != key.algorithm:
+    why = key_mismatch(private, key.algorithm, key.bits)  # type: ignore[arg-type]
+    if why:
         raise KeyUnavailable(
-            f"the stored key for selector {key.selector} is {algorithm}, the policy says "
-            f"{key.algorithm}; a selector never changes algorithm: use a new selector"
-        )
-    bits = key_bits(private)  # type: ignore[arg-type]
-    if algorithm == "rsa" and bits != key.bits:
-        raise KeyUnavailable(
-            f"the stored key for selector {key.selector} has {bits} bits, the policy says "
-            f"{key.bits}; use a new selector for a new key size"
+            f"the stored key for selector {key.selector} is {why} as the policy says; a "
+            "selector never changes algorithm or size: use a new selector"
         )
 
 

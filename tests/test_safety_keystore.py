@@ -92,7 +92,7 @@ def test_key_file_symlink_is_neither_read_nor_exported(
         (lambda p: p.write_bytes(b"not a key\n"), "not a valid PEM private key"),
         (
             lambda p: p.write_bytes(private_key_to_pem(generate_private_key("rsa", 2048), None)),
-            "holds an rsa key of 2048 bits, the policy declares ed25519",
+            "holds an rsa key, not ed25519 as the policy declares",
         ),
     ],
     ids=["mode-0644", "not-a-key", "wrong-algorithm"],

@@ -19,7 +19,7 @@ from .._fs import atomic_write
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..policy.loader import LoadedPolicy
-from .keys import algorithm_of, key_bits, pem_is_encrypted
+from .keys import key_mismatch, pem_is_encrypted
 from .keystore import Keystore, KeystoreError
 from .rotate import SigningKey
 from .rotation import KeyStatus, RotationState
@@ -82,12 +82,9 @@ def _signing(
     path = ks.path_for(domain, selector)
     try:
         key = ks.load(domain, selector)
-        have = algorithm_of(key)
-        if have != algorithm or (have == "rsa" and key_bits(key) != bits):
-            size = f" of {key_bits(key)} bits" if have == "rsa" else ""
-            errors.append(
-                _error(f"{path} holds an {have} key{size}, the policy declares {algorithm}", where)
-            )
+        why = key_mismatch(key, algorithm, bits)
+        if why:
+            errors.append(_error(f"{path} holds {why} as the policy declares", where))
     except KeystoreError as e:
         errors.append(_error(str(e), where))
     # Absolute (OpenDKIM and Rspamd run from their own folder) but not resolved:

@@ -291,3 +291,14 @@ def dkimpy_private_key(key: PrivateKey) -> bytes:
 
 
 # --- key records ----------------------------------------------------------------------------
+
+
+def key_mismatch(key: PrivateKey | PublicKey, algorithm: str, bits: int) -> str | None:
+    """What `key` is instead of the declared `algorithm` (and size, for RSA), or None
+    when it matches: a selector never changes either, so a mismatch is an error."""
+    have = algorithm_of(key)
+    if have != algorithm:
+        return f"an {have} key, not {algorithm}"
+    if have == "rsa" and key_bits(key) != bits:
+        return f"a {key_bits(key)}-bit RSA key, not {bits}-bit"
+    return None

@@ -339,16 +339,11 @@ class Keystore:
 
     @staticmethod
     def _check_matches(path: Path, key: PrivateKey, algorithm: Algorithm, bits: int) -> None:
-        have = keys.algorithm_of(key)
-        if have != algorithm:
+        why = keys.key_mismatch(key, algorithm, bits)
+        if why:
             raise KeystoreError(
-                f"{path} already holds an {have} key, not {algorithm}: keys are never replaced, "
-                "use a new selector to change algorithm"
-            )
-        if have == "rsa" and keys.key_bits(key) != bits:
-            raise KeystoreError(
-                f"{path} already holds a {keys.key_bits(key)}-bit RSA key, not {bits}-bit: keys "
-                "are never replaced, use a new selector to change size"
+                f"{path} already holds {why}: keys are never replaced, use a new selector "
+                "for another algorithm or size"
             )
 
     def _remove_stray_temps(self, directory: Path, final_name: str) -> None:

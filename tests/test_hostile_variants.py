@@ -71,7 +71,7 @@ class Variant:
     expect: str = ""  # a piece of the one error; "" when the variant must load
     rename: str | None = None  # the file's new name
     a_label: str | None = None  # for U-labels: the A-label the loaded policy holds
-    weak_key_file: bool = False  # put a 1024-bit key in the keystore for relay2026r
+    weak_key_file: bool = False  # a 1024-bit key in the keystore for example.com's RSA key
     warn: str = ""  # a piece of the one new warning, for a variant that loads with one
     lock: tuple[tuple[str, str], ...] = ()  # (name, TXT) answers replaced in the SPF lock
     zone: str | None = None  # a zone the config gains (as written there), for a new domain
@@ -169,25 +169,48 @@ def unmapped_files() -> Iterator[Variant]:
 
 # --- names: every name-typed field, every way a name goes wrong -------------------------
 
+
+def sender(file: str, provider: str | None = None, has: str | None = None) -> int:
+    """The index of the example's first sender with `provider` (None: our own servers)
+    and key `has`: variants find their place in whatever the example holds now."""
+    for i, s in enumerate(SEEDS[file].get("senders") or []):
+        if s.get("provider") == provider and (has is None or has in s):
+            return i
+    raise LookupError(f"{file} has no sender with provider {provider} and {has}: update this")
+
+
+def rsa_key(file: str) -> tuple[tuple[Any, ...], str]:
+    """The path to the first fixed RSA DKIM key of our own servers, and its selector."""
+    for i, s in enumerate(SEEDS[file].get("senders") or []):
+        keys = s.get("dkim") or []
+        for j, key in enumerate([keys] if isinstance(keys, dict) else keys):
+            if "provider" not in s and "selector" in key and key.get("algorithm", "rsa") == "rsa":
+                at = ("dkim",) if isinstance(keys, dict) else ("dkim", j)
+                return ("senders", i, *at), key["selector"]
+    raise LookupError(f"{file} has no fixed RSA DKIM key of its own: update this")
+
+
+COM, NET, SHOP = "example.com.yaml", "example.net.yaml", "shop.example.yaml"
+OWN, MS365 = sender(COM), sender(COM, "microsoft365")
 # (file, path to the value, kind); lists get the bad name as their only item.
 NAME_FIELDS: list[tuple[str, tuple[Any, ...], str]] = [
-    ("example.com.yaml", ("senders", 2, "include"), "fqdn"),
-    ("example.com.yaml", ("senders", 2, "return_path"), "fqdn"),
-    ("example.com.yaml", ("senders", 2, "dkim", 0, "selector"), "selector"),
-    ("example.com.yaml", ("senders", 0, "tenant"), "label"),
-    ("example.com.yaml", ("senders", 0, "selector1_target"), "fqdn"),
-    ("example.com.yaml", ("senders", 1, "account"), "token"),
-    ("example.com.yaml", ("dmarc", "rua"), "mailto"),
-    ("example.net.yaml", ("senders", 2, "a"), "fqdn"),
-    ("example.net.yaml", ("senders", 1, "mail_from"), "label"),
-    ("example.net.yaml", ("senders", 1, "region"), "token"),
-    ("example.net.yaml", ("senders", 1, "dkim_tokens"), "token"),
-    ("example.net.yaml", ("senders", 0, "dkim_selector"), "selector"),
-    ("shop.example.yaml", ("senders", 0, "mx"), "fqdn"),
-    ("shop.example.yaml", ("mta_sts", "mx"), "fqdn"),
-    ("shop.example.yaml", ("mta_sts", "host"), "cname"),
-    ("shop.example.yaml", ("bimi", "selector"), "selector"),
-    ("shop.example.yaml", ("tls_rpt", "rua"), "mailto"),
+    (COM, ("senders", OWN, "include"), "fqdn"),
+    (COM, ("senders", OWN, "return_path"), "fqdn"),
+    (COM, (*rsa_key(COM)[0], "selector"), "selector"),
+    (COM, ("senders", MS365, "tenant"), "label"),
+    (COM, ("senders", MS365, "selector1_target"), "fqdn"),
+    (COM, ("senders", sender(COM, "sendgrid"), "account"), "token"),
+    (COM, ("dmarc", "rua"), "mailto"),
+    (NET, ("senders", sender(NET), "a"), "fqdn"),
+    (NET, ("senders", sender(NET, "amazonses"), "mail_from"), "label"),
+    (NET, ("senders", sender(NET, "amazonses"), "region"), "token"),
+    (NET, ("senders", sender(NET, "amazonses"), "dkim_tokens"), "token"),
+    (NET, ("senders", sender(NET, "google"), "dkim_selector"), "selector"),
+    (SHOP, ("senders", sender(SHOP), "mx"), "fqdn"),
+    (SHOP, ("mta_sts", "mx"), "fqdn"),
+    (SHOP, ("mta_sts", "host"), "cname"),
+    (SHOP, ("bimi", "selector"), "selector"),
+    (SHOP, ("tls_rpt", "rua"), "mailto"),
     ("parked.example.yaml", ("domain",), "domain"),
 ]
 LONG_NAME = ".".join(["a" * 62] * 4) + ".example.net"  # 264 characters
@@ -275,11 +298,11 @@ def bad_names() -> Iterator[Variant]:
 
 def others() -> Iterator[Variant]:
     def relay_rsa(**changes: Any) -> dict:
-        data = _copy(SEEDS["example.com.yaml"])
-        data["senders"][2]["dkim"][1].update(changes)
+        data = _copy(SEEDS[COM])
+        _get(data, rsa_key(COM)[0]).update(changes)
         return data
 
-    com = "example.com.yaml"
+    com = COM
     yield Variant("weak:bits", com, relay_rsa(bits=1024), expect="1024")
     weak = relay_rsa(public_key=public_key_b64(WEAK))
     yield Variant("weak:public_key", com, weak, expect="1024 bits")
@@ -290,8 +313,8 @@ def others() -> Iterator[Variant]:
     should = "RFC 8301 §3.2 says signers SHOULD use at least 2048"
     for bits, record in VENDOR_RECORDS.items():
         said = {"expect": floor} if bits < 1024 else {"warn": should}
-        data = _copy(SEEDS["example.net.yaml"])
-        data["senders"][0]["dkim_record"] = record
+        data = _copy(SEEDS[NET])
+        data["senders"][sender(NET, "google")]["dkim_record"] = record
         yield Variant(f"weak:pasted-record:{bits}", "example.net.yaml", data, **said)
         data = _copy(SEEDS[com])
         postmark = {"dkim_selector": "20260101000000pm", "dkim_record": record.split("; ", 1)[1]}
@@ -299,29 +322,30 @@ def others() -> Iterator[Variant]:
         yield Variant(f"weak:catalog-parameter:{bits}", com, data, **said)
         # Delegated: the key is at the vendor's CNAME target, as the lock recorded it.
         said = {"warn": "768 bits, under the 1024" if bits < 1024 else should}
-        target = SEEDS[com]["senders"][0]["selector1_target"]
+        target = SEEDS[com]["senders"][MS365]["selector1_target"]
         lock = ((target, record),)
         yield Variant(f"weak:delegated:{bits}", com, SEEDS[com], lock=lock, **said)
     texts = {"escape": "relay\x1b[31m", "bidi": "relay\u202eyaler", "nul": "a\x00b"}
     for how, text in texts.items():
         data = _copy(SEEDS[com])
-        data["senders"][2]["name"] = text
+        data["senders"][OWN]["name"] = text
         yield Variant(f"free-text:name:{how}", com, data, expect="control character")
     data = _copy(SEEDS[com])
-    data["senders"][2]["unaligned_ok"] = "it\x07 cannot"
+    data["senders"][OWN]["unaligned_ok"] = "it\x07 cannot"
     yield Variant("free-text:unaligned_ok", com, data, expect="control character")
 
     data = _copy(SEEDS["example.com.yaml"])
-    data["senders"][0]["provider"] = "office365"
+    data["senders"][MS365]["provider"] = "office365"
     yield Variant("cascade:office365", com, data, expect="did you mean 'microsoft365'")
     data = _copy(SEEDS["example.com.yaml"])
-    del data["senders"][0]["tenant"]
+    del data["senders"][MS365]["tenant"]
     yield Variant("cascade:no-tenant", com, data, expect="needs parameter 'tenant'")
     data = _copy(SEEDS["example.com.yaml"])
     data["dmarc"]["polcy"] = data["dmarc"].pop("policy")
     yield Variant("cascade:polcy", com, data, expect="did you mean 'policy'")
     data = _copy(SEEDS["example.com.yaml"])
-    data["senders"][2]["ipv4"] = data["senders"][2].pop("ip4")
+    own = data["senders"][sender(COM, has="ip4")]
+    own["ipv4"] = own.pop("ip4")
     yield Variant("cascade:ipv4", com, data, expect="did you mean 'ip4'")
 
 
@@ -440,8 +464,9 @@ def _install(variant: Variant, zones: Path) -> Path:
     target = mail / ((variant.rename + ".yaml") if variant.rename else variant.file)
     target.write_text(variant.content(), encoding="utf-8")
     if variant.weak_key_file:
-        (zones / ".dkim" / "example.com" / "relay2026r.pem").unlink()
-        Keystore(zones / ".dkim").import_key("example.com", "relay2026r", WEAK)
+        selector = rsa_key(COM)[1]
+        (zones / ".dkim" / "example.com" / f"{selector}.pem").unlink()
+        Keystore(zones / ".dkim").import_key("example.com", selector, WEAK)
     if variant.zone:
         config = yaml.safe_load((zones / "config.yaml").read_text())
         config["zones"][variant.zone] = config["zones"]["parked.example."]

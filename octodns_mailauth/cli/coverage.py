@@ -14,6 +14,7 @@ from typing import Any
 
 from ..records import txt_kind_matches
 from ..records.dmarc import parse_dmarc
+from ..records.mx import exchanges
 from ..records.spf import SpfSyntaxError, parse, select_records
 from ..zoneview import zone_view
 from .exitcodes import EXIT_OK
@@ -37,9 +38,7 @@ class ZoneRow:
 
 def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> dict[str, Any]:
     mx = view.get((zone, "MX"), ())
-    out: dict[str, Any] = {
-        "mx": "no" if not mx else ("null MX" if all(v.split()[-1] == "." for v in mx) else "yes")
-    }
+    out: dict[str, Any] = {"mx": "no" if not mx else ("yes" if exchanges(mx) else "null MX")}
     spf_text = None
     try:
         spf_text = select_records(list(view.get((zone, "TXT"), ())))

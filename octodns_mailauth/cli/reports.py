@@ -15,7 +15,7 @@ from typing import Any
 from ..reports.ingest import lookup_reverse_dns, read_paths
 from ..reports.settings import ReportsSettings
 from ..reports.store import EvidenceStore
-from ..reports.suggest import render_markdown, render_text, suggest_all
+from ..reports.suggest import Suggestion, suggest_all
 from .exitcodes import EXIT_OK
 from .livedns import live_resolver
 from .reports_html import write_page
@@ -104,3 +104,26 @@ def _chosen(ws: Any, domains: list[str]) -> list[Any]:
     if not domains:
         return list(ws.policies)
     return [ws.policy_for(d) for d in domains]
+
+
+def render_text(suggestions: list[Suggestion]) -> str:
+    parts = []
+    for s in suggestions:
+        head = [f"# {s.domain}: {c}" for c in s.changes] + [
+            f"# {s.domain}: note: {n}" for n in s.notes
+        ]
+        parts.append("\n".join(head) + ("\n" + s.diff() if s.changes else ""))
+    return "\n".join(p.rstrip("\n") for p in parts if p)
+
+
+def render_markdown(suggestions: list[Suggestion]) -> str:
+    out = ["## Policy changes the DMARC reports suggest", ""]
+    for s in suggestions:
+        out.append(f"### {s.domain}")
+        out.append("")
+        out += [f"- {c}" for c in s.changes] or ["- no change"]
+        out += [f"- _note:_ {n}" for n in s.notes]
+        if s.changes:
+            out += ["", "```diff", s.diff().rstrip("\n"), "```"]
+        out.append("")
+    return "\n".join(out)

@@ -281,26 +281,3 @@ def suggest_all(ws: Any, policies: list[Any]) -> list[Suggestion]:
         text = Path(lp.path).read_text(encoding="utf-8")
         out.append(suggest(lp, result, ws.catalog, text))
     return out
-
-
-def render_text(suggestions: list[Suggestion]) -> str:
-    parts = []
-    for s in suggestions:
-        head = [f"# {s.domain}: {c}" for c in s.changes] + [
-            f"# {s.domain}: note: {n}" for n in s.notes
-        ]
-        parts.append("\n".join(head) + ("\n" + s.diff() if s.changes else ""))
-    return "\n".join(p.rstrip("\n") for p in parts if p)
-
-
-def render_markdown(suggestions: list[Suggestion]) -> str:
-    out = ["## Policy changes the DMARC reports suggest", ""]
-    for s in suggestions:
-        out.append(f"### {s.domain}")
-        out.append("")
-        out += [f"- {c}" for c in s.changes] or ["- no change"]
-        out += [f"- _note:_ {n}" for n in s.notes]
-        if s.changes:
-            out += ["", "```diff", s.diff().rstrip("\n"), "```"]
-        out.append("")
-    return "\n".join(out)

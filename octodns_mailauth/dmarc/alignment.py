@@ -208,23 +208,16 @@ def _findings(
                 code="align-acknowledged",
                 rfc="RFC 9989 §4.4",
             )
-        elif enforced:
-            assert settings is not None
-            p = effective_policy(settings).value
-            ctx.find(
-                Severity.ERROR,
-                f"{label} cannot pass DMARC: {ids}, neither aligned with {ctx.domain}; at "
-                f"p={p} its mail will be {'rejected' if p == 'reject' else 'sent to spam'}",
-                where,
-                hint,
-                code="align-none",
-                rfc="RFC 9989 §4.4",
-            )
         else:
+            tail = "this blocks quarantine and reject"
+            if enforced:
+                assert settings is not None
+                p = effective_policy(settings).value
+                fate = "rejected" if p == "reject" else "sent to spam"
+                tail = f"at p={p} its mail will be {fate}"
             ctx.find(
-                Severity.WARNING,
-                f"{label} cannot pass DMARC: {ids}, neither aligned with {ctx.domain}; "
-                "this blocks quarantine and reject",
+                Severity.ERROR if enforced else Severity.WARNING,
+                f"{label} cannot pass DMARC: {ids}, neither aligned with {ctx.domain}; {tail}",
                 where,
                 hint,
                 code="align-none",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..reports.ingest import lookup_reverse_dns, read_paths
+from ..reports.ingest import lookup_reverse_dns
 from ..reports.settings import ReportsSettings
 from ..reports.store import EvidenceStore
 from ..reports.suggest import Suggestion, suggest_all
@@ -56,7 +56,7 @@ def _ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = db_path(args, settings)
     with EvidenceStore(path) as store:
-        stats = store.ingest(read_paths(args.paths, jobs=args.jobs))
+        stats = store.ingest_paths(args.paths, jobs=args.jobs)
         if not args.quiet:
             for refused in stats.refused:
                 print(f"{refused.source}: refused: {refused.reason}")

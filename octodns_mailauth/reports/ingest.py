@@ -23,7 +23,7 @@ import re
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,14 +47,16 @@ from .model import (
     AggregateReport,
     AggregateRow,
     DkimAuth,
+    Known,
     Refused,
     Report,
+    Seen,
     SpfAuth,
     TlsFailure,
     TlsPolicy,
     TlsReport,
 )
-from .safexml import XmlRefused, parse_xml
+from .safexml import XmlRefused, parse_head, parse_xml
 
 # Real aggregate reports are kilobytes to a few megabytes; these bound what a
 # hostile attachment can make us hold in memory.
@@ -65,7 +67,7 @@ MAX_NESTING = 4  # message -> zip -> gzip -> report is three
 
 RFC9990_NS = "urn:ietf:params:xml:ns:dmarc-2.0"
 
-Item = AggregateReport | TlsReport | Refused
+Item = AggregateReport | TlsReport | Refused | Seen
 
 
 class _Bad(ValueError):
@@ -73,28 +75,40 @@ class _Bad(ValueError):
 
 
 # Reading is CPU-bound (decompressing, parsing), so many files are read in worker
-# processes, one per idle CPU; fewer than this are read here, as starting workers costs
-# more.  Handing reports back costs CPU too (a third more in all), which only pays
-# when a CPU would otherwise idle: on a busy machine one process is faster.
+# processes, one per CPU; fewer than this are read here, as starting workers costs more.
+# What comes back is cheap to hand over when `prepare` makes it plain tuples.
 PARALLEL_MIN_FILES = 64
 CHUNK_FILES = 32  # files a worker reads per task: few round trips, yet even shares
 
 
-def read_paths(paths: Iterable[str | Path], jobs: int | None = None) -> Iterator[Item]:
+def read_paths(
+    paths: Iterable[str | Path],
+    jobs: int | None = None,
+    known: Known | None = None,
+    prepare: Callable[[Report], Any] | None = None,
+) -> Iterator[Item | Any]:
     """Every report in these files and folders (folders recursively, in name order).
 
     `jobs` worker processes read the files (default: `default_jobs`); what they read
     comes back in the same order, so the items (and the one-line reasons of those
     refused) are the same as with `jobs=1`, which reads them in this process.
+
+    `known`: the (kind, organisation in lower case, report id) of reports stored before.
+    A report among them is not read in full: its header is, and it comes back as
+    `Seen` (ingesting a mailbox again each day is mostly such reports).
+
+    `prepare`: a module-level function applied to each report where it is read (in
+    the worker), whose result comes back instead (`store.prepare`: plain tuples).
     """
     entries = list(_entries(paths))
+    known = known or frozenset()
     if jobs is None:
         jobs = default_jobs(len(entries))
     if jobs <= 1 or len(entries) < 2:
         for entry in entries:
-            yield from _read_entry(entry)
+            yield from _read_entry(entry, known, prepare)
         return
-    yield from _read_in_workers(entries, jobs)
+    yield from _read_in_workers(entries, jobs, known, prepare)
 
 
 def _entries(paths: Iterable[str | Path]) -> Iterator[Path | Refused]:
@@ -109,15 +123,8 @@ def _entries(paths: Iterable[str | Path]) -> Iterator[Path | Refused]:
 
 
 def default_jobs(files: int) -> int:
-    """One worker per idle CPU (CPUs less the load average) for many files, else 1."""
-    if files < PARALLEL_MIN_FILES:
-        return 1
-    cpus = _cpus()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return cpus
-    return max(1, min(cpus, round(cpus - load)))
+    """One worker process per CPU for many files, else 1 (read in this process)."""
+    return _cpus() if files >= PARALLEL_MIN_FILES else 1
 
 
 def _cpus() -> int:
@@ -127,22 +134,45 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _read_entry(entry: Path | Refused) -> Iterator[Item]:
+def _read_entry(
+    entry: Path | Refused, known: Known, prepare: Callable[[Report], Any] | None
+) -> Iterator[Item | Any]:
     if isinstance(entry, Refused):
         yield entry
+    elif prepare is None:
+        yield from read_file(entry, known)
     else:
-        yield from read_file(entry)
+        for item in read_file(entry, known):
+            yield prepare(item) if isinstance(item, AggregateReport | TlsReport) else item
 
 
-def _read_chunk(entries: list[Path | Refused]) -> list[Item]:
+# A worker process's copy of read_paths' `known` and `prepare`, sent once at its start.
+_worker: tuple[Known, Callable[[Report], Any] | None] = (frozenset(), None)
+
+
+def _start_worker(known: Known, prepare: Callable[[Report], Any] | None) -> None:
+    global _worker
+    _worker = (known, prepare)
+
+
+def _read_chunk(entries: list[Path | Refused]) -> list[Item | Any]:
     """What a worker process does: read some files, hand back all they hold."""
-    return [item for entry in entries for item in _read_entry(entry)]
+    return [item for entry in entries for item in _read_entry(entry, *_worker)]
 
 
-def _read_in_workers(entries: list[Path | Refused], jobs: int) -> Iterator[Item]:
+def _read_in_workers(
+    entries: list[Path | Refused],
+    jobs: int,
+    known: Known,
+    prepare: Callable[[Report], Any] | None,
+) -> Iterator[Item | Any]:
     chunks = [entries[i : i + CHUNK_FILES] for i in range(0, len(entries), CHUNK_FILES)]
     todo = iter(chunks)
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)))
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)),
+        initializer=_start_worker,
+        initargs=(known, prepare),
+    )
     try:
         # In order, and only a few chunks ahead of the consumer (the store), so
         # memory stays bounded however many files there are.
@@ -156,7 +186,7 @@ def _read_in_workers(entries: list[Path | Refused], jobs: int) -> Iterator[Item]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_file(path: Path) -> Iterator[Item]:
+def read_file(path: Path, known: Known = frozenset()) -> Iterator[Item]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -166,10 +196,12 @@ def read_file(path: Path) -> Iterator[Item]:
     except OSError as e:
         yield Refused(str(path), f"cannot read: {e.strerror}")
         return
-    yield from read_bytes(data, str(path))
+    yield from read_bytes(data, str(path), known=known)
 
 
-def read_bytes(data: bytes, source: str, depth: int = 0) -> Iterator[Item]:
+def read_bytes(
+    data: bytes, source: str, depth: int = 0, known: Known = frozenset()
+) -> Iterator[Item]:
     """The reports in `data`, found by content.  `source` names it in reasons."""
     if depth > MAX_NESTING:
         yield Refused(source, f"archives nested deeper than {MAX_NESTING} levels")
@@ -179,17 +211,17 @@ def read_bytes(data: bytes, source: str, depth: int = 0) -> Iterator[Item]:
         if not head:
             yield Refused(source, "empty file")
         elif data[:2] == b"\x1f\x8b":
-            yield from read_bytes(_gunzip(data), source, depth + 1)
+            yield from read_bytes(_gunzip(data), source, depth + 1, known)
         elif data[:4] == b"PK\x03\x04":
-            yield from _zip(data, source, depth)
+            yield from _zip(data, source, depth, known)
         elif head[:1] == b"<" or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            yield _xml_report(data, source)
+            yield _xml_report(data, source, known)
         elif head[:1] in (b"{", b"["):
-            yield from _json_reports(data, source)
+            yield from _json_reports(data, source, known)
         elif head.startswith(b"From "):
-            yield from _mbox(data, source, depth)
+            yield from _mbox(data, source, depth, known)
         elif _looks_like_message(head):
-            yield from _message(_parse_message(data), source, depth)
+            yield from _message(_parse_message(data), source, depth, known)
         else:
             yield Refused(
                 source,
@@ -219,7 +251,7 @@ def _gunzip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _zip(data: bytes, source: str, depth: int) -> Iterator[Item]:
+def _zip(data: bytes, source: str, depth: int, known: Known) -> Iterator[Item]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
@@ -243,7 +275,7 @@ def _zip(data: bytes, source: str, depth: int) -> Iterator[Item]:
         if len(content) > MAX_REPORT_BYTES:
             yield Refused(where, f"expands past {MAX_REPORT_BYTES} bytes")
             continue
-        yield from read_bytes(content, where, depth + 1)
+        yield from read_bytes(content, where, depth + 1, known)
 
 
 _HEADER = re.compile(rb"^[!-9;-~]+:[ \t]?")
@@ -253,14 +285,14 @@ def _looks_like_message(head: bytes) -> bool:
     return bool(_HEADER.match(head))
 
 
-def _mbox(data: bytes, source: str, depth: int) -> Iterator[Item]:
+def _mbox(data: bytes, source: str, depth: int, known: Known) -> Iterator[Item]:
     # mboxo/mboxrd: a message starts at a line "From " (at the start or after a newline).
     parts = re.split(rb"(?:^|\r?\n)From [^\n]*\n", data)
     messages = [p for p in parts if p.strip()]
     for n, raw in enumerate(messages, 1):
         # mboxrd quotes body lines that start with "From " as ">From ".
         raw = re.sub(rb"(?m)^>(>*From )", rb"\1", raw)
-        yield from _message(_parse_message(raw), f"{source}#{n}", depth)
+        yield from _message(_parse_message(raw), f"{source}#{n}", depth, known)
 
 
 _REPORT_TYPES = {
@@ -278,7 +310,7 @@ _REPORT_TYPES = {
 }
 
 
-def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
+def _message(msg: Message, source: str, depth: int, known: Known) -> Iterator[Item]:
     """The report attachments of one mail message (RFC 9990 §4 / RFC 8460 §5.3)."""
     parts = list(_mime_walk(msg))
     if _is_failure_report(parts):
@@ -302,7 +334,7 @@ def _message(msg: Message, source: str, depth: int) -> Iterator[Item]:
         if not isinstance(payload, bytes) or not payload:
             continue
         found = True
-        yield from read_bytes(payload, f"{source}:{filename or ctype}", depth + 1)
+        yield from read_bytes(payload, f"{source}:{filename or ctype}", depth + 1, known)
     if not found:
         subject = str(msg.get("subject", "") or "")[:80]
         yield Refused(
@@ -396,7 +428,19 @@ def _text(el: Element | None, path: str) -> str:
     return (el.findtext(path) or "").strip() if el is not None else ""
 
 
-def _xml_report(data: bytes, source: str) -> Item:
+def _xml_report(data: bytes, source: str, known: Known = frozenset()) -> Item:
+    if known:
+        # The header alone (parsed as far as </report_metadata>) says whether the
+        # store holds the report; anything odd there is left to the full parse.
+        meta = parse_head(data, MAX_REPORT_BYTES, "report_metadata")
+        if meta is not None:
+            try:
+                org, _, report_id = _report_key(meta)
+            except _Bad:
+                pass
+            else:
+                if ("dmarc", org.lower(), report_id) in known:
+                    return Seen(source, "dmarc", org.lower(), report_id)
     try:
         root, ns = parse_xml(data, MAX_REPORT_BYTES)
     except XmlRefused as e:
@@ -448,10 +492,8 @@ def _domain(text: str) -> str:
     return normalize(text.strip())
 
 
-def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
-    meta = root.find("report_metadata")
-    if meta is None:
-        raise _Bad("no <report_metadata>: not an aggregate report")
+def _report_key(meta: Element) -> tuple[str, str, str]:
+    """Organisation, reporting address and report id from <report_metadata>."""
     org = _text(meta, "org_name")
     mail = _text(meta, "email")
     report_id = _text(meta, "report_id")
@@ -463,6 +505,14 @@ def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
         org = mail.rpartition("@")[2].lower() if mail else ""
         if not org:
             raise _Bad("no <org_name> and no <email> in <report_metadata>")
+    return org.strip(), mail, report_id
+
+
+def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
+    meta = root.find("report_metadata")
+    if meta is None:
+        raise _Bad("no <report_metadata>: not an aggregate report")
+    org, mail, report_id = _report_key(meta)
     begin = _int(_text(meta, "date_range/begin"), "date_range/begin")
     end = _int(_text(meta, "date_range/end"), "date_range/end")
     if end < begin:
@@ -476,7 +526,7 @@ def _aggregate(root: Element, ns: str, source: str) -> AggregateReport:
     fmt = "rfc9990" if ns == RFC9990_NS or version.startswith("2") else "rfc7489"
     rows = [_record(rec, n) for n, rec in enumerate(root.iterfind("record"), 1)]
     return AggregateReport(
-        org=org.strip(),
+        org=org,
         report_id=report_id,
         begin=begin,
         end=end,
@@ -559,7 +609,7 @@ def _record_fields(rec: Element) -> AggregateRow:
 # --- JSON: RFC 8460 and parsedmarc -------------------------------------------------------
 
 
-def _json_reports(data: bytes, source: str) -> Iterator[Item]:
+def _json_reports(data: bytes, source: str, known: Known) -> Iterator[Item]:
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as e:
@@ -570,7 +620,7 @@ def _json_reports(data: bytes, source: str) -> Iterator[Item]:
         # parsedmarc's combined output.
         for key in ("aggregate_reports", "smtp_tls_reports"):
             for n, item in enumerate(doc.get(key) or [], 1):
-                yield _json_one(item, f"{source}:{key}[{n}]")
+                yield _json_one(item, f"{source}:{key}[{n}]", known)
         failures = doc.get("failure_reports") or doc.get("forensic_reports") or []
         for n, _item in enumerate(failures, 1):
             yield Refused(
@@ -583,29 +633,49 @@ def _json_reports(data: bytes, source: str) -> Iterator[Item]:
         if not doc:
             raise _Bad("an empty JSON list: no reports")
         for n, item in enumerate(doc, 1):
-            yield _json_one(item, f"{source}[{n}]")
+            yield _json_one(item, f"{source}[{n}]", known)
         return
-    yield _json_one(doc, source)
+    yield _json_one(doc, source, known)
 
 
-def _json_one(doc: Any, source: str) -> Item:
+def _json_one(doc: Any, source: str, known: Known) -> Item:
     try:
         if not isinstance(doc, dict):
             raise _Bad(f"a JSON {type(doc).__name__} where a report object belongs")
         if "organization-name" in doc or "date-range" in doc:
-            return _tls(doc, source, _RFC8460)
+            return _seen(doc, source, known, _RFC8460) or _tls(doc, source, _RFC8460)
         if "report_metadata" in doc:
-            return _parsedmarc_aggregate(doc, source)
+            return _seen(doc, source, known) or _parsedmarc_aggregate(doc, source)
         if "organization_name" in doc and "policies" in doc:
-            return _tls(doc, source, _PARSEDMARC_TLS)
+            return _seen(doc, source, known, _PARSEDMARC_TLS) or _tls(doc, source, _PARSEDMARC_TLS)
         if doc.get("report_type") in ("aggregate", "smtp_tls") and "report" in doc:
-            return _json_one(doc["report"], source)
+            return _json_one(doc["report"], source, known)
         keys = ", ".join(sorted(map(str, doc))[:6])
         raise _Bad(f"JSON that is neither an SMTP TLS report nor parsedmarc output (keys: {keys})")
     except _Bad as e:
         return Refused(source, str(e))
     except (KeyError, TypeError, AttributeError) as e:
         return Refused(source, f"a report with a missing or mistyped field: {e}")
+
+
+def _seen(
+    doc: dict[str, Any], source: str, known: Known, tls: _TlsSpelling | None = None
+) -> Seen | None:
+    """The report as `Seen` if the store holds it; None (read it in full) otherwise."""
+    if not known:
+        return None
+    try:
+        if tls is None:
+            meta = doc["report_metadata"]
+            org, report_id = _parsedmarc_org(meta), _str(meta.get("report_id"), "report_id")
+            kind = "dmarc"
+        else:
+            org, report_id = _str(_at(doc, tls.org), ""), _str(_at(doc, tls.report_id), "")
+            kind = "tls"
+    except (_Bad, KeyError, TypeError, AttributeError):
+        return None
+    key = (kind, org.lower(), report_id)
+    return Seen(source, *key) if key in known else None
 
 
 def _time(text: Any, what: str) -> int:
@@ -804,22 +874,26 @@ def _parsedmarc_aggregate(doc: dict[str, Any], source: str) -> AggregateReport:
                 reverse_dns=_domain(str(src.get("reverse_dns") or "")),
             )
         )
-    email_addr = str(meta.get("org_email") or "")
-    org = str(meta.get("org_name") or "").strip() or email_addr.rpartition("@")[2]
-    if not org:
-        raise _Bad("report_metadata has no org_name and no org_email")
     return AggregateReport(
-        org=org,
+        org=_parsedmarc_org(meta),
         report_id=_str(meta.get("report_id"), "report_metadata.report_id"),
         begin=_time(meta.get("begin_date"), "report_metadata.begin_date"),
         end=_time(meta.get("end_date"), "report_metadata.end_date"),
         domain=domain,
         rows=rows,
         format="parsedmarc",
-        email=email_addr,
+        email=str(meta.get("org_email") or ""),
         policy={str(k): str(v) for k, v in published.items() if v is not None},
         source=source,
     )
+
+
+def _parsedmarc_org(meta: dict[str, Any]) -> str:
+    email_addr = str(meta.get("org_email") or "")
+    org = str(meta.get("org_name") or "").strip() or email_addr.rpartition("@")[2]
+    if not org:
+        raise _Bad("report_metadata has no org_name and no org_email")
+    return org
 
 
 def lookup_reverse_dns(store: Any, resolver: Resolver) -> int:
@@ -861,4 +935,4 @@ def message_with_attachment(
     return msg.as_bytes()
 
 
-__all__ = ["Item", "Refused", "Report", "read_bytes", "read_file", "read_paths"]
+__all__ = ["Item", "Refused", "Report", "Seen", "read_bytes", "read_file", "read_paths"]

@@ -111,4 +111,17 @@ class Refused:
     reason: str
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A report the store held before, known by its header: not read in full."""
+
+    source: str
+    kind: str  # dmarc | tls
+    org: str  # lower case, as the store keys it
+    report_id: str
+
+
+# What the store keys reports by: (kind, organisation in lower case, report id).
+Known = frozenset[tuple[str, str, str]] | set[tuple[str, str, str]]
+
 Report = AggregateReport | TlsReport

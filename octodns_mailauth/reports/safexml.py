@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from xml.etree.ElementTree import Element, ParseError, XMLParser
+from xml.etree.ElementTree import Element, ParseError, XMLParser, XMLPullParser
 from xml.parsers import expat
 
 
@@ -55,22 +55,55 @@ def parse_xml(data: bytes, max_bytes: int) -> tuple[Element, str]:
     ns = ""
     if root.tag[:1] == "{":
         ns = root.tag[1:].partition("}")[0]
-        # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
-        # A dict of the names seen: a third of the time of splitting each tag.
-        local = _LOCAL
-        for el in root.iter():
-            tag = el.tag
-            try:
-                el.tag = local[tag]
-            except KeyError:
-                if len(local) > _LOCAL_MAX:  # hostile documents with ever new names
-                    local.clear()
-                el.tag = local[tag] = tag.rpartition("}")[2]
+        _strip_namespaces(root)
     return root, ns
+
+
+def _strip_namespaces(root: Element) -> None:
+    # Reports use one vocabulary, namespaced (RFC 9990) or not: local names only.
+    # A dict of the names seen: a third of the time of splitting each tag.
+    local = _LOCAL
+    for el in root.iter():
+        tag = el.tag
+        try:
+            el.tag = local[tag]
+        except KeyError:
+            if len(local) > _LOCAL_MAX:  # hostile documents with ever new names
+                local.clear()
+            el.tag = local[tag] = tag.rpartition("}")[2]
 
 
 _LOCAL: dict[str, str] = {}  # "{namespace}name" (or "name") -> "name"
 _LOCAL_MAX = 4096
+
+
+def parse_head(data: bytes, max_bytes: int, name: str) -> Element | None:
+    """The first element called `name` (local name, namespaces stripped), parsed from
+    the start of the document only as far as its end; None if the document might
+    declare a DTD or entity, breaks before it, or has none (the caller parses it in
+    full then, which refuses it with the reason).  For a report's header."""
+    if len(data) > max_bytes:
+        return None
+    try:
+        data = _recode(data)
+    except XmlRefused:
+        return None
+    if _may_declare(data):
+        return None
+    parser = XMLPullParser(events=("end",))
+    try:
+        for at in range(0, len(data), _HEAD_CHUNK):
+            parser.feed(data[at : at + _HEAD_CHUNK])
+            for _, el in parser.read_events():
+                if el.tag.rpartition("}")[2] == name:  # type: ignore[union-attr]
+                    _strip_namespaces(el)  # type: ignore[arg-type]
+                    return el  # type: ignore[return-value]
+    except ParseError:
+        return None
+    return None
+
+
+_HEAD_CHUNK = 2048  # a report's header ends within its first kilobyte or two
 
 
 def _may_declare(data: bytes) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import MailAuthError
 from ..names import is_subdomain
-from .model import AggregateReport, AggregateRow, Refused, Report, TlsReport
+from .model import AggregateReport, AggregateRow, Refused, Report, Seen, TlsReport
 from .orgmap import organisation
 
 
@@ -273,33 +273,23 @@ class EvidenceStore:
     def add(self, report: Report) -> bool:
         """Store a report; False (and nothing stored) if it was stored before.
         Call inside `transaction()` to store many at once."""
-        added = self._add(report, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        added = self._add(prepare(report), now)
         self._flush()
         return added
 
-    def _add(self, report: Report, now: str) -> bool:
+    def _add(self, report: Prepared, now: str) -> bool:
         """Claim the report's (kind, org, report id) and queue its rows for `_flush`."""
         cur = self.db.execute(
             'INSERT OR IGNORE INTO report (kind, org, report_id, domain, begin, "end", '
             "format, source, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                report.kind,
-                report.org.lower(),
-                report.report_id,
-                report.domain,
-                report.begin,
-                report.end,
-                report.format,
-                report.source,
-                now,
-            ),
+            (*report.report, now),
         )
         if cur.rowcount != 1:
             return False
-        if isinstance(report, AggregateReport):
-            self._dmarc(report)
-        else:
-            self._tls(report)
+        self._dmarc_rows += report.dmarc_rows
+        self._tls_rows += report.tls_rows
+        self._names.update(report.names)
         return True
 
     def _flush(self) -> None:
@@ -321,53 +311,21 @@ class EvidenceStore:
         for ip, name in names.items():
             self.set_reverse_dns(ip, name)
 
-    def _dmarc(self, report: AggregateReport) -> None:
-        day = day_of(report.begin)
-        domain = report.domain
-        values = self._dmarc_rows
-        for row in report.rows:
-            dkim = row.dkim
-            # One signature (the usual case) needs no ranking.
-            dkim_d, dkim_s, dkim_r = dkim[0] if len(dkim) == 1 else _dkim(row)
-            spf = row.spf
-            spf_d, spf_r = (spf[0].domain, spf[0].result) if len(spf) == 1 else _spf(row)
-            values.append(
-                (
-                    domain,
-                    day,
-                    row.source_ip,
-                    row.header_from,
-                    row.envelope_from,
-                    spf_d,
-                    spf_r,
-                    dkim_d,
-                    dkim_s,
-                    dkim_r,
-                    row.dmarc_spf,
-                    row.dmarc_dkim,
-                    row.disposition,
-                    row.count,
-                )
-            )
-            if row.reverse_dns:
-                self._names[row.source_ip] = row.reverse_dns
+    def ingest_paths(self, paths: Iterable[str | Path], jobs: int | None = None) -> IngestStats:
+        """Read reports from files and folders (`ingest.read_paths`) and store them.
+        Reports stored before are known by their header; the rows are built where the
+        files are read (in worker processes for many files)."""
+        from .ingest import read_paths  # ingest reads files; the store needs it only here
 
-    def _tls(self, report: TlsReport) -> None:
-        day = day_of(report.begin)
-        values = self._tls_rows
-        for pol in report.policies:
-            mx = ",".join(pol.mx_hosts)
-            key = (pol.policy_domain, day, pol.policy_type)
-            values.append((*key, mx, "success", pol.successes))
-            values += [
-                (*key, fd.receiving_mx or mx, fd.result_type, fd.count) for fd in pol.details
-            ]
-            detailed = sum(fd.count for fd in pol.details)
-            if pol.failures > detailed:
-                # Failures the summary counts but no detail describes.
-                values.append((*key, mx, "unspecified-failure", pol.failures - detailed))
+        return self.ingest(read_paths(paths, jobs=jobs, known=self.report_keys(), prepare=prepare))
 
-    def ingest(self, items: Iterable[Report | Refused], batch: int = 2000) -> IngestStats:
+    def report_keys(self) -> set[tuple[str, str, str]]:
+        """(kind, organisation, report id) of every report stored: `read_paths(known=)`."""
+        return set(self.db.execute("SELECT kind, org, report_id FROM report"))
+
+    def ingest(
+        self, items: Iterable[Report | Prepared | Refused | Seen], batch: int = 2000
+    ) -> IngestStats:
         """Store what `ingest.read_paths` yields, committing every `batch` reports."""
         stats = IngestStats()
         pending = 0
@@ -378,11 +336,16 @@ class EvidenceStore:
                 if isinstance(item, Refused):
                     stats.refused.append(item)
                     continue
+                if isinstance(item, Seen):
+                    stats.duplicates += 1
+                    continue
+                if not isinstance(item, Prepared):
+                    item = prepare(item)
                 if not self._add(item, now):
                     stats.duplicates += 1
                     continue
                 stats.domains.add(item.domain)
-                if isinstance(item, AggregateReport):
+                if item.kind == "dmarc":
                     stats.aggregate += 1
                 else:
                     stats.tls += 1
@@ -472,6 +435,92 @@ class EvidenceStore:
             "dmarc_rows": q("SELECT count(*) FROM dmarc_day").fetchone()[0],
             "messages": q("SELECT coalesce(sum(messages), 0) FROM dmarc_day").fetchone()[0],
         }
+
+
+@dataclass
+class Prepared:
+    """A report as the store writes it: its `report` row (but the time of ingest), its
+    day rows and the reverse DNS names it carries.  `prepare` is pure, so a worker
+    process that reads the report builds it, and only plain tuples travel back."""
+
+    report: tuple[Any, ...]  # kind, org (lower case), report_id, domain, begin, end, ...
+    dmarc_rows: list[tuple[Any, ...]]
+    tls_rows: list[tuple[Any, ...]]
+    names: list[tuple[str, str]]  # (source address, reverse DNS name)
+
+    @property
+    def kind(self) -> str:
+        return str(self.report[0])
+
+    @property
+    def domain(self) -> str:
+        return str(self.report[3])
+
+
+def prepare(report: Report) -> Prepared:
+    row = (
+        report.kind,
+        report.org.lower(),
+        report.report_id,
+        report.domain,
+        report.begin,
+        report.end,
+        report.format,
+        report.source,
+    )
+    if isinstance(report, AggregateReport):
+        dmarc, names = _dmarc_rows(report)
+        return Prepared(row, dmarc, [], names)
+    return Prepared(row, [], _tls_rows(report), [])
+
+
+def _dmarc_rows(report: AggregateReport) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+    day = day_of(report.begin)
+    domain = report.domain
+    values = []
+    names = []
+    for row in report.rows:
+        dkim = row.dkim
+        # One signature (the usual case) needs no ranking.
+        dkim_d, dkim_s, dkim_r = dkim[0] if len(dkim) == 1 else _dkim(row)
+        spf = row.spf
+        spf_d, spf_r = (spf[0].domain, spf[0].result) if len(spf) == 1 else _spf(row)
+        values.append(
+            (
+                domain,
+                day,
+                row.source_ip,
+                row.header_from,
+                row.envelope_from,
+                spf_d,
+                spf_r,
+                dkim_d,
+                dkim_s,
+                dkim_r,
+                row.dmarc_spf,
+                row.dmarc_dkim,
+                row.disposition,
+                row.count,
+            )
+        )
+        if row.reverse_dns:
+            names.append((row.source_ip, row.reverse_dns))
+    return values, names
+
+
+def _tls_rows(report: TlsReport) -> list[tuple[Any, ...]]:
+    day = day_of(report.begin)
+    values: list[tuple[Any, ...]] = []
+    for pol in report.policies:
+        mx = ",".join(pol.mx_hosts)
+        key = (pol.policy_domain, day, pol.policy_type)
+        values.append((*key, mx, "success", pol.successes))
+        values += [(*key, fd.receiving_mx or mx, fd.result_type, fd.count) for fd in pol.details]
+        detailed = sum(fd.count for fd in pol.details)
+        if pol.failures > detailed:
+            # Failures the summary counts but no detail describes.
+            values.append((*key, mx, "unspecified-failure", pol.failures - detailed))
+    return values
 
 
 def _dkim(row: AggregateRow) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.cli.spf import diff_lines
 from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.lockfile import LockResolver, SpfLock, open_lock
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
@@ -74,7 +75,7 @@ def test_refresh_writes_what_the_tree_needs_and_diffs_upstream(tmp_path: Path) -
     (change,) = second.changes
     assert change.name == "leaf.esp.example"
     assert change.added == ["ip6:2001:db8::/32"] and change.removed == []
-    rendered = "\n".join(second.render())
+    rendered = "\n".join(diff_lines(second))
     assert "~ leaf.esp.example" in rendered and "+ ip6:2001:db8::/32" in rendered
 
     third = refresh_lock(
@@ -264,7 +265,7 @@ def test_failed_include_keeps_the_whole_old_subtree_below_it(tmp_path: Path) -> 
     # The diff shows the real upstream change and no invented removals.
     assert [c.name for c in diff.changes] == ["crm.example"]
     assert diff.kept == ["gone.esp.example", "leaf.esp.example", "mx.esp.example"]
-    text = "\n".join(diff.render())
+    text = "\n".join(diff_lines(diff))
     assert "esp.example failed: timeout" in text and "keeping the old answer" in text
     assert "leaf.esp.example" in text and "not advanced" in text
     # Offline, the kept lock still answers the whole tree: nothing is missing.
@@ -297,7 +298,7 @@ def test_refresh_with_every_lookup_failing_leaves_the_file_alone(tmp_path: Path)
     assert path.read_bytes() == before
     assert not diff.written and diff.refreshed == T1 and not diff.changes
     assert len(diff.failures) == 2  # esp.example and crm.example; nothing below was asked
-    assert "left unchanged" in "\n".join(diff.render())
+    assert "left unchanged" in "\n".join(diff_lines(diff))
     # With no lock yet, nothing is created either.
     fresh = tmp_path / "new" / "spf-lock.json"
     fresh.parent.mkdir()

@@ -10,7 +10,7 @@ import time
 
 from ..compile import walk_dns
 from ..dns.lockfile import DEFAULT_LOCK_NAME
-from ..spf.refresh import refresh_lock
+from ..spf.refresh import LockDiff, refresh_lock
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import live_resolver
 from .settings import UsageError, resolve
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             accept_widening=args.accept_widening,
             rebuild=args.rebuild,
         )
-    for line in diff.render():
+    for line in diff_lines(diff):
         print(line)
     if diff.failures or diff.gone:
         state = (
@@ -64,3 +64,43 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_POLICY
     return EXIT_OK
+
+
+def diff_lines(diff: LockDiff) -> list[str]:
+    """What `lock refresh` prints about a LockDiff."""
+    if diff.rebuilt:
+        lines = [f"{diff.path}: rebuilt from DNS; the old file was unreadable: {diff.rebuilt}"]
+    elif not diff.written:
+        lines = [f"{diff.path}: not rewritten"]
+    elif not diff.changes:
+        lines = [f"{diff.path}: no upstream change"]
+    else:
+        lines = [f"{diff.path}: {len(diff.changes)} name(s) changed upstream"]
+    for change in diff.changes:
+        if change.before is None:
+            lines.append(f"+ {change.name} (new)")
+        elif change.after is None:
+            lines.append(f"- {change.name} (no longer needed)")
+        else:
+            lines.append(f"~ {change.name}")
+        lines.extend(f"    + {r}" for r in change.added)
+        lines.extend(f"    - {r}" for r in change.removed)
+        lines.extend(f"    {o}" for o in change.other)
+    lines.extend(f"! {f}" for f in diff.failures)
+    lines.extend(f"! {g}" for g in diff.gone)
+    lines.extend(f"! {w}" for w in diff.widened)
+    if diff.kept:
+        lines.append(
+            f"! kept the old answers for {len(diff.kept)} name(s) below the failed "
+            "lookups, not asked this time: " + ", ".join(diff.kept)
+        )
+    if diff.widened and not diff.written:
+        lines.append(f"! held for review: {diff.path} was left unchanged")
+    elif not diff.written:
+        lines.append(f"! no lookup succeeded: {diff.path} was left unchanged")
+    elif diff.failures or diff.gone:
+        lines.append(
+            "! the lock's 'refreshed' time and the kept answers' 'resolved' times were "
+            "not advanced"
+        )
+    return lines

@@ -68,44 +68,6 @@ class LockDiff:
     written: bool = True  # False: the file was left as it was
     rebuilt: str | None = None  # why an unreadable lock was replaced
 
-    def render(self) -> list[str]:
-        if self.rebuilt:
-            lines = [f"{self.path}: rebuilt from DNS; the old file was unreadable: {self.rebuilt}"]
-        elif not self.written:
-            lines = [f"{self.path}: not rewritten"]
-        elif not self.changes:
-            lines = [f"{self.path}: no upstream change"]
-        else:
-            lines = [f"{self.path}: {len(self.changes)} name(s) changed upstream"]
-        for change in self.changes:
-            if change.before is None:
-                lines.append(f"+ {change.name} (new)")
-            elif change.after is None:
-                lines.append(f"- {change.name} (no longer needed)")
-            else:
-                lines.append(f"~ {change.name}")
-            lines.extend(f"    + {r}" for r in change.added)
-            lines.extend(f"    - {r}" for r in change.removed)
-            lines.extend(f"    {o}" for o in change.other)
-        lines.extend(f"! {f}" for f in self.failures)
-        lines.extend(f"! {g}" for g in self.gone)
-        lines.extend(f"! {w}" for w in self.widened)
-        if self.kept:
-            lines.append(
-                f"! kept the old answers for {len(self.kept)} name(s) below the failed "
-                "lookups, not asked this time: " + ", ".join(self.kept)
-            )
-        if self.widened and not self.written:
-            lines.append(f"! held for review: {self.path} was left unchanged")
-        elif not self.written:
-            lines.append(f"! no lookup succeeded: {self.path} was left unchanged")
-        elif self.failures or self.gone:
-            lines.append(
-                "! the lock's 'refreshed' time and the kept answers' 'resolved' times were "
-                "not advanced"
-            )
-        return lines
-
 
 def _ranges(txts: list[str] | None) -> set[str]:
     try:

@@ -104,6 +104,7 @@ class MailAuthProcessor(BaseProcessor):
             self.inputs.domains = list(self.policies)
             self.inputs.read()
             self.zones = load_config(s.config_file).zone_map(id) if s.config_file else None
+            self.inputs.zones = self.zones
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.

@@ -18,6 +18,7 @@ import dns.zone
 import pytest
 import yaml
 from cli_run import cli
+from example_rotation import replay_example_rotation
 
 BIN = Path(sys.executable).parent / "octodns-mailauth"
 CONFIG = "zones/config.yaml"
@@ -119,6 +120,7 @@ RSPAMD = {"dkim_signing.conf"}
 )
 def test_export_writes_only_the_chosen_format(example: Path, fmt: str, files: set[str]) -> None:
     assert cli("dkim", "keygen", "--config", CONFIG).returncode == 0
+    replay_example_rotation()  # the signing host's keys of the committed rotation
     out = example / f"signer-{fmt}"
     proc = cli("dkim", "export", "--config", CONFIG, "--format", fmt, "-o", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -127,6 +129,7 @@ def test_export_writes_only_the_chosen_format(example: Path, fmt: str, files: se
 
 def test_export_key_paths_are_absolute(example: Path, tmp_path: Path) -> None:
     assert cli("dkim", "keygen", "--config", CONFIG).returncode == 0
+    replay_example_rotation()
     proc = cli("dkim", "export", "--config", CONFIG, "--format", "all", "-o", "signer")
     assert proc.returncode == 0, proc.stderr
     elsewhere = tmp_path / "mta-cwd"

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from cli_run import cli
 from conftest import ROOT
+from example_rotation import replay_example_rotation
 from pdns_fixture import txt_content
 
 BIN = Path(sys.executable).parent
@@ -56,21 +57,45 @@ def test_dkim_keygen_generates_once(example: Path) -> None:
 
 
 def test_dkim_keygen_one_domain(example: Path) -> None:
-    proc = cli("dkim", "keygen", "example.net", "--config", CONFIG)
+    proc = cli("dkim", "keygen", "shop.example", "--config", CONFIG)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() and all(
-        line.startswith("example.net:") for line in proc.stdout.splitlines()
+        line.startswith("shop.example:") for line in proc.stdout.splitlines()
     )
+    # example.net's keys rotate: `dkim rotate` makes them, keygen has nothing to do.
+    proc = cli("dkim", "keygen", "example.net", "--config", CONFIG)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_dkim_export_and_rotate_name_the_keys_the_example_does_not_hold(example: Path) -> None:
+    """The committed rotation's private keys are on the signing host, not in the
+    repository: both commands refuse, naming each missing key, and write nothing."""
+    assert cli("dkim", "keygen", "--config", CONFIG).returncode == 0
+    state = Path("zones/dkim-state.yaml").read_bytes()
+    export = cli("dkim", "export", "--config", CONFIG, "-o", "signer")
+    assert export.returncode == 1 and not Path("signer").exists()
+    rotate = cli("dkim", "rotate", "--config", CONFIG, "--assume-published")
+    assert rotate.returncode == 1
+    for selector in ("billing-20260820-ed", "billing-20260820-rsa"):
+        assert f"no DKIM key at zones/.dkim/example.net/{selector}.pem" in export.stdout
+        assert f"no private key for active selector {selector} of example.net" in (
+            rotate.stdout + rotate.stderr
+        )
+    assert Path("zones/dkim-state.yaml").read_bytes() == state
 
 
 def test_dkim_export_lists_active_keys(example: Path) -> None:
     assert cli("dkim", "keygen", "--config", CONFIG).returncode == 0
+    state = replay_example_rotation()  # as on the host that signs example.net's mail
     proc = cli("dkim", "export", "--config", CONFIG)
     assert proc.returncode == 0, proc.stderr
     keytable = proc.stdout.split("# SigningTable")[0]
     assert own_selectors()
-    for domain, selector in own_selectors():
+    active = [(k.domain, k.selector) for k in state.keys if k.status.value == "active"]
+    assert len(active) == 2  # the rotating pair that signs now, not the one published ahead
+    for domain, selector in own_selectors() + active:
         assert selector in keytable and domain in keytable
+    assert "billing-20261118" not in keytable
     out = example / "signer"
     proc = cli("dkim", "export", "--config", CONFIG, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -87,10 +112,16 @@ def test_dkim_rotate_dry_run_writes_nothing(example: Path) -> None:
     proc = cli("dkim", "rotate", "--config", CONFIG, "--dry-run")
     assert proc.returncode == 2 and "dkim keygen" in proc.stderr  # no keystore yet
     assert cli("dkim", "keygen", "--config", CONFIG).returncode == 0
+    replay_example_rotation()
     before = sorted(p.relative_to(example) for p in example.rglob("*"))
-    proc = cli("dkim", "rotate", "--config", CONFIG, "--dry-run")
+    state = Path("zones/dkim-state.yaml").read_bytes()
+    # Never the system resolver in a test: publication is asserted.
+    proc = cli("dkim", "rotate", "--config", CONFIG, "--dry-run", "--assume-published")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "dry run: nothing written" in proc.stderr
+    # The example's rotation is due: the dry run says what would happen.
+    assert "example.net: activate billing-20261118-ed" in proc.stdout, proc.stdout
+    assert Path("zones/dkim-state.yaml").read_bytes() == state
     assert sorted(p.relative_to(example) for p in example.rglob("*")) == before
 
 
@@ -226,11 +257,17 @@ def test_dkim_rotate_publishes_a_rotating_selector(example: Path) -> None:
     )
     # Before the first rotation there is no key to publish: a policy error.
     assert cli("validate", "--config", CONFIG).returncode == 1
-    proc = cli("dkim", "rotate", "--config", CONFIG, "--now", "2026-12-01T00:00:00Z")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "example.com: publish" in proc.stdout
+    # Only example.com's rotation: example.net's keys (the committed rotation) are on
+    # another signing host, and carried over untouched.
     state = Path("zones/dkim-state.yaml")
+    net_keys = [ln for ln in state.read_text().splitlines() if "billing-" in ln]
+    proc = cli(
+        "dkim", "rotate", "example.com", "--config", CONFIG, "--now", "2026-12-01T00:00:00Z"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "example.com: publish" in proc.stdout and "example.net" not in proc.stdout
     assert state.is_file() and "wrote zones/dkim-state.yaml" in proc.stderr
+    assert [ln for ln in state.read_text().splitlines() if "billing-" in ln] == net_keys
     assert cli("validate", "--config", CONFIG).returncode == 0
     records = cli("records", "example.com", "--config", CONFIG, "--format", "json")
     names = [r["name"] for r in json.loads(records.stdout)]

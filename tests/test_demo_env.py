@@ -82,6 +82,10 @@ def test_fresh_demo_installs_only_what_it_uses(tmp_path: Path) -> None:
     ]
     assert "No changes were planned" in screen
     assert "Create <TxtRecord TXT 3600, _dmarc.example.com." in screen
+    # The example's cross-zone DMARC report authorization and its committed rotation.
+    assert "Create <TxtRecord TXT 3600, example.net._report._dmarc.example.com." in screen
+    assert "Create <TxtRecord TXT 3600, billing-20261118-rsa._domainkey.example.net." in screen
+    assert "example.net's DKIM rotation (zones/dkim-state.yaml) is due" in screen
 
     # Nothing a newcomer must decode: no log lines with timestamps and thread
     # ids, no "resolved 2023-10-04 (N days ago...)" lock warning, no pip noise.

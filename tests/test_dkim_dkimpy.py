@@ -15,6 +15,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
+from example_rotation import replay_example_rotation
 from octodns.manager import Manager
 
 from octodns_mailauth.dkim.keys import (
@@ -72,9 +73,10 @@ def add_rotating_sender() -> None:
 
 
 def walk_rotation(days: int) -> None:
-    """Run the rotate command once a day for `days` days, ending today."""
+    """Run the rotate command for example.com once a day for `days` days, ending
+    today (example.net's rotation is the example's committed one)."""
     store = Keystore("zones/.dkim")
-    policies = load_policy_dir("zones/mail")
+    policies = [lp for lp in load_policy_dir("zones/mail") if lp.domain == "example.com"]
     start = datetime.now(timezone.utc) - timedelta(days=days)
     for day in range(days + 1):
         advance_rotation(policies, STATE, store, start + timedelta(days=day))
@@ -102,6 +104,7 @@ def test_stored_keys_verify_against_the_synced_zone(
         monkeypatch.setenv(ENV, passphrase)
     else:
         monkeypatch.delenv(ENV, raising=False)
+    replay_example_rotation()  # example.net's, with the keys its signing host holds
     add_rotating_sender()
     # 32 days: key A published day 0, active day 2, retired day 22 when B takes
     # over, revoked day 29: today A is revoked and B active.
@@ -110,10 +113,18 @@ def test_stored_keys_verify_against_the_synced_zone(
 
     store = Keystore("zones/.dkim")
     state = {k.selector: k.status.value for k in load_state(STATE, "zones/mail").keys}
-    assert sorted(state.values()) == ["active", "active", "revoked", "revoked"]
+    bulk = sorted(v for s, v in state.items() if s.startswith("bulk-"))
+    assert bulk == ["active", "active", "revoked", "revoked"]
+    # example.net's: the active pair and the one published ahead of it.
+    assert sorted(v for s, v in state.items() if s.startswith("billing-")) == [
+        "active",
+        "active",
+        "published",
+        "published",
+    ]
     signed = 0
     domains = sorted(p.name for p in store.root.iterdir() if p.is_dir())
-    assert {"example.com", "example.net"} <= set(domains)
+    assert {"example.com", "example.net", "shop.example"} <= set(domains)
     for domain in domains:
         for selector in store.selectors(domain):
             pem = (store.root / domain / f"{selector}.pem").read_bytes()
@@ -122,7 +133,7 @@ def test_stored_keys_verify_against_the_synced_zone(
             expected = state.get(selector, "fixed") != "revoked"
             assert ok is expected, (domain, selector, state.get(selector))
             signed += 1
-    # Every fixed selector of every policy, plus the four rotating keys.
+    # Every fixed selector of every policy, plus the four rotating keys of each domain.
     fixed = [
         key.selector
         for lp in load_policy_dir("zones/mail")
@@ -130,9 +141,9 @@ def test_stored_keys_verify_against_the_synced_zone(
         for key in sender.dkim
         if key.selector is not None and not key.public_key
     ]
-    assert len(fixed) >= 3 and signed == len(fixed) + 4
+    assert len(fixed) >= 3 and signed == len(fixed) + 4 + 4
     records = txt_records("example.com")
-    for selector, status in state.items():
+    for selector, status in ((s, v) for s, v in state.items() if s.startswith("bulk-")):
         value = records[f"{selector}._domainkey.example.com"].decode()
         assert ("p=;" in value or value.endswith("p=")) == (status == "revoked"), value
 
@@ -174,7 +185,7 @@ def test_state_not_matching_the_keystore_fails_at_construction(
     walk_rotation(3)
     text = Path(STATE).read_text()
     state = load_state(STATE, "zones/mail")
-    ed = next(k for k in state.keys if k.algorithm == "ed25519")
+    ed = next(k for k in state.keys if k.algorithm == "ed25519" and k.domain == "example.com")
     forged = public_key_b64(generate_private_key("ed25519"))
     Path(STATE).write_text(text.replace(ed.p, forged))
     with pytest.raises(MailAuthProcessorError) as info:

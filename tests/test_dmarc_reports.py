@@ -156,3 +156,27 @@ def test_subdomain_policy_reporting_to_its_parent_is_internal() -> None:
     assert [r.name for r in own.records if "._report._dmarc." in r.name] == [
         "shop.example.com._report._dmarc.example.com"
     ]
+
+
+def test_the_examples_destination_is_published_and_said_as_info(
+    example: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The example: example.net's reports go to dmarc@example.com, a zone of the
+    same config, so the processor publishes the authorization there; nobody has
+    to be asked, so no warning, in octodns-sync or validate."""
+    from cli_run import cli
+
+    with caplog.at_level(logging.WARNING):
+        assert Manager(CONFIG).sync(dry_run=False) > 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned and not [m for m in warned if "_report._dmarc" in m], warned
+    _zone_dns(monkeypatch)
+    assert cd.query_dns("example.net._report._dmarc.example.com", "TXT") == ["v=DMARC1"]
+    cd.verify_dmarc_report_destination("example.net", "example.com")  # checkdmarc agrees
+    quiet = cli("validate", "--config", CONFIG)
+    assert quiet.returncode == 0 and "_report._dmarc" not in quiet.stdout, quiet.stdout
+    verbose = cli("validate", "--config", CONFIG, "-v").stdout
+    (line,) = [ln for ln in verbose.splitlines() if "_report._dmarc" in ln]
+    assert line.startswith("zones/mail/example.net.yaml:") and ": info: " in line
+    assert 'example.net._report._dmarc.example.com. TXT "v=DMARC1" authorizes them' in line
+    assert "published in zone example.com of this config" in line

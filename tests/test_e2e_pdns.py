@@ -21,6 +21,7 @@ from spf_realworld import serve_rrsets
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.dkim.statefile import load_state
 from octodns_mailauth.keysource import KeystoreKeys
 from octodns_mailauth.policy import load_policy_dir
 from octodns_mailauth.records import DesiredRecord
@@ -83,9 +84,10 @@ def octodns_sync(pdns: Any, *extra: str) -> subprocess.CompletedProcess[str]:
 def wanted() -> list[DesiredRecord]:
     keys = KeystoreKeys("zones/.dkim", generate=False)
     catalog = load_catalog()
+    state = load_state("zones/dkim-state.yaml", "zones/mail")  # the example's rotation
     out: list[DesiredRecord] = []
     for lp in load_policy_dir("zones/mail"):
-        result = compile_policy(lp, catalog, keys)
+        result = compile_policy(lp, catalog, keys, dkim_state=state)
         assert not result.errors, result.errors
         out += result.records
     return out

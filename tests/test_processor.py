@@ -15,6 +15,7 @@ import yaml
 from octodns.manager import Manager
 from octodns.record import Record
 
+from octodns_mailauth.dkim.statefile import load_state
 from octodns_mailauth.processor import MailAuthProcessor, MailAuthProcessorError
 
 CONFIG = "zones/config.yaml"
@@ -57,7 +58,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
-    assert sync() == 46
+    assert sync() == 50
     com = served("example.com")
     spf = com[("example.com", "TXT")]
     assert (
@@ -79,8 +80,19 @@ def test_sync_publishes_and_second_run_plans_nothing(example: Path) -> None:
     # The records the policy does not own are all still there.
     assert com[("www.example.com", "CNAME")] == ["example.com."]
     assert com[("example.com", "MX")] == ["0 example-com.mail.protection.outlook.com."]
+    # example.net reports to example.com: the authorization is in example.com's zone.
+    assert com[("example.net._report._dmarc.example.com", "TXT")] == ["v=DMARC1"]
     net = served("example.net")
     assert net[("bounce.example.net", "MX")] == ["10 feedback-smtp.eu-west-1.amazonses.com."]
+    assert net[("_dmarc.example.net", "TXT")] == ["v=DMARC1; p=none; rua=mailto:dmarc@example.com"]
+    # The committed rotation (zones/dkim-state.yaml): the active pair and the pair
+    # published ahead of it, with the state's public keys (no private key here).
+    state = load_state("zones/dkim-state.yaml", "zones/mail")
+    assert len(state.keys) == 4
+    for key in state.keys:
+        (value,) = net[(f"{key.selector}._domainkey.example.net", "TXT")]
+        assert value == f"v=DKIM1; k={key.algorithm}; p={key.p}"
+    assert not Path("zones/.dkim/example.net").exists()
     assert sync() == 0
 
 
@@ -112,7 +124,6 @@ def test_keys_are_private_and_never_overwritten(example: Path) -> None:
     assert [k.name for k in keys] == [
         "relay2026a.pem",
         "relay2026r.pem",
-        "billing2026.pem",
         "mx2026.pem",
         "mx2026r.pem",
     ]
@@ -410,7 +421,7 @@ def test_alias_zone_and_threads(example: Path) -> None:
     assert sync() > 0
     assert sync() == 0
     keys = list(Path("zones/.dkim").glob("*/*.pem"))
-    assert len(keys) == 5
+    assert len(keys) == 4  # the fixed selectors' (example.net's rotate: their keys are elsewhere)
 
 
 def test_processor_repr_and_direct_construction(example: Path) -> None:

@@ -172,13 +172,16 @@ EXPECTED_COM = """\
 EXPECTED_NET = """\
 --- a/zones/mail/example.net.yaml
 +++ b/zones/mail/example.net.yaml
-@@ -18,5 +18,6 @@
- spf:
-   all: softfail
+@@ -25,8 +25,9 @@
  dmarc:
--  policy: none
-+  policy: quarantine
-   rua: [mailto:dmarc-reports@example.net]
+   # The rollout stage: monitor (p=none) while the reports show who sends as us, then
+   # quarantine, then reject; `octodns-mailauth explain` says what blocks the next one.
+-  stage: monitor
++  stage: quarantine
+   # Reports go to the company's DMARC mailbox at example.com, another organizational
+   # domain: example.com must authorize them (RFC 9990), and as it is a zone of this
+   # config the processor publishes example.net._report._dmarc.example.com there.
+   rua: [mailto:dmarc@example.com]
 +  nonexistent_policy: reject
 """
 

@@ -128,10 +128,9 @@ def test_fresh_clone_never_replaces_a_served_key(
     assert keyfiles() == [] and txt("example.com", "relay2026a._domainkey") == served
     # Deliberately replacing the keys (the old ones are truly lost): one run's acknowledgement.
     names = [f"{s}._domainkey.example.com" for s in ("relay2026a", "relay2026r")]
-    names += ["billing2026._domainkey.example.net", "mx2026._domainkey.shop.example"]
-    names += ["mx2026r._domainkey.shop.example"]
+    names += ["mx2026._domainkey.shop.example", "mx2026r._domainkey.shop.example"]
     monkeypatch.setenv(ACK_ENV, ",".join(f"dkim-key-change {n}" for n in names))
-    assert sync() == 5
+    assert sync() == 4  # example.net's keys rotate: published from the state, not the keystore
     assert keyfiles() == old  # written by the applying run, same selectors
     assert txt("example.com", "relay2026a._domainkey") != served
     monkeypatch.delenv(ACK_ENV)

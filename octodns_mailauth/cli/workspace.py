@@ -56,6 +56,7 @@ class Workspace:
                 dkim_state=self.settings.dkim_state,
                 reports=self.settings.reports,
                 domains=[lp.domain for lp in self.policies],
+                zones=self.settings.zones,
             )
         return self._inputs
 

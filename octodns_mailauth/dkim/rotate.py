@@ -110,6 +110,7 @@ def advance_rotation(
     """
     now = now or datetime.now(timezone.utc)
     path = Path(state_path)
+    policies = list(policies)
     entries = rotating_entries(policies)
     errors: list[Finding] = []
     for _lp, _sender, config, where in entries:
@@ -128,7 +129,9 @@ def advance_rotation(
     # would guard a file nobody reads any more.
     with locked(path.parent):
         state = load_state(path, path.parent)
-        errors = _check_state_against_keystore(state, keystore)
+        # Only the domains rotated here: another domain's keys are carried over as
+        # they are, and may live on another signing host.
+        errors = _check_state_against_keystore(state, keystore, {lp.domain for lp in policies})
         errors += _check_no_lost_keys(state, entries, keystore)
         if errors:
             raise RotationError(errors, "DKIM rotation not started")
@@ -255,10 +258,12 @@ def _check_no_lost_keys(
     return errors
 
 
-def _check_state_against_keystore(state: RotationState, keystore: Keystore) -> list[Finding]:
-    """Every p= in the state must be the public half of the stored private key."""
+def _check_state_against_keystore(
+    state: RotationState, keystore: Keystore, domains: set[str]
+) -> list[Finding]:
+    """Every p= of `domains` in the state must be the public half of the stored private key."""
     errors = []
-    for key in state.keys:
+    for key in (k for k in state.keys if k.domain in domains):
         where = Location(state.path or "", key.line, key.selector)
         try:
             if not keystore.exists(key.domain, key.selector):

@@ -24,6 +24,11 @@ class ExternalDestination:
         return f"{domain}._report._dmarc.{self.host}"
 
 
+# The finding that names the record a destination must publish (a warning; info
+# once the record is published in a zone of the same config: integration/zonemap.py).
+EXTERNAL_DESTINATION_CODE = "dmarc-external-destination"
+
+
 def external_destinations(
     domain: str, rua: list[str], ruf: list[str], declared: list[str] | None = None
 ) -> list[ExternalDestination]:

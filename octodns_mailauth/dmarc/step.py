@@ -9,7 +9,7 @@ from ..policy.dmarc import DmarcPolicy, DmarcPolicySettings
 from ..records import DesiredRecord
 from ..records.dmarc import AUTHORIZATION_VALUE, dmarc_value, parse_dmarc
 from .orgdomain import is_public_suffix, organizational_domain
-from .reports import external_destinations
+from .reports import EXTERNAL_DESTINATION_CODE, external_destinations
 from .uri import parse_report_uri
 
 _STRENGTH = {DmarcPolicy.none: 0, DmarcPolicy.quarantine: 1, DmarcPolicy.reject: 2}
@@ -228,6 +228,6 @@ def _report_authorizations(ctx: CompileContext, settings: DmarcPolicySettings) -
             where,
             f"ask the owner of {dest.host} to publish that record (report services often "
             f"publish *._report._dmarc.{dest.host} for every customer)",
-            code="dmarc-external-destination",
+            code=EXTERNAL_DESTINATION_CODE,
             rfc="RFC 9990 §4",
         )

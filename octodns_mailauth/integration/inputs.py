@@ -20,6 +20,7 @@ from ..context import CompileResult, KeySource, ZoneView
 from ..dkim.statefile import load_state
 from ..dns.lockfile import open_lock
 from ..policy.loader import LoadedPolicy
+from .zonemap import ZoneMap
 
 if TYPE_CHECKING:
     from ..reports.store import EvidenceInput
@@ -36,8 +37,10 @@ class CompileInputs:
         dkim_state: Path | None = None,
         reports: Any = None,  # reports.settings.ReportsSettings, or None
         domains: Iterable[str] = (),
+        zones: ZoneMap | None = None,
     ) -> None:
-        """`domains`: the policies' domains, whose report evidence is read in one go."""
+        """`domains`: the policies' domains, whose report evidence is read in one go.
+        `zones`: the config's zones, when known (what this config publishes itself)."""
         self._keys_factory = keys
         self.policies_dir = policies_dir
         self._catalog_dirs = list(catalog)
@@ -45,6 +48,7 @@ class CompileInputs:
         self._dkim_state_path = dkim_state
         self.reports = reports
         self.domains = list(domains)
+        self.zones = zones
         self._lock = threading.Lock()
         self._read: dict[str, Any] = {}  # what was read so far, by name
         self._evidence: dict[str, EvidenceInput] | None = None
@@ -102,7 +106,7 @@ class CompileInputs:
         now: datetime | None = None,
     ) -> CompileResult:
         """`compile_policy` with this run's inputs (and `keys` in place of its own)."""
-        return compile_policy(
+        result = compile_policy(
             lp,
             self.catalog,
             keys or self.keys,
@@ -112,3 +116,5 @@ class CompileInputs:
             dkim_state=self.dkim_state,
             evidence=self.evidence_for(lp.domain),
         )
+        # A DMARC report authorization this config publishes needs nobody's action.
+        return self.zones.settle_report_authorizations(result) if self.zones else result

@@ -9,9 +9,10 @@ octoDNS Zone, whose `sub_zones` octoDNS computed from every configured zone
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..dmarc.reports import EXTERNAL_DESTINATION_CODE
 from ..findings import Finding, Location, Severity
 from ..names import normalize, relative_to
 
@@ -58,6 +59,36 @@ class ZoneMap:
                 Finding(Severity.ERROR, problem, Location(lp.path, 1), hint, code="policy-no-zone")
             )
         return out
+
+    def settle_report_authorizations(self, result: Any) -> Any:
+        """`result` (a CompileResult) with each external DMARC report destination
+        whose authorization record lands in a zone that runs the processor said as
+        info: the record is published with the policy, nobody has to be asked."""
+        if not self.complete:
+            return result
+        published = {
+            r.location: r
+            for r in result.records
+            if "._report._dmarc." in r.name and self.zone_of(r.name) in self.mine
+        }
+        if not published:
+            return result
+        findings = []
+        for f in result.findings:
+            record = published.get(f.location) if f.code == EXTERNAL_DESTINATION_CODE else None
+            if record is not None:
+                host = record.name.split("._report._dmarc.", 1)[1]
+                f = replace(
+                    f,
+                    severity=Severity.INFO,
+                    message=f"{result.domain}'s reports go to {host}, outside its "
+                    f'organizational domain: {record.name}. TXT "{record.values[0]}" '
+                    f"authorizes them, published in zone {self.zone_of(record.name)} of this "
+                    "config",
+                    hint=None,
+                )
+            findings.append(f)
+        return replace(result, findings=findings)
 
 
 def in_zone(zone: Any, name: str) -> bool:

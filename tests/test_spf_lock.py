@@ -13,7 +13,7 @@ import pytest
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.spf import diff_lines
 from octodns_mailauth.compile import walk_dns
-from octodns_mailauth.dns.lockfile import LockResolver, SpfLock, open_lock
+from octodns_mailauth.dns.lockfile import LOCK_VERSION, LockError, LockResolver, SpfLock, open_lock
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.errors import MailAuthError
 from octodns_mailauth.policy import load_policy_dir, parse_policy
@@ -59,7 +59,7 @@ def test_refresh_writes_what_the_tree_needs_and_diffs_upstream(tmp_path: Path) -
     assert set(lock.entries) == {"esp.example", "leaf.esp.example"}  # own names stay out
     assert lock.entries["leaf.esp.example"].resolved == T1
     data = json.loads(path.read_text())
-    assert data["version"] == 1 and data["refreshed"] == "2026-01-01T00:00:00Z"
+    assert data["version"] == LOCK_VERSION == 2 and data["refreshed"] == "2026-01-01T00:00:00Z"
     assert not [p for p in tmp_path.iterdir() if p.name != "spf-lock.json"]  # no temp left
     assert oct(path.stat().st_mode & 0o777) == "0o644"
 
@@ -138,7 +138,9 @@ def test_lock_resolver_answers_nodata_nxdomain_and_missing(tmp_path: Path) -> No
     ("content", "expected"),
     [
         ("{not json", ["l.json:1", "not valid JSON", "lock refresh"]),
-        ('{"version": 9}', ["not an SPF lock file of version 1"]),
+        ('{"answers": {}}', ["l.json: not an SPF lock file", "found None", "--rebuild"]),
+        ('{"version": "2"}', ["not an SPF lock file", "found '2'", "--rebuild"]),
+        ('{"version": 0}', ["not an SPF lock file", "from 1 to 2, found 0"]),
         ('{"version": 1, "answers": {"x.example": {"TXT": []}}}', ["answers.x.example"]),
         (
             '{"version": 1, "answers": {"x.example": {"resolved": "soon"}}}',
@@ -336,3 +338,110 @@ def test_cli_refresh_against_a_dead_nameserver_keeps_the_lock(example: Path) -> 
     assert "left unchanged" in proc.stdout
     for name in ("_netblocks.google.com", "_netblocks2.google.com", "ab.sendgrid.net"):
         assert name in proc.stdout  # named as kept
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+V1_LOCK = {
+    "version": 1,
+    "about": "written before the lock format had a version 2",
+    "refreshed": "2026-01-01T00:00:00Z",
+    "answers": {
+        "esp.example": {
+            "resolved": "2026-01-01T00:00:00Z",
+            "TXT": ["v=spf1 include:leaf.esp.example ~all"],
+        },
+        "leaf.esp.example": {
+            "resolved": "2026-01-01T00:00:00Z",
+            "TXT": ["v=spf1 ip4:192.0.2.0/24 ~all"],
+        },
+        "gone.example": {"resolved": "2026-01-01T00:00:00Z", "nxdomain": True},
+    },
+}
+
+
+def test_a_version_1_lock_is_read_and_the_next_refresh_writes_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "spf-lock.json"
+    path.write_text(json.dumps(V1_LOCK, indent=1))
+    lock = SpfLock.load(path)
+    assert lock.read_version == 1
+    assert lock.refreshed == T1
+    assert set(lock.entries) == {"esp.example", "leaf.esp.example", "gone.example"}
+    res = LockResolver(lock)
+    assert res.query("leaf.esp.example", "TXT") == ["v=spf1 ip4:192.0.2.0/24 ~all"]
+    with pytest.raises(DnsError) as nx:
+        res.query("gone.example", "TXT")
+    assert nx.value.kind == "nxdomain"
+    # Reading migrates in memory only: the file is the user's until a refresh.
+    assert json.loads(path.read_text())["version"] == 1
+
+    # Upstream unchanged: the refresh keeps every answer (only the name no policy
+    # asks for goes) and writes version 2.
+    diff = refresh_lock(
+        policies(),
+        path,
+        upstream("v=spf1 include:leaf.esp.example ~all", "v=spf1 ip4:192.0.2.0/24 ~all"),
+        now=T2,
+    )
+    assert diff.written and [c.name for c in diff.changes] == ["gone.example"], diff.render()
+    data = json.loads(path.read_text())
+    assert data["version"] == 2
+    assert data["answers"]["leaf.esp.example"]["TXT"] == ["v=spf1 ip4:192.0.2.0/24 ~all"]
+    again = SpfLock.load(path)
+    assert again.read_version == 2 and again.refreshed == T2
+
+
+def test_a_version_1_lock_that_lacks_dkim_targets_reads_them_as_unverified(
+    tmp_path: Path,
+) -> None:
+    """Version 1 locks from before DKIM targets were recorded: the target is
+    "missing" (unverified, refresh), never "no key"."""
+    from test_spf_step import NoKeys
+
+    from octodns_mailauth.compile import compile_policy
+
+    path = tmp_path / "spf-lock.json"
+    path.write_text(json.dumps(V1_LOCK))
+    text = "senders:\n  - {name: news, provider: sendgrid, account: u1, link: wl2}\n"
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    result = compile_policy(lp, load_catalog([]), NoKeys(), LockResolver(SpfLock.load(path)))
+    codes = {f.code for f in result.findings}
+    assert "dkim-target-unverified" in codes and "dkim-target-no-key" not in codes
+
+
+@pytest.mark.parametrize("version", [3, 17])
+def test_a_lock_from_a_newer_release_is_refused_with_what_to_do(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / "spf-lock.json"
+    content = json.dumps({**V1_LOCK, "version": version, "answers": {}, "new": {"x": 1}})
+    path.write_text(content)
+    with pytest.raises(LockError) as info:
+        SpfLock.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: lock file version {version} was written by a newer")
+    assert "reads versions 1 to 2" in message
+    assert "Upgrade octodns-mailauth" in message and "lock refresh --rebuild" in message
+    # Nobody rewrites it behind the user's back: a refresh refuses too...
+    with pytest.raises(LockError):
+        refresh_lock(policies(), path, upstream("v=spf1 ~all", ""), now=T2)
+    assert path.read_text() == content
+    # ...unless told to rebuild it.
+    diff = refresh_lock(policies(), path, upstream("v=spf1 ~all", ""), now=T2, rebuild=True)
+    assert diff.rebuilt and f"version {version}" in diff.rebuilt
+    assert json.loads(path.read_text())["version"] == 2
+
+
+def test_the_cli_names_the_newer_lock_and_exits_without_a_traceback(tmp_path: Path) -> None:
+    from cli_run import cli
+
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / "example.com.yaml").write_text(POLICY)
+    (mail / "spf-lock.json").write_text('{"version": 3, "answers": {}}')
+    for args in (["validate"], ["explain", "example.com"]):
+        proc = cli(*args, "--policies", str(mail))
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out
+        assert "Traceback" not in out
+        assert f"{mail / 'spf-lock.json'}: lock file version 3 was written by a newer" in out

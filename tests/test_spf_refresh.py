@@ -125,6 +125,96 @@ def test_one_vanished_name_keeps_its_old_answer_the_rest_is_updated(
     assert SpfLock.load(LOCK).entries[NESTED].answers == old.entries[NESTED].answers
 
 
+# --- a delegated DKIM target whose key vanishes: the same guard --------------------------------
+
+K2, K3 = f"k2.dkim.{ZONE}", f"k3.dkim.{ZONE}"
+DKIM_POLICY = POLICY.replace(
+    "spf:\n",
+    f"  - name: campaigns\n    provider: mailchimp\n    dkim1_target: {K2}\n"
+    f"    dkim2_target: {K3}\nspf:\n",
+    1,
+)
+
+
+@pytest.fixture
+def dkim_vendor(vendor: str, pdns: Any) -> str:
+    """The vendor also holds the keys behind two DKIM CNAMEs of the policy; a clean
+    refresh records them."""
+    from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
+    from octodns_mailauth.records.dkim import dkim_txt_value
+
+    for target in (K2, K3):
+        key = public_key_b64(generate_private_key("ed25519"))
+        set_txt(pdns, target, dkim_txt_value("ed25519", key))
+    Path("mail/mailer.example.yaml").write_text(DKIM_POLICY)
+    proc = refresh(vendor)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    answers = json.loads(LOCK.read_text())["answers"]
+    assert set(answers) == {SPF, NESTED, K2, K3}
+    assert all(answers[t]["TXT"][0].startswith("v=DKIM1; k=ed25519; p=") for t in (K2, K3))
+    return vendor
+
+
+@pytest.mark.pdns
+def test_a_vanished_dkim_key_keeps_its_old_answer_until_accepted(
+    dkim_vendor: str, pdns: Any
+) -> None:
+    old = SpfLock.load(LOCK)
+    set_txt(pdns, K2)  # the vendor's key record is gone: NXDOMAIN
+    set_txt(pdns, K3, "unrelated=text")  # a TXT that is no DKIM key record
+    proc = refresh(dkim_vendor)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{K2} TXT: answered before, now NXDOMAIN; kept the old answer" in proc.stdout
+    assert f"{K3} TXT: answered before, now no DKIM key record; kept the old answer" in proc.stdout
+    assert "--accept-gone" in proc.stdout
+    assert "2 name(s) that answered before did not" in proc.stderr
+    lock = SpfLock.load(LOCK)
+    for target in (K2, K3):  # the old keys, with their old time
+        assert lock.entries[target].answers == old.entries[target].answers
+        assert lock.entries[target].resolved == old.entries[target].resolved
+    assert lock.refreshed == old.refreshed
+    assert cli("validate", "--policies", "mail").returncode == 0
+    assert "no DKIM key" not in cli("validate", "--policies", "mail").stdout
+
+    # Told that the keys are really gone, the refresh records it, and validate
+    # then says the selectors sign nothing that passes.
+    proc = refresh(dkim_vendor, "--accept-gone")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lock = SpfLock.load(LOCK)
+    assert lock.entries[K2].nxdomain and lock.entries[K3].answers["TXT"] == ["unrelated=text"]
+    out = cli("validate", "--policies", "mail").stdout
+    assert f"points at {K2}, which has no DKIM key (NXDOMAIN)" in out, out
+    assert f"points at {K3}, which has no DKIM key" in out, out
+
+
+@pytest.mark.pdns
+def test_a_revoked_dkim_key_is_an_answer_not_a_gone_name(dkim_vendor: str, pdns: Any) -> None:
+    """`p=` empty is the vendor saying the key is revoked (RFC 6376 §3.6.1), not
+    what filtering DNS makes up: recorded, and validate warns."""
+    set_txt(pdns, K2, "v=DKIM1; k=ed25519; p=")
+    proc = refresh(dkim_vendor)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"~ {K2}" in proc.stdout
+    assert SpfLock.load(LOCK).entries[K2].answers["TXT"] == ["v=DKIM1; k=ed25519; p="]
+    out = cli("validate", "--policies", "mail").stdout
+    assert f"points at {K2}, which has no DKIM key" in out and "revoked" in out, out
+
+
+@pytest.mark.pdns
+@pytest.mark.parametrize("mode", ["nxdomain", "nodata"])
+def test_a_filtering_resolver_loses_no_dkim_key(dkim_vendor: str, mode: str) -> None:
+    before = LOCK.read_bytes()
+    with FakeDnsServer(mode) as captive:
+        proc = refresh(captive.address)
+        assert captive.received >= 3  # the include and both targets were asked
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert LOCK.read_bytes() == before
+    now = "NXDOMAIN" if mode == "nxdomain" else "no DKIM key record"
+    for target in (K2, K3):
+        assert f"{target} TXT: answered before, now {now}; kept the old answer" in proc.stdout
+    assert "3 name(s) that answered before did not" in proc.stderr
+
+
 # --- a vendor that widens --------------------------------------------------------------------
 
 
@@ -174,6 +264,7 @@ BROKEN = {
     "not UTF-8": lambda good: good.replace(b"v=spf1", b"v=spf1 \xff\xfe"),
     "empty": lambda good: b"",
     "not a lock": lambda good: b"[1, 2, 3]\n",
+    "a newer version": lambda good: good.replace(b'"version": 2', b'"version": 3', 1),
 }
 
 

@@ -255,8 +255,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument(
         "--accept-gone",
         action="store_true",
-        help="record names that answered before and now answer NXDOMAIN or nothing "
-        "(default: keep their old answers and fail, as filtering DNS answers like this)",
+        help="record names that answered before (an SPF include, the key at a delegated DKIM "
+        "target) and now answer NXDOMAIN, nothing, or not that record (default: keep their "
+        "old answers and fail, as filtering DNS answers like this)",
     )
     sp.add_argument(
         "--accept-widening",

@@ -6,7 +6,7 @@ offline.
 Format (JSON, sorted keys, so diffs review well)::
 
     {
-      "version": 1,
+      "version": 2,
       "refreshed": "2026-11-25T18:00:00Z",          # when `lock refresh` last ran
       "answers": {
         "_spf.google.com": {
@@ -19,9 +19,13 @@ Format (JSON, sorted keys, so diffs review well)::
 
 A type listed with `[]` is NODATA (the name exists, no record of that type).
 A name or type the lock does not list is "missing": the offline resolver raises
-DnsError(kind="missing") and the SPF step tells the user to run refresh (a
-lock written before DKIM targets were recorded lacks them: they read as
-"unverified" until the next refresh, so the format kept its version).
+DnsError(kind="missing") and the SPF step tells the user to run refresh.
+
+Versions: 1 held SPF answers, and later also DKIM target keys, which a version 1
+lock may lack (they read as "unverified" until the next refresh).  2 is the same
+shape, written by a refresh that resolves delegated DKIM targets too.  A version
+1 lock is migrated when read and written as 2 by the next refresh; a version
+newer than LOCK_VERSION is refused (a newer release wrote it).
 Names under the policies' own domains are never stored: the zone answers those.
 `spf/refresh.py` rewrites the lock; this module only reads, writes and answers.
 """
@@ -41,7 +45,7 @@ from ..errors import MailAuthError
 from ..names import InvalidName, check_name, normalize, zone_of
 from .resolver import DnsError, Resolver
 
-LOCK_VERSION = 1
+LOCK_VERSION = 2
 DEFAULT_LOCK_NAME = "spf-lock.json"
 REFRESH_COMMAND = "octodns-mailauth lock refresh"  # alias: spf refresh
 REBUILD_COMMAND = f"{REFRESH_COMMAND} --rebuild"
@@ -77,6 +81,9 @@ class SpfLock:
     path: Path
     refreshed: datetime | None = None
     entries: dict[str, LockEntry] = field(default_factory=dict)
+    # The version the file had when read (None: not read from a file); whatever it
+    # was, the lock is held and written as LOCK_VERSION.
+    read_version: int | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> SpfLock:
@@ -98,12 +105,28 @@ class SpfLock:
             raise LockError(
                 f"{path}:{err.lineno}: the SPF lock file {what}, perhaps cut short; {rebuild}"
             ) from None
-        if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
-            raise LockError(f"{path}: not an SPF lock file of version {LOCK_VERSION}; {rebuild}")
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise LockError(
+                f"{path}: not an SPF lock file (expected a JSON object with a 'version' from 1 "
+                f"to {LOCK_VERSION}, found {version!r}); {rebuild}"
+            )
+        if version > LOCK_VERSION:
+            # Written by a newer release: its content may mean what this one cannot
+            # read, so it is neither guessed at nor silently rewritten.
+            raise LockError(
+                f"{path}: lock file version {version} was written by a newer "
+                f"octodns-mailauth; this one reads versions 1 to {LOCK_VERSION}. Upgrade "
+                "octodns-mailauth wherever this lock is read (CI, pre-commit, the octoDNS "
+                f"host); or, to go back to this version's format, `{REBUILD_COMMAND}` "
+                "replaces it with what DNS answers now"
+            )
         try:
-            return cls._from_json(path, data)
+            lock = cls._from_json(path, _migrate(data, version))
         except LockError as err:
             raise LockError(f"{err}; fix it or {rebuild}") from None
+        lock.read_version = version
+        return lock
 
     @classmethod
     def _from_json(cls, path: Path, data: dict[str, Any]) -> SpfLock:
@@ -150,8 +173,8 @@ class SpfLock:
             answers[name] = out
         data = {
             "version": LOCK_VERSION,
-            "about": "third-party DNS answers the SPF policies depend on; "
-            f"update with `{REFRESH_COMMAND}`",
+            "about": "third-party DNS answers the policies depend on (SPF includes, the keys "
+            f"at delegated DKIM targets); update with `{REFRESH_COMMAND}`",
             "refreshed": _iso(self.refreshed) if self.refreshed else None,
             "answers": answers,
         }
@@ -165,6 +188,23 @@ class SpfLock:
     def oldest(self) -> datetime | None:
         times = [e.resolved for e in self.entries.values()]
         return min(times) if times else self.refreshed
+
+
+def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """`data` of `version` as LOCK_VERSION content, one step at a time."""
+    while version < LOCK_VERSION:
+        data = _MIGRATIONS[version](data)
+        version += 1
+    return data
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Same shape: version 2 only promises DKIM target keys, which a version 1 lock
+    # may lack; those read as "missing" (unverified) until the next refresh.
+    return {**data, "version": 2}
+
+
+_MIGRATIONS = {1: _v1_to_v2}
 
 
 class LockResolver(Resolver):

@@ -5,9 +5,10 @@ CLI renders it).
 A refresh distrusts its resolver where a bad one would do harm:
 - a failed lookup (SERVFAIL, timeout) keeps the old answer and everything the
   old answer led to, and does not advance `refreshed`;
-- a name that answered before and now answers NXDOMAIN, nothing, or no SPF
-  record (what captive or filtering DNS does) is treated the same way unless
-  `accept_gone`;
+- a name that answered before and now answers NXDOMAIN, nothing, or not the
+  record it gave (what captive or filtering DNS does) is treated the same way
+  unless `accept_gone`: an SPF include that has no SPF record any more, and a
+  delegated DKIM target that has no DKIM key record any more, alike;
 - an include that, flattened, would authorise far more addresses than before
   holds the whole refresh for review unless `accept_widening`;
 - a lock that cannot be read is an error unless `rebuild`.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..dkim.keys import DkimKeyError
 from ..dns.lockfile import (
     LockEntry,
     LockError,
@@ -30,6 +32,7 @@ from ..dns.lockfile import (
 )
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
+from ..records.dkim import parse_key_record
 from ..records.spf import SpfSyntaxError, parse, select_records
 from .flatten import flatten_include
 from .lookups import analyze
@@ -188,29 +191,42 @@ def _unique_failures(failures: list[DnsError]) -> list[DnsError]:
 
 def _gone(old: SpfLock, new: SpfLock) -> list[tuple[str, str, str]]:
     """(name, type, what it answers now) for each answer that was there before and
-    is not now: NXDOMAIN, no records, or (TXT) no SPF record any more."""
+    is not now: NXDOMAIN, no records, or (TXT) no longer the SPF record or DKIM
+    key record it was."""
     out = []
     for name, before in sorted(old.entries.items()):
         after = new.entries.get(name)
         if after is None or before.nxdomain:
             continue  # not asked this time (failed above it, or no longer needed)
         for rdtype, answers in sorted(before.answers.items()):
-            if not _substantial(rdtype, answers):
+            was = _holds(rdtype, answers)
+            if was is None:
                 continue
             if after.nxdomain:
                 out.append((name, rdtype, "NXDOMAIN"))
-            elif rdtype in after.answers and not _substantial(rdtype, after.answers[rdtype]):
-                out.append((name, rdtype, "no SPF record" if rdtype == "TXT" else "no records"))
+            elif rdtype in after.answers and _holds(rdtype, after.answers[rdtype]) is None:
+                out.append((name, rdtype, f"no {was}" if rdtype == "TXT" else "no records"))
     return out
 
 
-def _substantial(rdtype: str, answers: list[str]) -> bool:
+def _holds(rdtype: str, answers: list[str]) -> str | None:
+    """What the lock keeps this answer for, or None if it holds nothing of use: for
+    TXT an SPF record (an include) or a DKIM key record (a delegated target, revoked
+    keys included: an explicit answer, not what filtering DNS makes up)."""
     if rdtype != "TXT":
-        return bool(answers)
+        return "records" if answers else None
     try:
-        return select_records(answers) is not None
+        if select_records(answers) is not None:
+            return "SPF record"
     except SpfSyntaxError:
-        return True  # two SPF records: still an answer
+        return "SPF record"  # two SPF records: still an answer
+    for text in answers:
+        try:
+            parse_key_record(text)
+        except DkimKeyError:
+            continue
+        return "DKIM key record"
+    return None
 
 
 def _drop(lock: SpfLock, name: str, rdtype: str) -> None:

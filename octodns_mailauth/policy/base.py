@@ -19,7 +19,7 @@ def typo_of_required(model: type[BaseModel], data: Any) -> Any:
     if isinstance(data, dict):
         fields = model.model_fields
         unknown = [k for k in data if isinstance(k, str) and k not in fields]
-        for name, info in fields.items():
+        for name, info in fields.items() if unknown else ():
             if info.is_required() and name not in data:
                 close = difflib.get_close_matches(name, unknown, n=1)
                 if close:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .dkim.keys import (
     DkimKeyError,
+    check_published_key,
     generate_private_key,
     key_mismatch,
     keyless_rsa_public_key,
@@ -176,8 +177,12 @@ class KeystoreKeys:
         return todo
 
 
-def _check_algorithm(private: object, key: DkimKey) -> None:
-    why = key_mismatch(private, key.algorithm, key.bits)  # type: ignore[arg-type]
+def _check_algorithm(private: Any, key: DkimKey) -> None:
+    try:  # a weak key first: its fix is a new key, whatever size the policy declares
+        check_published_key(private.public_key())
+    except DkimKeyError as e:
+        raise KeyUnavailable(f"the stored key for selector {key.selector}: {e}") from None
+    why = key_mismatch(private, key.algorithm, key.bits)
     if why:
         raise KeyUnavailable(
             f"the stored key for selector {key.selector} is {why} as the policy says; a "

@@ -213,7 +213,7 @@ def test_ensure_other_algorithm_refused(store: Keystore) -> None:
 def test_ensure_other_rsa_size_refused(store: Keystore) -> None:
     store.ensure(DOMAIN, "sel", "rsa", 2048)
     before = store.path_for(DOMAIN, "sel").read_bytes()
-    with pytest.raises(KeystoreError, match="already holds a 2048-bit RSA key, not 3072-bit"):
+    with pytest.raises(KeystoreError, match="already holds an RSA key of 2048 bits, not 3072"):
         store.ensure(DOMAIN, "sel", "rsa", 3072)
     assert store.path_for(DOMAIN, "sel").read_bytes() == before
 

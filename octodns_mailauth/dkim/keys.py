@@ -300,5 +300,5 @@ def key_mismatch(key: PrivateKey | PublicKey, algorithm: str, bits: int) -> str 
     if have != algorithm:
         return f"an {have} key, not {algorithm}"
     if have == "rsa" and key_bits(key) != bits:
-        return f"a {key_bits(key)}-bit RSA key, not {bits}-bit"
+        return f"an RSA key of {key_bits(key)} bits, not {bits}"
     return None

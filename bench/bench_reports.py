@@ -159,7 +159,9 @@ def main() -> None:
         "--reports", type=Path, help="folder of reports: generated there if missing, else reused"
     )
     parser.add_argument(
-        "--jobs", type=int, help="worker processes (default: as `reports ingest`, one per CPU)"
+        "--jobs",
+        type=int,
+        help="worker processes (default: as `reports ingest`, one per idle CPU)",
     )
     add_arguments(parser)
     args = parser.parse_args()
@@ -179,7 +181,7 @@ def main() -> None:
             print(f"generated {args.count} reports ({size / 1e6:.1f} MB in files) in {gen:.1f} s")
         db = Path(tmp) / "evidence.db"
         load_before = _load()
-        # As `reports ingest` chooses (one per CPU for many files), once for both runs.
+        # As `reports ingest` chooses (one per idle CPU for many files), once for both runs.
         n = args.jobs or (default_jobs(len(list(folder.iterdir()))) if default_jobs else 1)
         print(f"worker processes: {n if n > 1 else 'none, one process reads'}")
         t0, c0 = time.perf_counter(), _cpu()

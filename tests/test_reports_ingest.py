@@ -627,6 +627,7 @@ def test_many_files_are_read_in_workers_by_default(
 ) -> None:
     monkeypatch.setattr(ingest, "PARALLEL_MIN_FILES", 4)
     monkeypatch.setattr(ingest, "_cpus", lambda: 2)
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
     calls: list[int] = []
     real = ingest._read_in_workers
     monkeypatch.setattr(
@@ -639,6 +640,11 @@ def test_many_files_are_read_in_workers_by_default(
     assert len(list(read_paths([tmp_path / "r1.xml", tmp_path / "r2.xml"]))) == 2
     assert calls == [2]  # two files: read here
     assert (ingest.default_jobs(4), ingest.default_jobs(3)) == (2, 1)
+    # One per idle CPU: with the CPUs busy, this process reads them.
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (1.6, 0.0, 0.0))
+    assert ingest.default_jobs(5) == 1
+    assert len(list(read_paths([tmp_path]))) == 5
+    assert calls == [2]
 
 
 def test_cli_ingest_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

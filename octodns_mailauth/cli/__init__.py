@@ -316,8 +316,8 @@ def _reports_parser(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
         "-j",
         type=int,
         metavar="N",
-        help="read the files in N worker processes (default: one per CPU when there are "
-        "many files); the result is the same, in the same order",
+        help="read the files in N worker processes (default: one per idle CPU when there "
+        "are many files); the result is the same, in the same order",
     )
     rp.add_argument("--quiet", "-q", action="store_true", help="print the summary only")
 

@@ -75,8 +75,9 @@ class _Bad(ValueError):
 
 
 # Reading is CPU-bound (decompressing, parsing), so many files are read in worker
-# processes, one per CPU; fewer than this are read here, as starting workers costs more.
-# What comes back is cheap to hand over when `prepare` makes it plain tuples.
+# processes, one per idle CPU; fewer than this are read here, as starting workers costs
+# more.  What comes back is cheap to hand over when `prepare` makes it plain tuples, but
+# on a machine whose CPUs are all busy, more processes only add switching: one is faster.
 PARALLEL_MIN_FILES = 64
 CHUNK_FILES = 32  # files a worker reads per task: few round trips, yet even shares
 
@@ -123,8 +124,16 @@ def _entries(paths: Iterable[str | Path]) -> Iterator[Path | Refused]:
 
 
 def default_jobs(files: int) -> int:
-    """One worker process per CPU for many files, else 1 (read in this process)."""
-    return _cpus() if files >= PARALLEL_MIN_FILES else 1
+    """For many files one worker process per idle CPU (CPUs less the load average),
+    else 1 (read in this process)."""
+    if files < PARALLEL_MIN_FILES:
+        return 1
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available here
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def _cpus() -> int:

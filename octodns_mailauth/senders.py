@@ -172,7 +172,7 @@ def _group(
                 kind = "dkim"
                 try:
                     key = parse_key_record(value).public_key
-                    weak = key and check_published_key(key, vendor=entry.name)
+                    weak = check_published_key(key, vendor=entry.name) if key else None
                 except WeakKeyError as e:
                     ctx.find(
                         Severity.ERROR,

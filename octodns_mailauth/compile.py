@@ -18,8 +18,6 @@ from .context import (
     CompileContext,
     CompileResult,
     KeySource,
-    SenderFacts,
-    SpfTerm,
     ZoneView,
 )
 from .dkim.delegation import delegation_step
@@ -41,15 +39,6 @@ from .zoneview import ZoneReads
 
 if TYPE_CHECKING:
     from .reports.store import EvidenceInput
-
-__all__ = [
-    "CompileResult",
-    "KeySource",
-    "KeyUnavailable",
-    "SenderFacts",
-    "SpfTerm",
-    "compile_policy",
-]
 
 Step = Callable[[CompileContext], None]
 

@@ -11,9 +11,8 @@ from octodns.zone import Zone
 
 from .acknowledge import parse_ack
 from .catalog import CatalogError
-from .compile import CompileResult, KeyUnavailable
-from .context import ZoneView
-from .errors import MailAuthError, MailAuthProcessorError, PolicyError
+from .context import CompileResult, ZoneView
+from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
 from .integration.config import ProcessorSettings, load_config

@@ -17,7 +17,7 @@ from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import advance_rotation
 from octodns_mailauth.dkim.rotation import RotationState
 from octodns_mailauth.dkim.statefile import load_state
-from octodns_mailauth.policy import load_policy_dir
+from octodns_mailauth.policy.loader import load_policy_dir
 
 STATE = Path("zones/dkim-state.yaml")
 

@@ -8,12 +8,13 @@ from vendor_keys import VendorKeys
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.report import alignment_markdown, alignment_table
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.findings import Finding, Severity
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.outcome import AlignmentRow, StageReport, Verdict
-from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.policy.loader import parse_policy
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "octodns_mailauth" / "catalog"
 

@@ -11,10 +11,11 @@ from checkdmarc.bimi import check_svg_requirements, get_svg_metadata
 
 from octodns_mailauth.bimi import svg_problems
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.policy import load_policy_file, parse_policy
+from octodns_mailauth.policy.loader import load_policy_file, parse_policy
 from octodns_mailauth.policy.models import DkimKey
 
 DATA = Path(__file__).resolve().parent / "data" / "bimi"

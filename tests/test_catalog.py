@@ -14,11 +14,12 @@ from vendor_keys import VendorKeys
 
 import octodns_mailauth.catalog as catalog_module
 from octodns_mailauth.catalog import CatalogError, load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.outcome import AlignmentRow, Verdict
-from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.policy.loader import parse_policy
 
 CATALOG = load_catalog()
 KEY = placeholder_public_key("rsa", 2048)  # a real public key: vendor TXT values are checked

@@ -13,7 +13,7 @@ from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
 from octodns_mailauth.dkim.rotation import KeyStatus, RotatedKey, RotationState
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 
 ED = public_key_b64(generate_private_key("ed25519"))
 

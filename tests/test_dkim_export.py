@@ -21,7 +21,7 @@ from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import advance_rotation, keygen
 from octodns_mailauth.dkim.statefile import load_state
 from octodns_mailauth.errors import PolicyError
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 POLICY = """\

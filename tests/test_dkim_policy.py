@@ -14,7 +14,7 @@ from octodns_mailauth.dkim.keys import generate_private_key, private_key_to_pem,
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.records.dkim import parse_dkim_txt, parse_key_record
 
 ENV = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"

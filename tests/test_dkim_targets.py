@@ -13,14 +13,15 @@ from vendor_keys import KEY_RECORD
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import report
-from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
+from octodns_mailauth.compile import compile_policy, walk_dns
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dkim.delegation import check_target
 from octodns_mailauth.dns.lockfile import REFRESH_COMMAND, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.outcome import TargetStatus, Verdict
-from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.spf.refresh import refresh_lock
 
 NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)

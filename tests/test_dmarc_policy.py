@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dmarc.orgdomain import aligned, is_public_suffix, organizational_domain
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.findings import Finding, Severity
 from octodns_mailauth.keysource import placeholder_public_key
-from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.records.dmarc import parse_dmarc
 
 OWN = "senders:\n  - {name: relay, ip4: [192.0.2.1]}\n"

@@ -22,8 +22,8 @@ from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.keysource import placeholder_public_key
-from octodns_mailauth.policy import parse_policy
 from octodns_mailauth.policy.dkim import DkimKey
+from octodns_mailauth.policy.loader import parse_policy
 
 CONFIG = "zones/config.yaml"
 DEST = "reports.example.org"

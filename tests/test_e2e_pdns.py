@@ -23,7 +23,7 @@ from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.dkim.statefile import load_state
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import load_policy_dir
+from octodns_mailauth.policy.loader import load_policy_dir
 from octodns_mailauth.records import DesiredRecord
 
 pytestmark = pytest.mark.pdns

@@ -40,8 +40,7 @@ from octodns_mailauth.dkim.keys import public_key_b64
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import load_policy_file, parse_policy
-from octodns_mailauth.policy.loader import _MODELS
+from octodns_mailauth.policy.loader import _MODELS, load_policy_file, parse_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIL = ROOT / "zones" / "mail"

@@ -138,7 +138,7 @@ def test_octodns_validate_reports_every_zone_conflict_in_one_run(example: Path) 
 def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None:
     import threading
 
-    from octodns_mailauth.compile import CompileResult
+    from octodns_mailauth.context import CompileResult
     from octodns_mailauth.integration.run import PolicyRun
     from octodns_mailauth.zoneview import ZoneReads
 

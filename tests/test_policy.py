@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from octodns_mailauth.errors import PolicyError
-from octodns_mailauth.policy import load_policy_dir, load_policy_file, parse_policy
+from octodns_mailauth.policy.loader import load_policy_dir, load_policy_file, parse_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = [p.read_text() for p in sorted((ROOT / "zones" / "mail").glob("*.yaml"))]

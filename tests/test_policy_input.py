@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.findings import Finding
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import load_policy_file, parse_policy
-from octodns_mailauth.policy.loader import load_policy_dir
+from octodns_mailauth.policy.loader import load_policy_dir, load_policy_file, parse_policy
 
 CATALOG = load_catalog()
 NO_KEYS = KeystoreKeys(None)

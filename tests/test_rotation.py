@@ -25,7 +25,7 @@ from octodns_mailauth.dkim.rotation import (
 from octodns_mailauth.dkim.statefile import load_state, parse_state, render_state, save_state
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.keysource import KeystoreKeys
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.records.dkim import parse_key_record
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)

@@ -414,7 +414,7 @@ def _compile(text: str, third_party: dict[str, str] | None = None) -> Any:
     from octodns_mailauth.catalog import load_catalog
     from octodns_mailauth.compile import compile_policy
     from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
-    from octodns_mailauth.policy import parse_policy
+    from octodns_mailauth.policy.loader import parse_policy
 
     now = datetime(2026, 11, 25, tzinfo=timezone.utc)
     lock = SpfLock(Path("spf-lock.json"), refreshed=now)

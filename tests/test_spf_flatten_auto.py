@@ -22,13 +22,13 @@ import pytest
 import spf_realworld as rw
 
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy, walk_dns
+from octodns_mailauth.compile import compile_policy, walk_dns
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.errors import KeyUnavailable
-from octodns_mailauth.policy import parse_policy
-from octodns_mailauth.policy.loader import LoadedPolicy
+from octodns_mailauth.policy.loader import LoadedPolicy, parse_policy
 from octodns_mailauth.spf.lookups import analyze
 from octodns_mailauth.spf.refresh import refresh_lock
 

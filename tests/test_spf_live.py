@@ -15,7 +15,7 @@ from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.live import LiveResolver, parse_nameserver
 from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.spf.lookups import analyze
 from octodns_mailauth.spf.refresh import refresh_lock
 

@@ -16,7 +16,7 @@ from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.lockfile import LOCK_VERSION, LockError, LockResolver, SpfLock, open_lock
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.errors import MailAuthError
-from octodns_mailauth.policy import load_policy_dir, parse_policy
+from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
 from octodns_mailauth.spf.refresh import Walk, refresh_lock
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import SpfLock
 from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.spf.refresh import refresh_lock
 
 ZONE = "refresh-vendor.test"

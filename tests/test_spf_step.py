@@ -16,12 +16,13 @@ import pytest
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import report
 from octodns_mailauth.cli.report import DomainReport
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import Resolver, StaticResolver
 from octodns_mailauth.errors import KeyUnavailable
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.records.spf import parse
 from octodns_mailauth.spf.lookups import LookupTree, analyze
 from octodns_mailauth.spf.size import SIZE_GUIDELINE, answer_size

@@ -6,9 +6,10 @@ import pytest
 from checkdmarc.smtp_tls_reporting import parse_smtp_tls_reporting_record
 
 from octodns_mailauth.catalog import load_catalog
-from octodns_mailauth.compile import CompileResult, compile_policy
+from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.context import CompileResult
 from octodns_mailauth.errors import PolicyError
-from octodns_mailauth.policy import parse_policy
+from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.policy.models import DkimKey
 
 PATH = "mail/example.com.yaml"

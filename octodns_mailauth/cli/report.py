@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..compile import CompileResult
+from ..context import CompileResult
 from ..dns.lockfile import REFRESH_COMMAND
 from ..findings import Finding, Severity
 from ..outcome import AlignmentRow, GateReport, Verdict

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..compile import CompileResult
-from ..context import ZoneView
+from ..context import CompileResult, ZoneView
 from ..findings import Finding, Severity
 from ..names import normalize
 from ..policy.loader import LoadedPolicy

@@ -22,6 +22,7 @@ import pytest
 import spf_realworld as rw
 
 from octodns_mailauth.catalog import load_catalog
+from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.compile import compile_policy, walk_dns
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dns.live import LiveResolver
@@ -125,7 +126,7 @@ def test_auto_succeeds_whenever_always_does(lock: LockResolver) -> None:
         never = compile_policy(policy(combo, own, "never"), CATALOG, NoKeys(), lock, now=NOW)
         auto_tree = analyze(DOMAIN, Served(published(auto), lock))
         # The step's verdict is the receiver's verdict.
-        assert too_many(auto) == auto_tree.exceeded, (combo, own, auto_tree.render())
+        assert too_many(auto) == auto_tree.exceeded, (combo, own, spf_tree_lines(auto_tree))
         if too_many(always):
             continue
         compared += 1
@@ -158,7 +159,7 @@ def test_auto_counts_its_own_split_records(lock: LockResolver) -> None:
             if too_many(never) and not too_many(auto) and len(published(auto)) > 1:
                 tree = analyze(DOMAIN, Served(published(auto), lock))
                 links = [c for c in tree.children if c.domain.startswith("_spf")]
-                assert links and tree.total <= 10, tree.render()
+                assert links and tree.total <= 10, spf_tree_lines(tree)
                 found += 1
     assert found >= 1, "no combination needed a split while flattening"
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.dns.resolver import DnsError, StaticResolver
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.spf.lookups import LookupTree, analyze, analyze_many
@@ -60,7 +61,7 @@ def test_nested_includes_add_up_and_render() -> None:
         3,
     )
     assert b.total == 2
-    assert tree.render() == [
+    assert spf_tree_lines(tree) == [
         "example.com  7 lookups (limit 10), 0 void lookups (limit 2)",
         "  include:_spf.google.com  4 lookups",
         "    include:n1.google.com  1 lookup",
@@ -316,7 +317,7 @@ def test_shared_subtrees_are_the_trees_a_fresh_walk_builds() -> None:
     for root in roots:
         alone = analyze(root, res)
         got = shared[root]
-        assert got.render() == alone.render(), root
+        assert spf_tree_lines(got) == spf_tree_lines(alone), root
         assert (got.total, got.void_total) == (alone.total, alone.void_total), root
         assert got.permerrors() == alone.permerrors(), root
         assert got.all_notes() == alone.all_notes(), root
@@ -342,5 +343,5 @@ def test_a_shared_subtree_is_not_reused_where_it_would_loop() -> None:
     assert memo  # the subtree was stored
     draft = "v=spf1 include:v.example -all"
     got = analyze("v2.example", res, draft, memo=memo)
-    assert got.render() == analyze("v2.example", res, draft).render()
+    assert spf_tree_lines(got) == spf_tree_lines(analyze("v2.example", res, draft))
     assert any("loops back" in e for e in got.permerrors())

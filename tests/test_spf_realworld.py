@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import spf_realworld as rw
 
+from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, lock_from_recording
 from octodns_mailauth.records.spf import SpfSyntaxError, parse
@@ -129,7 +130,7 @@ def test_shared_subtrees_match_fresh_walks_on_real_records(runs: dict[str, Any])
     seen: dict[int, int] = {}
     for domain in domains:
         alone = analyze(domain, LockResolver(runs["lock"]))
-        assert trees[domain].render() == alone.render(), domain
+        assert spf_tree_lines(trees[domain]) == spf_tree_lines(alone), domain
         assert trees[domain].permerrors() == alone.permerrors(), domain
         for node in trees[domain].walk():
             seen[id(node)] = seen.get(id(node), 0) + 1

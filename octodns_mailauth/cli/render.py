@@ -14,6 +14,7 @@ from ..findings import Finding, Severity
 from ..names import is_subdomain
 from ..records import DesiredRecord, escape_txt
 from ..redact import redact
+from ..spf.lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree
 
 MAX_STRING = 255  # octets in one DNS character-string (RFC 1035 §3.3)
 
@@ -68,6 +69,28 @@ def summary(findings: Sequence[Finding], policies: int) -> str:
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def spf_tree_lines(tree: LookupTree, indent: str = "  ", depth: int = 0) -> list[str]:
+    """An SPF lookup tree as indented lines, e.g. `include:_spf.google.com  4 lookups`."""
+    pad = indent * depth
+    if tree.via is None:
+        head = (
+            f"{tree.domain}  {_plural(tree.total, 'lookup')} (limit {MAX_DNS_LOOKUPS}), "
+            f"{_plural(tree.void_total, 'void lookup')} (limit {MAX_VOID_LOOKUPS})"
+        )
+    else:
+        head = f"{tree.via}  {_plural(tree.cost, 'lookup')}"
+    lines = [pad + head]
+    for label, messages in (
+        ("error", tree.errors),
+        ("temperror", tree.temp_errors),
+        ("note", tree.notes),
+    ):
+        lines.extend(f"{pad}{indent}{label}: {msg}" for msg in messages)
+    for child in tree.children:
+        lines.extend(spf_tree_lines(child, indent, depth + 1))
+    return lines
 
 
 # --- records -----------------------------------------------------------------------------

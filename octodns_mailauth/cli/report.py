@@ -16,7 +16,7 @@ from ..dns.lockfile import REFRESH_COMMAND
 from ..findings import Finding, Severity
 from ..outcome import AlignmentRow, GateReport, Verdict
 from ..policy.loader import LoadedPolicy
-from .render import md_table, table
+from .render import md_table, spf_tree_lines, table
 
 
 @dataclass
@@ -75,7 +75,7 @@ def _spf(report: DomainReport, result: CompileResult) -> None:
             f"`{REFRESH_COMMAND}` to record them, then the lookups are counted"
         )
         return
-    report.spf_lines = list(tree.render())
+    report.spf_lines = spf_tree_lines(tree)
     report.spf_total = tree.total
     # Every sender, in policy order; those with addresses only cost nothing.  The
     # SPF step's own count: flattened-in terms keep their sender, the links of a

@@ -127,30 +127,6 @@ class LookupTree:
             out.extend(child._nested(attr, path))
         return out
 
-    def render(self, indent: str = "  ") -> list[str]:
-        """The tree as indented lines, e.g. `include:_spf.google.com  4 lookups`."""
-        return self._render(indent, 0)
-
-    def _render(self, indent: str, depth: int) -> list[str]:
-        pad = indent * depth
-        if self.via is None:
-            head = (
-                f"{self.domain}  {_plural(self.total, 'lookup')} (limit {MAX_DNS_LOOKUPS}), "
-                f"{_plural(self.void_total, 'void lookup')} (limit {MAX_VOID_LOOKUPS})"
-            )
-        else:
-            head = f"{self.via}  {_plural(self.cost, 'lookup')}"
-        lines = [pad + head]
-        for label, messages in (
-            ("error", self.errors),
-            ("temperror", self.temp_errors),
-            ("note", self.notes),
-        ):
-            lines.extend(f"{pad}{indent}{label}: {msg}" for msg in messages)
-        for child in self.children:
-            lines.extend(child._render(indent, depth + 1))
-        return lines
-
     def findings(self, location: Location | None = None) -> list[Finding]:
         """The analysis as Findings: permerrors are errors, DNS failures warnings."""
         out: list[Finding] = []
@@ -186,10 +162,6 @@ class LookupTree:
         for severity, messages, code in groups:
             out.extend(Finding(severity, msg, location, code=code) for msg in messages)
         return out
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 @dataclass(frozen=True)

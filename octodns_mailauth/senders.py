@@ -173,16 +173,9 @@ def _group(
                 try:
                     key = parse_key_record(value).public_key
                     weak = check_published_key(key, vendor=entry.name) if key else None
+                    severity = Severity.WARNING  # a vendor's 1024-2047-bit key still verifies
                 except WeakKeyError as e:
-                    ctx.find(
-                        Severity.ERROR,
-                        f"{owner}: the DKIM record for {rel} is not usable: {e}",
-                        where,
-                        _NEW_VENDOR_KEY.format(vendor=entry.name),
-                        rfc="RFC 8301 §3.2",
-                        code="dkim-key-weak",
-                    )
-                    continue
+                    weak, severity = str(e), Severity.ERROR
                 except DkimKeyError as e:
                     # A pasted key that no verifier could use fails every signature.
                     ctx.find(
@@ -195,14 +188,17 @@ def _group(
                     )
                     continue
                 if weak:
+                    state = "weak" if severity is Severity.WARNING else "not usable"
                     ctx.find(
-                        Severity.WARNING,
-                        f"{owner}: the DKIM record for {rel} is weak: {weak}",
+                        severity,
+                        f"{owner}: the DKIM record for {rel} is {state}: {weak}",
                         where,
                         _NEW_VENDOR_KEY.format(vendor=entry.name),
                         rfc="RFC 8301 §3.2",
                         code="dkim-key-weak",
                     )
+                    if severity is Severity.ERROR:
+                        continue
             elif template.type == "TXT":
                 kind = kind_of(value)
             elif template.type == "CNAME":

@@ -281,6 +281,16 @@ def test_missing_dkim_params_say_where_to_find_them(provider: str, missing: str)
     assert missing in (warning.hint or "") and entry.params[missing].help in (warning.hint or "")
 
 
+def test_a_pasted_vendor_dkim_record_no_verifier_can_read_is_an_error() -> None:
+    """A garbled paste is refused with the copy-again hint, not the new-key one."""
+    pasted = "    dkim_selector: 20240101120000pm\n    dkim_record: 'k=rsa; p=AAAA'\n"
+    result = compile_sender(f"    provider: postmark\n{pasted}")
+    [error] = [f for f in result.findings if f.severity.value == "error"]
+    assert (error.code, error.rfc) == ("dkim-record-invalid", "RFC 6376 §3.6.1")
+    assert "is not usable" in error.message and "copy the whole TXT value" in (error.hint or "")
+    assert not any(r.name.startswith("20240101120000pm.") for r in result.records)
+
+
 def test_every_entry_states_its_facts() -> None:
     assert len(CATALOG.ids()) >= 10  # the shipped catalog, not an empty one
     for entry_id in CATALOG.ids():

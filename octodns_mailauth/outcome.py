@@ -54,6 +54,11 @@ class StageReport:
     next: str | None  # the next step: a stage, "testing off", or None when done
     blockers: list[str] = field(default_factory=list)
 
+    @classmethod
+    def no_record(cls) -> StageReport:
+        """A domain with no `dmarc:` section: monitoring is the next step."""
+        return cls("none", False, "monitor", ["no DMARC record: add dmarc: {stage: monitor}"])
+
 
 # --- delegated DKIM targets (dkim/delegation.py) --------------------------------------------
 
@@ -159,6 +164,6 @@ class Details:
     spf_not_followed: list[str] = field(default_factory=list)  # includes with no lock answer
     dkim_targets: list[DelegatedTarget] = field(default_factory=list)
     alignment: list[AlignmentRow] = field(default_factory=list)
-    dmarc_stage: StageReport | None = None
+    dmarc_stage: StageReport = field(default_factory=StageReport.no_record)
     evidence: GateReport | None = None  # None: the domain has no stage to gate
     mta_sts: MtaStsDetail | None = None

@@ -28,7 +28,7 @@ class DomainReport:
     spf_per_sender: dict[str, int] = field(default_factory=dict)
     spf_note: str | None = None
     alignment: list[AlignmentRow] = field(default_factory=list)
-    stage: str | None = None
+    stage: str = ""  # set by build(), from the DMARC step's stage report
     next_stage: str | None = None
     blockers: list[str] = field(default_factory=list)
     evidence: GateReport | None = None  # what the DMARC reports say
@@ -38,13 +38,10 @@ def build(lp: LoadedPolicy, result: CompileResult) -> DomainReport:
     details = result.details
     report = DomainReport(lp.domain, result, alignment=list(details.alignment))
     _spf(report, result)
-    if details.dmarc_stage is not None:
-        stage = details.dmarc_stage
-        report.stage = stage.stage + (" (testing, t=y)" if stage.testing else "")
-        report.next_stage = stage.next
-        report.blockers = list(stage.blockers)
-    else:  # no dmarc: section
-        report.stage = "none (no DMARC record)"
+    stage = details.dmarc_stage
+    report.stage = stage.stage + (" (testing, t=y)" if stage.testing else "")
+    report.next_stage = stage.next
+    report.blockers = list(stage.blockers)
     report.evidence = details.evidence
     return report
 

@@ -119,14 +119,13 @@ def domain_section(lp: Any, result: Any, evidence: Any) -> tuple[str, dict[str, 
     domain = lp.domain
     out = [f'<section class="domain" id="{_e(domain)}"><h2>{_e(domain)}</h2>']
     data: dict[str, Any] = {"domain": domain}
-    if stage is not None:
-        nxt = f", next: {stage.next}" if stage.next else " (fully enforced)"
-        out.append(f'<p class="stage">DMARC stage: <b>{_e(stage.stage)}</b>{_e(nxt)}</p>')
-        data["stage"] = {"stage": stage.stage, "next": stage.next, "blockers": stage.blockers}
-        if stage.blockers:
-            out.append('<h3>What blocks the next stage</h3><ul class="blockers">')
-            out += [f"<li>{_e(b)}</li>" for b in stage.blockers]
-            out.append("</ul>")
+    nxt = f", next: {stage.next}" if stage.next else " (fully enforced)"
+    out.append(f'<p class="stage">DMARC stage: <b>{_e(stage.stage)}</b>{_e(nxt)}</p>')
+    data["stage"] = {"stage": stage.stage, "next": stage.next, "blockers": stage.blockers}
+    if stage.blockers:
+        out.append('<h3>What blocks the next stage</h3><ul class="blockers">')
+        out += [f"<li>{_e(b)}</li>" for b in stage.blockers]
+        out.append("</ul>")
     if gate is not None:
         out.append(f'<p class="summary">{_e(gate.summary())}</p>')
     att = gate.attribution if gate is not None else None

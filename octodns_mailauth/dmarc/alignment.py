@@ -285,9 +285,7 @@ def _stage(
     ctx: CompileContext, rows: list[AlignmentRow], settings: DmarcPolicySettings | None
 ) -> StageReport:
     if settings is None:
-        return StageReport(
-            "none", False, Stage.monitor.value, ["no DMARC record: add dmarc: {stage: monitor}"]
-        )
+        return StageReport.no_record()
     stage = settings.current_stage
     blockers: list[str] = []
     unaligned = [r for r in rows if r.verdict is Verdict.NONE and not r.acknowledged]
@@ -324,7 +322,7 @@ def stage_step(ctx: CompileContext) -> None:
     its blockers: with no evidence it says so rather than "nothing blocks"."""
     report = ctx.result.details.dmarc_stage
     settings = ctx.lp.policy.dmarc
-    if report is None or settings is None or report.stage == "parked":
+    if settings is None or report.stage == "parked":
         return
     where = ctx.location("dmarc")
     label = f"DMARC stage {report.stage}{' (testing)' if report.testing else ''}"

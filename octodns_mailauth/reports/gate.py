@@ -34,7 +34,7 @@ def _next_policy(ctx: CompileContext, stage: StageReport) -> str | None:
 
 def evidence_step(ctx: CompileContext) -> None:
     stage = ctx.result.details.dmarc_stage
-    if stage is None or stage.stage in ("parked", "none") or ctx.lp.policy.dmarc is None:
+    if stage.stage in ("parked", "none") or ctx.lp.policy.dmarc is None:
         ctx.result.details.evidence = None
         return
     given: EvidenceInput | None = getattr(ctx, "evidence", None)

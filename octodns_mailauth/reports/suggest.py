@@ -207,7 +207,7 @@ def _drop_includes(lp: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
 
 def _advance(lp: Any, result: Any, gate: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
     stage = result.details.dmarc_stage
-    if stage is None or stage.next is None:
+    if stage.next is None:
         return
     if stage.blockers:
         out.notes.append(

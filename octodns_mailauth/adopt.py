@@ -17,7 +17,7 @@ from typing import Any
 
 from .catalog import Catalog, Entry, RecordTemplate, resolve_params
 from .context import ZoneView
-from .dkim.keys import DkimKeyError, key_bits
+from .dkim.keys import DkimKeyError, check_published_key, check_rsa_bits, key_bits
 from .names import is_subdomain, normalize
 from .policy.dmarc import FAILURE_OPTIONS
 from .records import txt_kind_matches
@@ -468,17 +468,14 @@ def _adopt_dkim_key(
         entry["algorithm"] = "ed25519"
     else:
         bits = key_bits(key.public_key)
-        if not 2048 <= bits <= 4096:
-            out.unexpressed.append(
-                Unexpressed(
-                    name,
-                    f"an RSA key of {bits} bits; the policy takes 2048 to 4096 (RFC 8301 makes "
-                    "1024 the floor and receivers increasingly refuse it): left in the zone; "
-                    "replace it with a new selector",
-                    "dkim",
-                    False,
-                )
-            )
+        try:
+            # The rules a policy's own key meets (policy/dkim.py): adopt no key we would
+            # refuse to publish.
+            check_published_key(key.public_key)
+            check_rsa_bits(bits)
+        except DkimKeyError as e:
+            reason = f"{e}; left in the zone: replace it with a new selector"
+            out.unexpressed.append(Unexpressed(name, reason, "dkim", False))
             return None
         entry["algorithm"] = "rsa"
         if bits != 2048:

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import yaml
 from cli_run import cli
+from cryptography.hazmat.primitives.asymmetric import rsa
 from octodns.manager import Manager
 
+from octodns_mailauth.adopt import OWN_SENDER, adopt
+from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
 from octodns_mailauth.policy.loader import load_policy_file
 from octodns_mailauth.records.dmarc import parse_dmarc
@@ -327,3 +330,32 @@ def test_remove_from_zone_refuses_a_value_it_cannot_cut_and_writes_nothing(
     assert "flow style" in proc.stderr and "remove the value by hand" in proc.stderr
     assert zone.read_text() == flow
     assert not Path(f"zones/mail/{DOMAIN}.yaml").exists()
+
+
+def _rsa_p(bits: int) -> str:
+    """The p= of an RSA public key of `bits` bits (fixed numbers: no key generation)."""
+    return public_key_b64(rsa.RSAPublicNumbers(65537, (1 << (bits - 1)) | 1).public_key())
+
+
+@pytest.mark.parametrize(
+    "bits, why",
+    [
+        (512, "under the 1024 bits RFC 8301 §3.2 requires"),
+        (1024, "a key we publish must have at least 2048"),
+        (8192, "at most 4096 bits are supported"),
+        (3072, None),  # adopted, its size kept
+    ],
+)
+def test_adopt_takes_only_dkim_keys_the_policy_would_publish(bits: int, why: str | None) -> None:
+    """One key-size rule (dkim/keys.py): a key adopt would write is one the policy accepts."""
+    name = f"s1._domainkey.{DOMAIN}"
+    out = adopt(DOMAIN, {(name, "TXT"): (f"v=DKIM1; k=rsa; p={_rsa_p(bits)}",)}, load_catalog([]))
+    if why is None:
+        [servers] = out.policy["senders"]
+        assert servers["name"] == OWN_SENDER and servers["dkim"][0]["bits"] == bits
+        assert not [u for u in out.unexpressed if u.kind == "dkim"]
+        return
+    [left] = [u for u in out.unexpressed if u.kind == "dkim"]
+    assert (left.what, left.kind, left.blocking) == (name, "dkim", False)
+    assert why in left.reason
+    assert "senders" not in out.policy

@@ -167,6 +167,21 @@ def test_validate_catches_a_hand_written_spf_like_sync(example: Path) -> None:
     assert sync().returncode == 0
 
 
+def test_validate_on_the_example_says_each_warning_once(example: Path) -> None:
+    """One finding per cause: the stale lock once per domain, example.net's due
+    rotation once for both its algorithms (one `dkim rotate` steps both)."""
+    proc = cli("validate", "--config", CONFIG, "--format", "json")
+    warnings = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "warning"]
+    causes = [(f["file"], f["code"]) for f in warnings]
+    assert len(causes) == len(set(causes)), causes
+    com = "zones/mail/example.com.yaml"
+    assert {(NET, "spf-lock-stale"), (com, "spf-lock-stale"), (NET, "dkim-rotation-due")} <= set(
+        causes
+    )
+    [due] = [f for f in warnings if f["code"] == "dkim-rotation-due"]
+    assert "billing-20261118-ed" in due["message"] and "billing-20261118-rsa" in due["message"]
+
+
 def test_validate_catches_cname_conflict(example: Path) -> None:
     # enforce_order: _dmarc sorts between the apex and billing.
     edit(

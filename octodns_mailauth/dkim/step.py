@@ -148,10 +148,14 @@ def _rotating(
             ok = False
             continue
         _add(ctx, sender, rk.selector, rk.algorithm, value, where, f", {rk.status.value}")
-    for action in plan.due(ctx.now):
+    # One warning for the rotation, however many algorithms it steps: one cause, one
+    # `dkim rotate` fixes it.
+    due = plan.due(ctx.now)
+    if due:
         ctx.find(
             Severity.WARNING,
-            f"DKIM rotation of {config.prefix} is due: {action.describe()}",
+            f"DKIM rotation of {config.prefix} is due: "
+            + "; ".join(action.describe() for action in due),
             where,
             "run `octodns-mailauth dkim rotate` and commit the state file",
             code="dkim-rotation-due",

@@ -248,7 +248,6 @@ def _match_vendors(
 def _adopt_spf(
     out: Adoption,
     record: str,
-    catalog: Catalog,
     includes_by_target: dict[str, Entry],
 ) -> tuple[dict[str, Any], list[str], list[str], str]:
     """(own sender terms, catalog ids by their include, raw includes, all)."""
@@ -527,7 +526,7 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     except SpfSyntaxError as e:
         out.unexpressed.append(Unexpressed(" | ".join(near), str(e), "spf"))
     if out.spf is not None:
-        own, vendors, raw, all_result = _adopt_spf(out, out.spf, catalog, includes_by_target)
+        own, vendors, raw, all_result = _adopt_spf(out, out.spf, includes_by_target)
     elif not out.blocked("spf"):
         out.unexpressed.append(
             Unexpressed(

@@ -221,7 +221,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the chosen format's files into DIR (key paths in them are absolute)",
     )
-    dp.add_argument("--now", metavar="ISO-TIME", help=argparse.SUPPRESS)
 
     p = add("mta-sts", "MTA-STS policy files for the web server")
     msub = p.add_subparsers(dest="mta_sts_command", metavar="ACTION", parser_class=_Parser)

@@ -294,7 +294,7 @@ def _report(
             "lookup, such as an MX host without AAAA for an IPv6 sender, or the 10-lookup "
             "limit), where receivers may stop at a different term"
         )
-    _new_records(adoption, result, published)
+    _new_records(result, published)
     _owned(adoption, published, edits)
     _sync_check(result, published, settings)
 
@@ -316,7 +316,7 @@ def _sync_check(result: Any, published: Published, settings: Settings) -> None:
         )
 
 
-def _new_records(adoption: Any, result: Any, published: Published) -> None:
+def _new_records(result: Any, published: Published) -> None:
     have = {(n, t): set(v) for (n, t), v in published.view.items()}
     for record in result.records:
         present = have.get((record.name, record.type), set())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
 from .._fs import atomic_write
@@ -29,7 +28,6 @@ def active_signing_keys(
     policies: Iterable[LoadedPolicy],
     state: RotationState,
     keystore: Keystore,
-    now: datetime | None = None,
 ) -> list[SigningKey]:
     """Fixed selectors (their key in the keystore) and the active rotating ones.
 

@@ -47,7 +47,7 @@ def alignment_step(ctx: CompileContext) -> None:
     enforced = settings is not None and effective_policy(settings) is not DmarcPolicy.none
     for facts, row in zip(senders, rows, strict=True):
         _findings(ctx, facts, row, settings, enforced)
-    ctx.result.details.dmarc_stage = _stage(ctx, rows, settings)
+    ctx.result.details.dmarc_stage = _stage(rows, settings)
 
 
 # --- one sender --------------------------------------------------------------------------
@@ -281,9 +281,7 @@ def _ed25519_only(ctx: CompileContext, facts: SenderFacts) -> bool:
 # --- the rollout stage -------------------------------------------------------------------
 
 
-def _stage(
-    ctx: CompileContext, rows: list[AlignmentRow], settings: DmarcPolicySettings | None
-) -> StageReport:
+def _stage(rows: list[AlignmentRow], settings: DmarcPolicySettings | None) -> StageReport:
     if settings is None:
         return StageReport.no_record()
     stage = settings.current_stage

@@ -121,7 +121,7 @@ def spf_step(ctx: CompileContext) -> None:
         if record.kind == "spf" and record.owner != "spf" and record.name not in trees:
             tree = analyze(record.name, layer, record.values[0])
             trees[record.name] = tree
-            _tree_findings(ctx, tree, record.location, {})
+            _tree_findings(ctx, tree, record.location)
     _check_all(ctx, apex_where)
     _check_zone(ctx, trees)
     _lock_findings(ctx, layer, apex_where)
@@ -238,7 +238,6 @@ def _publish(
     spf = ctx.lp.policy.spf
     closing = f"{QUALIFIER[spf.all]}all"
     ordered = order_terms(terms)
-    sender_of = {t.text: t.sender for t in ordered}
     draft = build([*(t.text for t in ordered), closing])
     before = analyze(name, layer, draft)
     ordered = _flatten(ctx, layer, name, ordered, before, where)
@@ -293,7 +292,7 @@ def _publish(
         )
     if tree.exceeded:
         _too_many(ctx, name, tree, per_sender, where, {n for n, _ in split.records[1:]})
-    _tree_findings(ctx, tree, where, sender_of, skip_limit=True)
+    _tree_findings(ctx, tree, where, skip_limit=True)
     return tree
 
 
@@ -623,7 +622,6 @@ def _tree_findings(
     ctx: CompileContext,
     tree: LookupTree,
     where: Location | None,
-    sender_of: dict[str, str],
     *,
     skip_limit: bool = False,
 ) -> None:

@@ -59,7 +59,8 @@ class MailAuthProcessor(BaseProcessor):
     It then registers a zone validator (`integration/validator.py`) that
     reports, all in one run, every conflict a zone's own records have with
     what the processor would add (a hand-written SPF or DMARC value, an MX
-    that MTA-STS does not cover, a CNAME clash).  In `process_source_zone` it
+    that MTA-STS does not cover, a CNAME clash), every zone's in the error of
+    the zone `octodns-validate` stops at.  In `process_source_zone` it
     adds each zone's records: those of policies whose domain is in the zone,
     compiled against the zone's records, and those other policies place in it;
     every conflict is raised together.  Zone membership comes from the zone
@@ -74,6 +75,8 @@ class MailAuthProcessor(BaseProcessor):
     in parallel; no zone state is kept.
     Generated DKIM keys and zones left as they are are logged here.
     """
+
+    processed = False  # whether octoDNS has handed it a zone (integration/validator.py)
 
     def __init__(self, id: str, **settings: Any) -> None:
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
@@ -102,7 +105,8 @@ class MailAuthProcessor(BaseProcessor):
             self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
             self.inputs.domains = list(self.policies)
             self.inputs.read()
-            self.zones = load_config(s.config_file).zone_map(id) if s.config_file else None
+            self.config = load_config(s.config_file) if s.config_file else None
+            self.zones = self.config.zone_map(id) if self.config else None
             self.inputs.zones = self.zones
         except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
@@ -153,6 +157,9 @@ class MailAuthProcessor(BaseProcessor):
 
     def process_source_zone(self, desired: Any, sources: Any, lenient: bool = False) -> Any:
         lenient = lenient or self.lenient
+        # octoDNS validates a zone after processing it (sync, dump): the zone
+        # validator then leaves each zone to octoDNS, never reads the others.
+        self.processed = True
         self._check_configured(desired)
         plan = self._run.zone(desired, source=self, lenient=lenient)
         conflicts = [f for f in plan.merge.findings if f.code == "zone-merge-conflict"]
@@ -189,18 +196,18 @@ class MailAuthProcessor(BaseProcessor):
         merge.apply(desired, plan.merge, lenient)
         return desired
 
-    def zone_findings(self, zone: Any) -> list[Finding]:
+    def zone_findings(self, zone: Any, *, warn: bool = True) -> list[Finding]:
         """Errors `process_source_zone` would raise for `zone` (for the zone
-        validator), its warnings logged as it would: none for a zone that does not
-        run us or that we already processed (octoDNS validates zones again after
-        the processors)."""
+        validator), its warnings logged as it would (unless not `warn`): none for a
+        zone that does not run us or that we already processed (octoDNS validates
+        zones again after the processors)."""
         if self.zones is None or normalize(zone.name) not in self.zones.mine:
             return []
         if any(getattr(record, "source", None) is self for record in zone.records):
             return []
         plan = self._run.zone(zone, source=self, dry=True)
-        # `octodns-validate` never runs process_source_zone: its warnings are said here.
-        self._warn([f for f in plan.findings if f.severity is Severity.WARNING])
+        if warn:  # `octodns-validate` never runs process_source_zone: they are said here.
+            self._warn([f for f in plan.findings if f.severity is Severity.WARNING])
         return plan.errors
 
     def process_plan(

@@ -13,10 +13,12 @@ import pytest
 import yaml
 from example_rotation import replay_example_rotation
 from octodns.manager import Manager
+from octodns.zone.exception import ValidationError
 from test_processor import edit_yaml as edit
-from test_processor import served
+from test_processor import run, served
 
 from octodns_mailauth.cli import main
+from octodns_mailauth.errors import MailAuthProcessorError
 
 CONFIG = "zones/config.yaml"
 
@@ -133,6 +135,110 @@ def test_octodns_validate_reports_every_zone_conflict_in_one_run(example: Path) 
     assert "MX host mx.elsewhere.example is not covered by any MTA-STS mx pattern" in text
     assert "a CNAME (a CNAME must stand alone)" in text
     assert "zones/mail/shop.example.yaml" in text  # the policy's file and line
+
+
+# One conflict in each of three zones, and each error's text.
+SPF_CONFLICT = "hand-written spf value 'v=spf1 include:old.example -all'"
+DMARC_CONFLICT = "hand-written dmarc value 'v=DMARC1; p=none'"
+MX_CONFLICT = "MX host mx.elsewhere.example is not covered by any MTA-STS mx pattern"
+CNAME_CONFLICT = "at mta-sts.shop.example, but the zone already has a CNAME (a CNAME must stand"
+
+
+def _conflicts_in_three_zones() -> None:
+    def spf(d):  # type: ignore[no-untyped-def]
+        txt = next(r for r in d[""] if r["type"] == "TXT")
+        txt["values"].append("v=spf1 include:old.example -all")
+
+    def mx_and_cname(d):  # type: ignore[no-untyped-def]
+        mx = next(r for r in d[""] if r["type"] == "MX")
+        mx["values"].append({"exchange": "mx.elsewhere.example.", "preference": 30})
+        d["mta-sts"] = {"type": "CNAME", "value": "sts.elsewhere.example."}
+
+    edit("zones/config/example.com.yaml", spf)
+    dmarc = {"_dmarc": {"type": "TXT", "value": "v=DMARC1\\; p=none"}}
+    edit("zones/config/example.net.yaml", lambda d: d.update(dmarc))
+    edit("zones/config/shop.example.yaml", mx_and_cname)
+
+
+def _dynamic(d):  # type: ignore[no-untyped-def]
+    d["zones"] = {"*": {"sources": ["config"], "processors": ["mailauth"], "targets": ["local"]}}
+
+
+@pytest.mark.parametrize("zones", ["named", "dynamic"])
+def test_octodns_validate_reports_the_conflicts_of_every_zone_in_one_run(
+    example: Path, zones: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if zones == "dynamic":  # octoDNS validates these in no fixed order
+        edit(CONFIG, _dynamic)
+    Manager(CONFIG).validate_configs()  # clean: passes
+    _conflicts_in_three_zones()
+    with pytest.raises(ValidationError) as info:
+        Manager(CONFIG).validate_configs()
+    # octoDNS stops at the first zone that fails; its error carries the others',
+    # each naming its zone, and each conflict once.
+    first = info.value.zone_name.rstrip(".")
+    reasons = [str(r) for r in info.value.reasons]
+    by_zone = {"example.com": SPF_CONFLICT, "example.net": DMARC_CONFLICT}
+    by_zone |= {"shop.example": MX_CONFLICT}
+    if zones == "named":
+        assert first == "example.com"
+    for zone, conflict in by_zone.items():
+        said = [r for r in reasons if conflict in r]
+        assert len(said) == 1, (conflict, reasons)
+        assert said[0].startswith("zones/mail/" if zone == first else f"zone {zone}.: "), said
+    assert sum(CNAME_CONFLICT in r for r in reasons) == 1, reasons
+    assert len(reasons) == 4, reasons
+    # octodns-mailauth validate --config shows them all too.
+    assert main(["validate", "--config", CONFIG]) == 1
+    out = capsys.readouterr().out
+    for conflict in [*by_zone.values(), CNAME_CONFLICT]:
+        assert out.count(conflict) == 1, (conflict, out)
+    # octodns-sync refuses as before: at one zone, with that zone's errors only.
+    with pytest.raises(MailAuthProcessorError) as refused:
+        Manager(CONFIG).sync(dry_run=True)
+    assert sum(c in str(refused.value) for c in by_zone.values()) == 1, refused.value
+    assert "zone example." not in str(refused.value) and "zone shop." not in str(refused.value)
+
+
+def test_octodns_validate_entry_point_names_every_zone_and_fails(example: Path) -> None:
+    _conflicts_in_three_zones()
+    result = run("octodns-validate", "--config-file", CONFIG)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-5:]  # the error octoDNS raised
+    assert last[0].startswith('octodns.zone.exception.ValidationError: Invalid zone "example.com')
+    for line, conflict, prefix in zip(
+        last[1:],
+        [SPF_CONFLICT, DMARC_CONFLICT, MX_CONFLICT, CNAME_CONFLICT],
+        ["", "zone example.net.: ", "zone shop.example.: ", "zone shop.example.: "],
+        strict=True,
+    ):
+        assert line.startswith(f"  - {prefix}zones/mail/") and conflict in line, last
+    # --all (octoDNS's lenient run) goes on after a failing zone: every zone says
+    # its own; the first carries the rest once more.
+    result = run("octodns-validate", "--config-file", CONFIG, "--all")
+    assert result.returncode == 1
+    assert result.stderr.count(SPF_CONFLICT) == 1, result.stderr
+    assert result.stderr.count(DMARC_CONFLICT) == result.stderr.count(MX_CONFLICT) == 2
+
+
+def test_other_zones_are_read_as_octodns_validate_reads_them(example: Path) -> None:
+    """Lenient zones and zones that turn the check off are not carried; a zone
+    whose records octoDNS cannot read is, with octoDNS's reason."""
+    _conflicts_in_three_zones()
+
+    def config(d):  # type: ignore[no-untyped-def]
+        d["zones"]["example.net."]["lenient"] = True
+        off = {"zone": {"disable_validators": ["mailauth-mailauth"]}}
+        d["zones"]["shop.example."]["validators"] = off
+
+    edit(CONFIG, config)
+    edit("zones/config/parked.example.yaml", lambda d: d.update(bad={"type": "A", "value": "x"}))
+    with pytest.raises(ValidationError) as info:
+        Manager(CONFIG).validate_configs()
+    reasons = [str(r) for r in info.value.reasons]
+    assert len(reasons) == 2 and SPF_CONFLICT in reasons[0], reasons
+    assert reasons[1].startswith("zone parked.example.: zones/config.yaml: source 'config'")
+    assert 'invalid IPv4 address "x"' in reasons[1], reasons
 
 
 def test_different_policies_compile_in_parallel_and_each_once_per_view() -> None:

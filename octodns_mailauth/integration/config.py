@@ -150,29 +150,45 @@ class OctoConfig:
         everywhere = pid in (manager.get("processors") or []) or pid in (
             manager.get("post_processors") or []
         )
-        zones: set[str] = set()
-        mine: set[str] = set()
+        zones, _, complete = self._zones
+        mine = {
+            z for z, conf in zones.items() if everywhere or pid in (conf.get("processors") or [])
+        }
+        return ZoneMap(frozenset(zones), frozenset(mine), complete)
+
+    def zone_names(self, zmap: ZoneMap) -> list[str]:
+        """The zones in the order octoDNS validates them: the config's, dynamic ones
+        (listed in `zmap`) last."""
+        return [z for z in self._zones[0] if z in zmap.zones]
+
+    def is_static(self, zone: str) -> bool:
+        """Whether `zone` is named in the config (not listed by a dynamic `*` entry):
+        octoDNS validates these in config order, dynamic ones after them in no fixed order."""
+        return zone in self._zones[0] and zone not in self._zones[1]
+
+    @functools.cached_property
+    def _zones(self) -> tuple[dict[str, Mapping[str, Any]], set[str], bool]:
+        """Each zone's config in octoDNS's order (`Manager._preprocess_zones`): the
+        named ones, then each dynamic entry's listed zones not configured before it;
+        those dynamic ones; and False when a dynamic entry's sources could not be
+        listed (not YAML)."""
+        entries = [
+            (str(name), conf if isinstance(conf, Mapping) else {})
+            for name, conf in self._mapping("zones").items()
+        ]
+        out = {normalize(name): conf for name, conf in entries if not name.startswith("*")}
+        dynamic: set[str] = set()
         complete = True
-        for name, conf in self._mapping("zones").items():
-            conf = conf if isinstance(conf, Mapping) else {}
-            runs = everywhere or pid in (conf.get("processors") or [])
-            if str(name).startswith("*"):
+        for name, conf in entries:
+            if name.startswith("*"):
                 listed = self._list_zones(conf)
                 if listed is None:
                     complete = False
                     continue
-                names = listed - zones
-            else:
-                names = {normalize(str(name))}
-            zones |= names
-            if runs:
-                mine |= names
-        return ZoneMap(frozenset(zones), frozenset(mine), complete)
-
-    def zone_names(self, zmap: ZoneMap) -> list[str]:
-        """The zones in config order, dynamic ones (listed in `zmap`) last."""
-        static = [normalize(str(z)) for z in self._mapping("zones") if not str(z).startswith("*")]
-        return static + sorted(zmap.zones - set(static))
+                for zone in sorted(listed - set(out)):
+                    out[zone] = conf
+                    dynamic.add(zone)
+        return out, dynamic, complete
 
     def _list_zones(self, conf: Mapping[str, Any]) -> set[str] | None:
         """The zones a dynamic entry stands for; None when a source is not YAML."""
@@ -193,7 +209,10 @@ class OctoConfig:
         """Zone `zone` populated from its YamlProvider sources, as octodns-validate reads it."""
         conf = self.zone_conf(zone)
         subs = {z[: -len(zone) - 1] for z in zmap.zones if z.endswith("." + zone)}
-        result = Zone(f"{zone}.", subs)
+        try:  # its `validators:` too, as octoDNS's Manager.get_zone: which checks it turns off
+            result = Zone(f"{zone}.", subs, validators=conf.get("validators"))
+        except Exception as e:  # noqa: BLE001 - octoDNS's ZoneException and kin, named
+            raise ConfigError(f"{self.path}: zone {zone}.: {e}") from None
         skipped = []
         for sid in conf.get("sources") or []:
             provider = self._yaml_provider(str(sid))
@@ -209,13 +228,7 @@ class OctoConfig:
         return SourceZone(result, tuple(skipped))
 
     def zone_conf(self, zone: str) -> Mapping[str, Any]:
-        dynamic: Mapping[str, Any] = {}
-        for name, conf in self._mapping("zones").items():
-            if normalize(str(name)) == zone:
-                return conf if isinstance(conf, Mapping) else {}
-            if str(name).startswith("*") and isinstance(conf, Mapping):
-                dynamic = dynamic or conf
-        return dynamic
+        return self._zones[0].get(zone, {})
 
     def _yaml_provider(self, sid: str) -> Any:
         conf = self._mapping("providers").get(sid)

@@ -4,8 +4,11 @@ octoDNS runs zone validators in `octodns-validate` over each zone's
 YamlProvider records, and in `octodns-sync` after the processors.  This one
 asks its processor what the zone would get (`MailAuthProcessor.zone_findings`)
 and returns every error as one reason, so all of a zone's conflicts show in
-one run.  It holds its processor weakly: octoDNS keeps zone validators in a
-process-wide registry, and a dropped processor must not keep validating.
+one run.  `octodns-validate` stops at the first zone that fails: there the
+reasons also carry every other zone's errors, each naming its zone, so one run
+shows all zones' (see `_other_zones`).  It holds its processor weakly: octoDNS
+keeps zone validators in a process-wide registry, and a dropped processor must
+not keep validating.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any
 
 from octodns.record.validator import ValidationReason
 from octodns.zone.validator import ZoneValidator
+
+from ..names import normalize
+from .config import ConfigError
 
 
 class MailAuthZoneValidator(ZoneValidator):
@@ -26,7 +32,44 @@ class MailAuthZoneValidator(ZoneValidator):
         processor = self._processor()
         if processor is None:
             return []
-        return [
-            ValidationReason(finding.format(), validator_id=self.id)
-            for finding in processor.zone_findings(zone)
-        ]
+        reasons = [self._reason(f.format()) for f in processor.zone_findings(zone)]
+        if reasons and not processor.processed:
+            reasons += self._other_zones(processor, normalize(zone.name))
+        return reasons
+
+    def _other_zones(self, processor: Any, name: str) -> list[ValidationReason]:
+        """The errors of every other zone octoDNS would validate after failing at
+        `name`: those running the processor, read from their YAML sources as
+        `octodns-validate` reads them, except alias and lenient zones and those
+        that turn this check off.  Only with no processor run yet (octoDNS
+        validates processed zones one by one).  None when `name` is lenient, or
+        a zone octoDNS validates before it fails too: both happen only when
+        octoDNS goes on (`--all`, `lenient:`), and then the first failing zone
+        carries the list (a dynamic zone each: octoDNS lists them in no fixed order)."""
+        config, zones = processor.config, processor.zones
+        if config.zone_conf(name).get("lenient"):
+            return []
+        out: list[ValidationReason] = []
+        before = True
+        for other in config.zone_names(zones):
+            conf = config.zone_conf(other)
+            if other == name:
+                before = False
+                continue
+            if other not in zones.mine or conf.get("alias") or conf.get("lenient"):
+                continue
+            try:
+                source = config.source_zone(other, zones).zone
+            except ConfigError as e:  # octoDNS fails there too: say it now
+                errors = [str(e)]
+            else:
+                if self.id in source.disabled_zone_validators:
+                    continue
+                errors = [f.format() for f in processor.zone_findings(source, warn=False)]
+            if errors and before and config.is_static(other):
+                return []
+            out += [self._reason(f"zone {other}.: {error}") for error in errors]
+        return out
+
+    def _reason(self, text: str) -> ValidationReason:
+        return ValidationReason(text, validator_id=self.id)

@@ -34,8 +34,6 @@ import reports_synth as rs  # noqa: E402
 from report import Report, add_arguments  # noqa: E402
 
 from octodns_mailauth.reports.ingest import (  # noqa: E402
-    gzip_bytes,
-    message_with_attachment,
     read_paths,
 )
 from octodns_mailauth.reports.store import EvidenceStore  # noqa: E402
@@ -124,8 +122,8 @@ def generate(folder: Path, count: int, seed: int = 1) -> int:
             )
             if kind == "mbox":
                 groups[kind].append(
-                    message_with_attachment(
-                        gzip_bytes(data), name + ".xml.gz", "application/gzip", name
+                    rs.message_with_attachment(
+                        rs.gzip_bytes(data), name + ".xml.gz", "application/gzip", name
                     )
                 )
             else:
@@ -187,7 +185,7 @@ def main() -> None:
         t0, c0 = time.perf_counter(), _cpu()
         with EvidenceStore(db) as store:
             stats = _ingest(store, folder, n)
-            counts = store.counts()
+            counts = rs.counts(store)
         took, cpu = time.perf_counter() - t0, _cpu() - c0
         t0, c0 = time.perf_counter(), _cpu()
         with EvidenceStore(db) as store:

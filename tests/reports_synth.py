@@ -5,7 +5,8 @@ namespace; on one line, or indented as most receivers write it);
 `parsedmarc_json` is the same report as parsedmarc writes it, `mbox` puts
 messages in one mbox; `month` makes a month of daily reports from several
 reporters for a set of sources, in mixed containers (plain XML, gzip, zip,
-mail messages).  Used by the gate/suggest tests, the HTML browser test and
+mail messages); `message_with_attachment`, `gzip_bytes`, and `counts` of what
+an evidence store holds.  Used by the gate/suggest tests, the HTML browser test and
 bench/bench_reports.py.
 """
 
@@ -18,9 +19,10 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from email.message import EmailMessage
 from xml.sax.saxutils import escape
 
-from octodns_mailauth.reports.ingest import message_with_attachment
+from octodns_mailauth.reports.store import EvidenceStore
 
 RFC9990_NS = "urn:ietf:params:xml:ns:dmarc-2.0"
 
@@ -364,3 +366,33 @@ def tls_report(
             ],
         }
     ).encode()
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip with a fixed timestamp, so a report written twice is the same bytes."""
+    return gzip.compress(data, mtime=0)
+
+
+def message_with_attachment(
+    data: bytes, filename: str, content_type: str, subject: str = "Report"
+) -> bytes:
+    """A report message as receivers send them."""
+    msg = EmailMessage()
+    msg["From"] = "noreply-dmarc@receiver.example"
+    msg["To"] = "dmarc@example.com"
+    msg["Subject"] = subject
+    msg.set_content("This is a DMARC aggregate report.")
+    maintype, subtype = content_type.split("/", 1)
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def counts(store: EvidenceStore) -> dict[str, int]:
+    """What the evidence store holds: reports by kind, day rows, messages."""
+    q = store.db.execute
+    return {
+        "dmarc_reports": q("SELECT count(*) FROM report WHERE kind='dmarc'").fetchone()[0],
+        "tls_reports": q("SELECT count(*) FROM report WHERE kind='tls'").fetchone()[0],
+        "dmarc_rows": q("SELECT count(*) FROM dmarc_day").fetchone()[0],
+        "messages": q("SELECT coalesce(sum(messages), 0) FROM dmarc_day").fetchone()[0],
+    }

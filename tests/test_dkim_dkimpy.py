@@ -15,15 +15,11 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
+from dkimpy_key import dkimpy_private_key
 from example_rotation import replay_example_rotation
 from octodns.manager import Manager
 
-from octodns_mailauth.dkim.keys import (
-    algorithm_of,
-    dkimpy_private_key,
-    generate_private_key,
-    public_key_b64,
-)
+from octodns_mailauth.dkim.keys import algorithm_of, generate_private_key, public_key_b64
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import advance_rotation
 from octodns_mailauth.dkim.statefile import load_state

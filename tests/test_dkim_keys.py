@@ -13,12 +13,12 @@ from pathlib import Path
 import dkim
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from dkimpy_key import dkimpy_private_key
 
 from octodns_mailauth.dkim import keys
 from octodns_mailauth.dkim.keys import (
     DkimKeyError,
     algorithm_of,
-    dkimpy_private_key,
     generate_private_key,
     key_bits,
     private_key_from_pem,

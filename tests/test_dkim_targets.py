@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from static_resolver import StaticResolver
 from vendor_keys import KEY_RECORD
 
 from octodns_mailauth.catalog import load_catalog
@@ -17,7 +18,7 @@ from octodns_mailauth.compile import compile_policy, walk_dns
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dkim.delegation import check_target
 from octodns_mailauth.dns.lockfile import REFRESH_COMMAND, LockResolver, SpfLock
-from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError, Resolver
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.outcome import TargetStatus, Verdict
 from octodns_mailauth.policy.dkim import DkimKey
@@ -102,7 +103,7 @@ def test_a_key_at_the_target_passes_and_none_is_unverified() -> None:
 )
 def test_what_counts_as_a_key(answers: list[str], status: TargetStatus, detail: str) -> None:
     resolver = StaticResolver({("t.example", "TXT"): answers}, nodata_names=["t.example"])
-    got, text = check_target(resolver, "t.example")
+    got, text, _ = check_target(resolver, "t.example", "the vendor")
     assert got is status and detail in text
 
 
@@ -116,7 +117,7 @@ class Failing(Resolver):
 
 @pytest.mark.parametrize("kind", ["servfail", "timeout", "missing"])
 def test_unknown_is_unverified_never_no_key(kind: str) -> None:
-    status, _ = check_target(Failing(kind), "t.example")
+    status, _, _ = check_target(Failing(kind), "t.example", "the vendor")
     assert status is TargetStatus.UNKNOWN
 
 

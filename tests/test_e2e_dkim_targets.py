@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dkimpy_key import dkimpy_private_key
 from spf_realworld import serve_rrsets
 from test_e2e_pdns import answer, octodns_sync, published, serve_third_parties  # noqa: F401
 
-from octodns_mailauth.dkim.keys import dkimpy_private_key, generate_private_key, public_key_b64
+from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
 from octodns_mailauth.dns.lockfile import SpfLock
 from octodns_mailauth.records.dkim import dkim_txt_value
 

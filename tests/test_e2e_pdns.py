@@ -197,12 +197,9 @@ def dkim_dns(resolver: dns.resolver.Resolver):  # type: ignore[no-untyped-def]
 
 def signed(selector: str, domain: str, key_path: Path) -> bytes:
     import dkim
+    from dkimpy_key import dkimpy_private_key
 
-    from octodns_mailauth.dkim.keys import (
-        algorithm_of,
-        dkimpy_private_key,
-        private_key_from_pem,
-    )
+    from octodns_mailauth.dkim.keys import algorithm_of, private_key_from_pem
 
     key = private_key_from_pem(key_path.read_bytes(), None)
     msg = EmailMessage()

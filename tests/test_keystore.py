@@ -18,15 +18,10 @@ from pathlib import Path
 
 import dkim
 import pytest
+from dkimpy_key import dkimpy_private_key
 
 from octodns_mailauth.dkim import keys
-from octodns_mailauth.dkim.keys import (
-    algorithm_of,
-    dkimpy_private_key,
-    key_bits,
-    private_key_to_pem,
-    public_key_b64,
-)
+from octodns_mailauth.dkim.keys import algorithm_of, key_bits, private_key_to_pem, public_key_b64
 from octodns_mailauth.dkim.keystore import DEFAULT_PASSPHRASE_ENV, Keystore, KeystoreError
 from octodns_mailauth.records.dkim import dkim_txt_value
 

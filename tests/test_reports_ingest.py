@@ -15,14 +15,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import reports_synth as rs
+from reports_synth import message_with_attachment
 
 from octodns_mailauth.cli import main
 from octodns_mailauth.reports import ingest
-from octodns_mailauth.reports.ingest import (
-    message_with_attachment,
-    read_bytes,
-    read_paths,
-)
+from octodns_mailauth.reports.ingest import read_bytes, read_paths
 from octodns_mailauth.reports.model import AggregateReport, Refused, TlsReport
 from octodns_mailauth.reports.orgmap import organisation
 from octodns_mailauth.reports.store import (
@@ -95,7 +93,7 @@ def test_every_sample_is_stored_or_refused_with_its_reason(tmp_path: Path) -> No
             else:
                 with store.transaction():
                     seen[name] = "stored" if store.add(item) else "duplicate"
-        counts = store.counts()
+        counts = rs.counts(store)
     assert set(seen) == set(EXPECTED)
     for name, outcome in EXPECTED.items():
         assert seen[name].startswith(outcome), (name, seen[name])
@@ -109,9 +107,9 @@ def test_ingesting_twice_counts_each_report_once(tmp_path: Path) -> None:
     paths = [SAMPLES / d for d in REPORT_DIRS]
     with EvidenceStore(tmp_path / "e.db") as store:
         first = store.ingest(read_paths(paths))
-        before = store.counts()
+        before = rs.counts(store)
         second = store.ingest(read_paths(paths))
-        assert store.counts() == before
+        assert rs.counts(store) == before
     assert (first.aggregate, first.tls, first.duplicates) == (16, 3, 2)
     assert (second.aggregate, second.tls, second.duplicates) == (0, 0, 21)
     assert before["messages"] > 0
@@ -338,7 +336,8 @@ def test_organisation_map() -> None:
 
 
 def test_reverse_dns_lookup_names_sources(tmp_path: Path) -> None:
-    from octodns_mailauth.dns.resolver import StaticResolver
+    from static_resolver import StaticResolver
+
     from octodns_mailauth.reports.ingest import lookup_reverse_dns
 
     resolver = StaticResolver({("1.2.0.192.in-addr.arpa", "PTR"): ["o1.mcsv.net."]})
@@ -365,7 +364,7 @@ def test_schema_migrates_from_version_1(tmp_path: Path) -> None:
     db.close()
     with EvidenceStore(path) as store:
         assert store.version == SCHEMA_VERSION == 2
-        assert store.counts()["dmarc_reports"] == 1
+        assert rs.counts(store)["dmarc_reports"] == 1
         # The table version 2 added works.
         assert store.ingest(read_paths([SAMPLES / "smtp_tls"])).tls == 3
 
@@ -494,7 +493,6 @@ def test_tls_reports_read_alike_in_both_spellings() -> None:
 
 
 def test_indented_namespaced_and_compact_reports_read_alike() -> None:
-    import reports_synth as rs
 
     sources = rs.example_com_sources()
     rows = [(src, n + 1) for n, src in enumerate(sources)]

@@ -293,7 +293,7 @@ def test_spf_letting_everyone_pass_is_refused_in_any_split(terms: str) -> None:
 
 
 def test_spf_everyone_through_an_include_is_refused() -> None:
-    from octodns_mailauth.dns.resolver import StaticResolver
+    from static_resolver import StaticResolver
 
     lock = StaticResolver({("wide.example.net", "TXT"): ["v=spf1 ip6:::/1 ip6:8000::/1 -all"]})
     change = PlanChange("example.com", "TXT", None, ("v=spf1 include:wide.example.net -all",))

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
+from static_resolver import StaticResolver
 
 from octodns_mailauth.cli.render import spf_tree_lines
-from octodns_mailauth.dns.resolver import DnsError, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.records.spf import SpfSyntaxError, parse
 from octodns_mailauth.spf.lookups import analyze
 

@@ -167,7 +167,7 @@ def test_auto_counts_its_own_split_records(lock: LockResolver) -> None:
 def test_hint_names_what_remains_when_nothing_fits() -> None:
     """When no plan fits (a `-ip4` term makes an include unflattenable), the hint
     lists the lookups left, not a guess."""
-    from octodns_mailauth.dns.resolver import StaticResolver
+    from static_resolver import StaticResolver
 
     data = {
         (f"h{i}.vendor.example", "TXT"): [f"v=spf1 -ip4:192.0.2.9 a:h{i}.vendor.example ~all"]

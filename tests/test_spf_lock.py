@@ -9,12 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from static_resolver import StaticResolver
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.spf import diff_lines
 from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.lockfile import LOCK_VERSION, LockError, LockResolver, SpfLock, open_lock
-from octodns_mailauth.dns.resolver import DnsError, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.errors import MailAuthError
 from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
 from octodns_mailauth.spf.refresh import Walk, refresh_lock

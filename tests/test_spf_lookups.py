@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from static_resolver import StaticResolver
 
 from octodns_mailauth.cli.render import spf_tree_lines
-from octodns_mailauth.dns.resolver import DnsError, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.spf.lookups import LookupTree, analyze, analyze_many
 

@@ -19,13 +19,14 @@ from cli_run import cli
 from crash import torture
 from fake_dns import FakeDnsServer
 from pdns_fixture import txt_content
+from static_resolver import StaticResolver
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import main
 from octodns_mailauth.compile import walk_dns
 from octodns_mailauth.dns.live import LiveResolver
 from octodns_mailauth.dns.lockfile import SpfLock
-from octodns_mailauth.dns.resolver import DnsError, Resolver, StaticResolver
+from octodns_mailauth.dns.resolver import DnsError, Resolver
 from octodns_mailauth.policy.loader import parse_policy
 from octodns_mailauth.spf.refresh import refresh_lock
 

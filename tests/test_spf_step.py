@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from static_resolver import StaticResolver
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli import report
@@ -20,7 +21,7 @@ from octodns_mailauth.cli.report import DomainReport
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
-from octodns_mailauth.dns.resolver import Resolver, StaticResolver
+from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.errors import KeyUnavailable
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.policy.loader import parse_policy

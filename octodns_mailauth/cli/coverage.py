@@ -27,7 +27,6 @@ from .workspace import Workspace, load
 class ZoneRow:
     zone: str
     policy: str  # the policy domains in the zone, "" for none
-    runs_processor: bool
     alias: str | None
     mx: str  # "yes", "null MX", "no", "?" (not read)
     spf: str  # "-all only", "yes", "no", "?"
@@ -88,7 +87,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
                 ZoneRow(
                     zone,
                     policy,
-                    runs,
                     target,
                     "?",
                     "?",
@@ -120,7 +118,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
             ZoneRow(
                 zone,
                 policy,
-                runs,
                 None,
                 mail["mx"],
                 mail["spf"],

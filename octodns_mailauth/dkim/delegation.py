@@ -24,15 +24,11 @@ from .keys import DkimKeyError, check_published_key
 SEC_KEY = "RFC 6376 §6.1.2"
 
 
-def check_target(resolver: Resolver | None, target: str) -> tuple[TargetStatus, str]:
-    """What `target` answers: the key a verifier would reach through the CNAME."""
-    status, detail, _ = _check_target(resolver, target, "the vendor")
-    return status, detail
-
-
-def _check_target(
+def check_target(
     resolver: Resolver | None, target: str, vendor: str
 ) -> tuple[TargetStatus, str, str | None]:
+    """What `target` answers: the key a verifier would reach through the CNAME, and a
+    warning when `vendor`'s key there is short (RFC 8301 §3.2)."""
     if resolver is None:
         return TargetStatus.UNKNOWN, "no lock file", None
     try:
@@ -62,7 +58,7 @@ def _check_target(
 
 def verify_targets(senders: list[SenderFacts], resolver: Resolver | None) -> list[DelegatedTarget]:
     return [
-        DelegatedTarget(facts.name, name, target, *_check_target(resolver, target, vendor))
+        DelegatedTarget(facts.name, name, target, *check_target(resolver, target, vendor))
         for facts in senders
         for vendor in [facts.provider.name if facts.provider else "the vendor"]
         for name, target in facts.delegated

@@ -274,22 +274,6 @@ def private_key_to_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
     )
 
 
-def dkimpy_private_key(key: PrivateKey) -> bytes:
-    """The private key in the form ``dkim.sign(privkey=...)`` takes.
-
-    dkimpy reads RSA keys as unencrypted PEM but Ed25519 keys as the base64 of the raw
-    32-octet seed (pynacl's format), so a PKCS#8 Ed25519 PEM cannot be handed over as is.
-    """
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        raw = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return base64.b64encode(raw)
-    return private_key_to_pem(key, None)
-
-
 # --- key records ----------------------------------------------------------------------------
 
 

@@ -1,9 +1,8 @@
 """The resolver interface: the only way the core asks DNS anything.
 
 Implementations: `live.LiveResolver` (dnspython, the network edge),
-`lockfile.LockResolver` (the offline lock file), `lockfile.RecordingResolver`
-(records what another one answers) and `StaticResolver` (a dict, for tests and
-answers already in memory).  Answers are plain strings so the core never
+`lockfile.LockResolver` (the offline lock file) and `lockfile.RecordingResolver`
+(records what another one answers).  Answers are plain strings so the core never
 depends on dnspython types.  Implementations subclass `Resolver` to inherit
 the defaults below.
 """
@@ -13,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
-
-from ..names import normalize
 
 # Failures a retry or a later run may cure (RFC 7208 §2.6.6 temperror).
 TEMPORARY = frozenset({"servfail", "timeout", "refused"})
@@ -75,26 +72,3 @@ class Resolver(Protocol):
     def oldest(self) -> datetime | None:
         """When the oldest answer this resolver holds was obtained; None when live."""
         return None
-
-
-class StaticResolver(Resolver):
-    """A resolver over a dict {(name, rdtype): [answers]}; a missing name is
-    NXDOMAIN.  For tests and for answers we already hold in memory."""
-
-    source = "answers in memory"
-
-    def __init__(
-        self, data: dict[tuple[str, str], list[str]], nodata_names: Iterable[str] = ()
-    ) -> None:
-        self._data = {(normalize(n), t.upper()): list(v) for (n, t), v in data.items()}
-        self._names = {n for n, _ in self._data} | {normalize(n) for n in nodata_names}
-        self.queries: list[tuple[str, str]] = []
-
-    def query(self, name: str, rdtype: str) -> list[str]:
-        key = (normalize(name), rdtype.upper())
-        self.queries.append(key)
-        if key in self._data:
-            return list(self._data[key])
-        if key[0] in self._names:
-            return []
-        raise DnsError(name, rdtype, "nxdomain")

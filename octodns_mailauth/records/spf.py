@@ -150,10 +150,6 @@ class SpfRecord:
     def redirect(self) -> str | None:
         return self._modifier("redirect")
 
-    @property
-    def exp(self) -> str | None:
-        return self._modifier("exp")
-
     @cached_property
     def all(self) -> Mechanism | None:
         """The first `all`; later mechanisms are never evaluated (RFC 7208 §5.1)."""
@@ -335,7 +331,7 @@ _MECHANISM_PARSERS = {
 
 
 def scan_macro_string(
-    text: str, term: str | None = None, *, exp_letters: bool = False, allow_space: bool = False
+    text: str, term: str | None = None, *, exp_letters: bool = False
 ) -> list[tuple[bool, str]]:
     """Split a macro-string into (is_macro, text) tokens, raising on bad syntax (§7.1).
 
@@ -351,11 +347,8 @@ def scan_macro_string(
             tokens.append((True, token))
             i += len(token)
             continue
-        if ch == " " and allow_space:
-            tokens.append((False, ch))
-        else:
-            _check_chars(ch, where)
-            tokens.append((False, ch))
+        _check_chars(ch, where)
+        tokens.append((False, ch))
         i += 1
     return _merge_literals(tokens)
 
@@ -397,11 +390,6 @@ def _merge_literals(tokens: list[tuple[bool, str]]) -> list[tuple[bool, str]]:
 def check_macro_string(text: str, term: str | None = None, *, exp_letters: bool = False) -> None:
     """Validate a macro-string (RFC 7208 §7.1)."""
     scan_macro_string(text, term, exp_letters=exp_letters)
-
-
-def check_explanation(text: str) -> None:
-    """Validate the TXT text an `exp=` name points at (RFC 7208 §6.2: explain-string)."""
-    scan_macro_string(text, exp_letters=True, allow_space=True)
 
 
 def has_macro(domain_spec: str) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import email
 import email.parser
-import gzip
 import io
 import ipaddress
 import json
@@ -27,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.policy import compat32
 from functools import lru_cache
 from itertools import islice
@@ -923,25 +922,6 @@ def lookup_reverse_dns(store: Any, resolver: Resolver) -> int:
             # Stored even when empty, so the address is not asked again each run.
             store.set_reverse_dns(ip, name)
     return found
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip with a fixed timestamp (tests and the benchmark write reports with it)."""
-    return gzip.compress(data, mtime=0)
-
-
-def message_with_attachment(
-    data: bytes, filename: str, content_type: str, subject: str = "Report"
-) -> bytes:
-    """A report message as receivers send them (tests and the benchmark)."""
-    msg = EmailMessage()
-    msg["From"] = "noreply-dmarc@receiver.example"
-    msg["To"] = "dmarc@example.com"
-    msg["Subject"] = subject
-    msg.set_content("This is a DMARC aggregate report.")
-    maintype, subtype = content_type.split("/", 1)
-    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes()
 
 
 __all__ = ["Item", "Refused", "Report", "Seen", "read_bytes", "read_file", "read_paths"]

@@ -427,15 +427,6 @@ class EvidenceStore:
         ).fetchone()[0]
         return Evidence(domain, lo, hi, rows, int(reports), tls)
 
-    def counts(self) -> dict[str, int]:
-        q = self.db.execute
-        return {
-            "dmarc_reports": q("SELECT count(*) FROM report WHERE kind='dmarc'").fetchone()[0],
-            "tls_reports": q("SELECT count(*) FROM report WHERE kind='tls'").fetchone()[0],
-            "dmarc_rows": q("SELECT count(*) FROM dmarc_day").fetchone()[0],
-            "messages": q("SELECT coalesce(sum(messages), 0) FROM dmarc_day").fetchone()[0],
-        }
-
 
 @dataclass
 class Prepared:

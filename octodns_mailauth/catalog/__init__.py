@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MailAuthError
 from ..names import InvalidName, check_name, check_selector, is_label
+from ..policy.base import empty_dict, empty_list
 from ..policy.yamlpos import YamlSyntaxError, load
 from ..redact import shown
 
@@ -72,8 +73,8 @@ class RecordTemplate(_Strict):
 class Group(_Strict):
     """Records published only when all `requires` parameters are given."""
 
-    requires: list[str] = Field(default_factory=list)
-    records: list[RecordTemplate] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=empty_list)
+    records: list[RecordTemplate] = Field(default_factory=empty_list)
 
 
 class DkimSpec(Group):
@@ -85,7 +86,8 @@ class DkimSpec(Group):
         "a template, named in alignment messages",
     )
     selectors: list[str] = Field(
-        default_factory=list, description="selector names, to detect two senders claiming one"
+        default_factory=empty_list,
+        description="selector names, to detect two senders claiming one",
     )
 
 
@@ -98,15 +100,17 @@ class Entry(_Strict):
     id: str
     name: str
     aliases: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="other names people use for it (office365): a did-you-mean, never accepted",
     )
     docs: str | None = None
-    params: dict[str, Param] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(default_factory=empty_dict)
     spf_include: str | None = None
     dkim: DkimSpec | None = None
     return_path: ReturnPathSpec | None = None
-    records: list[Group] = Field(default_factory=list, description="any other records it needs")
+    records: list[Group] = Field(
+        default_factory=empty_list, description="any other records it needs"
+    )
 
 
 class Catalog:

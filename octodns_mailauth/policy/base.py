@@ -33,6 +33,19 @@ def one_or_many(value: Any) -> Any:
 
 
 OneOrMany = BeforeValidator(one_or_many)
+
+
+# The `default_factory` of list and dict fields.  Not the builtins `list` and `dict`:
+# pydantic reads each factory's signature when it builds a schema, and a builtin's is
+# parsed from its text by the tokenizer, which every `validate` run paid for.
+def empty_list() -> list[Any]:
+    return []
+
+
+def empty_dict() -> dict[Any, Any]:
+    return {}
+
+
 Strings = Annotated[list[str], OneOrMany]
 
 

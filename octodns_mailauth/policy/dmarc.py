@@ -13,7 +13,7 @@ from pydantic import Field, StrictBool, StrictInt, field_validator, model_valida
 
 from ..dmarc.uri import ReportUriError, parse_report_uri
 from ..names import mailto_to_ascii
-from .base import Strings, _Strict, refuse_unknown_key
+from .base import Strings, _Strict, empty_list, refuse_unknown_key
 
 
 class DmarcPolicy(str, Enum):
@@ -111,16 +111,16 @@ class DmarcPolicySettings(_Strict):
         "as none) while you test (RFC 9989 §4.7)",
     )
     rua: Strings = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="rua=: aggregate report URIs (mailto:); outside this organizational "
         "domain the destination must authorize them (RFC 9990)",
     )
     ruf: Strings = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="ruf=: failure report URIs (mailto:; RFC 9991); same authorization rule",
     )
     failure_options: Strings = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="fo=: when to send failure reports: all_fail (0), any_fail (1), "
         "dkim_fail (d), spf_fail (s)",
     )

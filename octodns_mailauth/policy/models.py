@@ -30,6 +30,7 @@ from .base import (
     _Strict,
     check_hostname,
     check_text,
+    empty_list,
     refuse_unknown_key,
     typo_of_required,
 )
@@ -70,10 +71,10 @@ class Sender(BaseModel):
         None, description="a sender catalog entry, e.g. microsoft365, google, sendgrid"
     )
     ip4: list[ipaddress.IPv4Network] = Field(
-        default_factory=list, description="IPv4 addresses or CIDR ranges (SPF ip4)"
+        default_factory=empty_list, description="IPv4 addresses or CIDR ranges (SPF ip4)"
     )
     ip6: list[ipaddress.IPv6Network] = Field(
-        default_factory=list, description="IPv6 addresses or CIDR ranges (SPF ip6)"
+        default_factory=empty_list, description="IPv6 addresses or CIDR ranges (SPF ip6)"
     )
     a: StrictBool | list[str] = Field(
         False, description="true for SPF `a` of the domain, or host names for `a:host`"
@@ -81,9 +82,9 @@ class Sender(BaseModel):
     mx: StrictBool | list[str] = Field(
         False, description="true for SPF `mx` of the domain, or names for `mx:name`"
     )
-    include: Strings = Field(default_factory=list, description="extra SPF includes")
+    include: Strings = Field(default_factory=empty_list, description="extra SPF includes")
     dkim: list[DkimKey] = Field(
-        default_factory=list, description="DKIM keys we generate and hold for this sender"
+        default_factory=empty_list, description="DKIM keys we generate and hold for this sender"
     )
     return_path: str | None = Field(
         None,
@@ -216,7 +217,7 @@ class Policy(_Strict):
         None, description="the domain this policy is for; defaults to the file name"
     )
     ttl: StrictInt = Field(3600, ge=60, le=604800, description="TTL of the records we publish")
-    senders: list[Sender] = Field(default_factory=list)
+    senders: list[Sender] = Field(default_factory=empty_list)
     spf: SpfPolicy = Field(default_factory=SpfPolicy)
     dmarc: DmarcPolicySettings | None = None
     mta_sts: MtaStsSettings | None = Field(None, description="MTA-STS policy (RFC 8461)")
@@ -231,7 +232,7 @@ class Policy(_Strict):
         False, description="the domain receives no mail: publish MX 0 . (RFC 7505)"
     )
     acknowledge: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="destructive changes this policy makes on purpose, each `<change> "
         "<name>` (e.g. `dkim-delete old._domainkey`, `dmarc-weaken _dmarc`); the plan guard "
         'refuses them otherwise (README "Safety")',

@@ -6,7 +6,7 @@ from enum import Enum
 
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
-from .base import _Strict, check_hostname
+from .base import _Strict, check_hostname, empty_dict
 
 
 class SpfAll(str, Enum):
@@ -49,7 +49,7 @@ class SpfPolicy(_Strict):
         "every include.  Addresses come from the SPF lock file (spf-lock.json)",
     )
     names: dict[str, list[str]] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="SPF records at other names (return-path / bounce hosts): a name relative "
         "to the domain (or absolute under it) -> the senders whose terms it lists",
     )

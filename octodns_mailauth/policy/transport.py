@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..names import InvalidName, check_name, check_selector, is_hostname, mailto_to_ascii
-from .base import OneOrMany, Strings, _Strict, check_hostname
+from .base import OneOrMany, Strings, _Strict, check_hostname, empty_list
 
 MAX_AGE_LIMIT = 31557600  # RFC 8461 §3.2: at most one year
 
@@ -92,10 +92,10 @@ class MtaStsHost(_Strict):
 
     cname: str | None = Field(None, description="CNAME target for mta-sts.<domain>")
     ip4: Annotated[list[ipaddress.IPv4Address], OneOrMany] = Field(
-        default_factory=list, description="A records for mta-sts.<domain>"
+        default_factory=empty_list, description="A records for mta-sts.<domain>"
     )
     ip6: Annotated[list[ipaddress.IPv6Address], OneOrMany] = Field(
-        default_factory=list, description="AAAA records for mta-sts.<domain>"
+        default_factory=empty_list, description="AAAA records for mta-sts.<domain>"
     )
 
     @field_validator("cname")
@@ -131,7 +131,7 @@ def check_mx_pattern(value: str) -> str:
 class MtaStsSettings(_Strict):
     mode: MtaStsMode = Field(description="enforce, testing or none (RFC 8461 §3.2)")
     mx: Strings = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="MX host patterns the policy allows, e.g. mx1.example.com or "
         "*.mail.protection.outlook.com; required unless mode is none",
     )

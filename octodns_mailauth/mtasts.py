@@ -79,9 +79,7 @@ def mta_sts_step(ctx: CompileContext) -> None:
         )
     )
     host = f"mta-sts.{ctx.domain}"
-    ctx.result.details.mta_sts = MtaStsDetail(
-        text, policy_id(text), f"https://{host}/{WELL_KNOWN.as_posix()}"
-    )
+    ctx.result.details.mta_sts = MtaStsDetail(text, policy_id(text))
     _host_records(ctx, settings, host)
     _check_max_age(ctx, settings)
     _check_mx(ctx, settings)

@@ -40,10 +40,6 @@ class AlignmentRow:
     note: str | None = None  # e.g. the d= a provider uses until custom DKIM is on
     dkim_unverified: bool = False  # aligned d= whose keys were not found at their targets
 
-    @property
-    def passes(self) -> bool:
-        return self.verdict is not Verdict.NONE
-
 
 @dataclass(frozen=True)
 class StageReport:
@@ -149,7 +145,6 @@ class GateReport:
 class MtaStsDetail:
     policy: str  # the policy file's text
     id: str  # the TXT record's id=
-    url: str  # where senders fetch the policy
 
 
 @dataclass

@@ -241,7 +241,7 @@ def _parse_modifier(text: str, name: str, value: str) -> Modifier:
         check_domain_spec(value, text)
     else:
         # Unknown modifiers are never expanded, so every §7.1 macro letter is legal syntax.
-        check_macro_string(value, text, exp_letters=True)
+        scan_macro_string(value, text, exp_letters=True)  # raises on bad syntax
     return Modifier(name, value)
 
 
@@ -385,11 +385,6 @@ def _merge_literals(tokens: list[tuple[bool, str]]) -> list[tuple[bool, str]]:
         else:
             merged.append((is_macro, text))
     return merged
-
-
-def check_macro_string(text: str, term: str | None = None, *, exp_letters: bool = False) -> None:
-    """Validate a macro-string (RFC 7208 §7.1)."""
-    scan_macro_string(text, term, exp_letters=exp_letters)
 
 
 def has_macro(domain_spec: str) -> bool:

@@ -188,7 +188,7 @@ EXPECTED_NET = """\
 
 def _suggest(domain: str) -> object:
     ws, lp, result = _compile(domain)
-    return suggest(lp, result, ws.catalog, Path(lp.path).read_text())  # type: ignore[attr-defined]
+    return suggest(lp, result, ws.inputs.catalog, Path(lp.path).read_text())  # type: ignore[attr-defined]
 
 
 def test_suggest_diffs(month: Path) -> None:

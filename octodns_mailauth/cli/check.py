@@ -124,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds")
     live = LiveDns(args.nameserver, args.timeout)
-    unverifiable = {f"{sel}._domainkey.{d}" for d, sel in ws.keys.placeholders}
-    drift = compare(list(result.records), live, unverifiable)
+    drift = compare(list(result.records), live, ws.placeholder_names)
     bad = [d for d in drift if d.status in ("missing", "extra", "different")]
     # The keys behind delegated selectors, as live DNS serves them now.
     targets = verify_targets(result.senders, live.resolver)

@@ -132,7 +132,7 @@ def _served_by(args: argparse.Namespace) -> Any:
 
 def _export(ws: Workspace, args: argparse.Namespace) -> int:
     policies = _policies(ws, args.domain)
-    keys = export.active_signing_keys(policies, ws.dkim_state, _keystore(ws, create=False))
+    keys = export.active_signing_keys(policies, ws.inputs.dkim_state, _keystore(ws, create=False))
     formats = export.FORMATS if args.format == "all" else (args.format,)
     if args.output:
         files, warnings = export.write_exports(keys, args.output, formats)

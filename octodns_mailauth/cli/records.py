@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_POLICY
     records = result.records
     # Never silent: a placeholder p= is marked in every format, not only on stderr.
-    placeholders = {f"{selector}._domainkey.{domain}" for domain, selector in ws.keys.placeholders}
+    placeholders = ws.placeholder_names
     if args.format == "octodns":
         print(render.records_octodns(records, ws.zone_for(lp.domain), placeholders), end="")
     elif args.format == "bind":

@@ -293,7 +293,7 @@ def write_page(ws: Any, policies: list[Any], out_dir: Path) -> Path:
     sections = []
     for lp in policies:
         result = ws.compile(lp)
-        sections.append(domain_section(lp, result, ws.evidence_for(lp.domain)))
+        sections.append(domain_section(lp, result, ws.inputs.evidence_for(lp.domain)))
     page = render_page(sections, "Mail authentication: DMARC and TLS report evidence")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"

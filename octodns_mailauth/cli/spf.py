@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     attempt = min(ATTEMPT_TIMEOUT, args.timeout)
     with live_resolver(args.nameserver, attempt, deadline=deadline) as resolver:
         diff = refresh_lock(
-            functools.partial(walk_dns, ws.policies, ws.catalog),
+            functools.partial(walk_dns, ws.policies, ws.inputs.catalog),
             lock_path,
             resolver,
             accept_gone=args.accept_gone,

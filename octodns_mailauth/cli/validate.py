@@ -59,7 +59,7 @@ def _unloaded(ws: object) -> int:
 
 
 def _json(ws: object, results: list, findings: list[Finding]) -> None:
-    placeholders = {f"{s}._domainkey.{d}" for d, s in ws.keys.placeholders}  # type: ignore[attr-defined]
+    placeholders = ws.placeholder_names  # type: ignore[attr-defined]
     data = {
         "ok": not any(f.severity is Severity.ERROR for f in findings),
         "errors": sum(f.severity is Severity.ERROR for f in findings),

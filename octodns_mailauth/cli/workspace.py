@@ -60,10 +60,6 @@ class Workspace:
             )
         return self._inputs
 
-    @property
-    def catalog(self) -> Any:
-        return self.inputs.catalog
-
     def policies_dir(self) -> Path:
         if self.settings.policies is not None:
             return self.settings.policies
@@ -72,17 +68,13 @@ class Workspace:
         return Path.cwd()
 
     @property
-    def resolver(self) -> Any:
-        """The offline SPF lock (or None when there is none yet)."""
-        return self.inputs.resolver
-
-    @property
-    def dkim_state(self) -> Any:
-        return self.inputs.dkim_state
-
-    @property
     def keys(self) -> PlaceholderKeys:
         return self.inputs.keys  # type: ignore[return-value]
+
+    @property
+    def placeholder_names(self) -> set[str]:
+        """The DKIM key names shown with a placeholder p= (no key in the keystore yet)."""
+        return {f"{selector}._domainkey.{domain}" for domain, selector in self.keys.placeholders}
 
     def compile(self, lp: LoadedPolicy, zone: Any = None) -> Any:
         """As the processor compiles it.  With an octoDNS config, against the
@@ -92,11 +84,6 @@ class Workspace:
         if zone is None:
             zone = self.zone_view_for(lp.domain)
         return self.inputs.compile(lp, zone)
-
-    def evidence_for(self, domain: str) -> Any:
-        """The DMARC report evidence for a domain (reports/store.py), read once per
-        run; None when no reports database is configured."""
-        return self.inputs.evidence_for(domain)
 
     def source_zone(self, zone: str) -> Any:
         """The zone read from the config's YamlProvider sources (cached), or None

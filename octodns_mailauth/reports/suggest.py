@@ -279,5 +279,5 @@ def suggest_all(ws: Any, policies: list[Any]) -> list[Suggestion]:
     for lp in policies:
         result = ws.compile(lp)
         text = Path(lp.path).read_text(encoding="utf-8")
-        out.append(suggest(lp, result, ws.catalog, text))
+        out.append(suggest(lp, result, ws.inputs.catalog, text))
     return out

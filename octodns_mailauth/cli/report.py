@@ -1,6 +1,7 @@
 """What `explain` and the Markdown report show for one domain: the SPF lookup
 budget per sender, the DMARC alignment table, the DMARC stage and what blocks
-the next one.
+the next one; and the Markdown report for a pull request (`validate --format
+markdown`, written to `$GITHUB_STEP_SUMMARY`) with every domain's.
 
 Everything here is rendering: the figures are the compile's own
 (`CompileResult.details`, outcome.py), so the CLI cannot disagree with
@@ -10,6 +11,7 @@ Everything here is rendering: the figures are the compile's own
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..context import CompileResult
 from ..dns.lockfile import REFRESH_COMMAND
@@ -157,7 +159,7 @@ def _clear(report: DomainReport) -> str:
     return f"nothing blocks {report.next_stage}"
 
 
-def markdown(report: DomainReport, records_md: bool = True) -> str:
+def markdown(report: DomainReport) -> str:
     r = report.result
     out = [f"### {report.domain}", ""]
     shown = [f for f in r.findings if f.severity is not Severity.INFO]
@@ -165,19 +167,18 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
         out.append(
             md_table(
                 ["severity", "where", "message"],
-                [[f.severity.value, str(f.location or ""), _finding_text(f)] for f in shown],
+                [[f.severity.value, str(f.location or ""), f.detail()] for f in shown],
             )
         )
         out.append("")
-    if records_md:
-        out.append("**Records**")
-        out.append("")
-        rows = []
-        for rec in sorted(r.records, key=lambda x: (x.name, x.type)):
-            for value in rec.values:
-                rows.append([f"`{rec.name}`", rec.type, rec.ttl, f"`{value}`", rec.owner])
-        out.append(md_table(["name", "type", "TTL", "value", "owner"], rows))
-        out.append("")
+    out.append("**Records**")
+    out.append("")
+    rows = []
+    for rec in sorted(r.records, key=lambda x: (x.name, x.type)):
+        for value in rec.values:
+            rows.append([f"`{rec.name}`", rec.type, rec.ttl, f"`{value}`", rec.owner])
+    out.append(md_table(["name", "type", "TTL", "value", "owner"], rows))
+    out.append("")
     if report.spf_total is None:
         out.append("**SPF lookup budget:** not counted (includes not followed)")
     else:
@@ -215,5 +216,31 @@ def markdown(report: DomainReport, records_md: bool = True) -> str:
     return "\n".join(out)
 
 
-def _finding_text(f: Finding) -> str:
-    return f.detail()
+def validate_markdown(ws: Any, results: list[tuple[Any, Any]], findings: list[Finding]) -> str:
+    """Every finding, then each domain's section (`markdown`)."""
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    warnings = sum(f.severity is Severity.WARNING for f in findings)
+    icon = ":x:" if errors else ":white_check_mark:"
+    out = [
+        f"## {icon} Mail policy: {len(results)} domains, {errors} errors, {warnings} warnings",
+        "",
+    ]
+    # Findings from files that did not load have no domain section: list them first.
+    loose = list(ws.load_findings) + ws.zone_findings()
+    if loose:
+        out.append(
+            md_table(
+                ["severity", "where", "message"],
+                [[f.severity.value, str(f.location or ""), f.message] for f in loose],
+            )
+        )
+        out.append("")
+    for lp, result in results:
+        out.append(markdown(build(lp, result)))
+    if ws.keys.placeholders:
+        selectors = ", ".join(f"{s} ({d})" for d, s in ws.keys.placeholders)
+        out.append(
+            f"_DKIM keys not generated yet, p= shown as placeholders: {selectors}. The "
+            "keys come from `octodns-mailauth dkim keygen` (or a sync with generate_keys: true)._"
+        )
+    return "\n".join(out).rstrip() + "\n"

@@ -153,10 +153,10 @@ def _to_a_labels(name: str, what: str) -> str:
     return ascii_
 
 
-def is_hostname(text: str, *, allow_service_labels: bool = False) -> bool:
+def is_hostname(text: str) -> bool:
     """A fully qualified name with at least two labels, no trailing dot needed."""
     try:
-        check_name(text, service_labels=allow_service_labels)
+        check_name(text)
     except InvalidName:
         return False
     return True

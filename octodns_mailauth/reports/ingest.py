@@ -461,13 +461,13 @@ def _xml_report(data: bytes, source: str, known: Known = frozenset()) -> Item:
         return Refused(source, str(e))
 
 
-def _int(text: str, what: str, low: int = 0) -> int:
+def _int(text: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise _Bad(f"{what} is {text.strip()!r}, not a whole number") from None
-    if value < low:
-        raise _Bad(f"{what} is {value}, below {low}")
+    if value < 0:
+        raise _Bad(f"{what} is {value}, below 0")
     return value
 
 

@@ -17,8 +17,8 @@ from .errors import KeyUnavailable as KeyUnavailable  # its home is errors.py
 from .findings import Finding, Location, Severity
 from .names import InvalidName, check_name
 from .outcome import Details
+from .policy.dkim import DkimKey
 from .policy.loader import LoadedPolicy
-from .policy.models import DkimKey
 from .records import DesiredRecord
 from .zoneview import ZoneReads
 from .zoneview import ZoneView as ZoneView  # where it was first defined

@@ -15,8 +15,8 @@ from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.errors import PolicyError
 from octodns_mailauth.findings import Severity
+from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.policy.loader import load_policy_file, parse_policy
-from octodns_mailauth.policy.models import DkimKey
 
 DATA = Path(__file__).resolve().parent / "data" / "bimi"
 LOGO = "https://example.com/bimi/logo.svg"

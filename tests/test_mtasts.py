@@ -29,8 +29,8 @@ from octodns_mailauth.mtasts import (
     render_policy,
     write_policy_files,
 )
+from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
-from octodns_mailauth.policy.models import DkimKey
 from octodns_mailauth.processor import MailAuthProcessorError
 
 PATH = "mail/example.com.yaml"

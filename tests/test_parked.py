@@ -22,8 +22,8 @@ from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.mtasts import policy_id, write_policy_files
+from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
-from octodns_mailauth.policy.models import DkimKey
 from octodns_mailauth.processor import MailAuthProcessorError
 
 PATH = "mail/example.com.yaml"

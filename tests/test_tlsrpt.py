@@ -9,8 +9,8 @@ from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.errors import PolicyError
+from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.policy.loader import parse_policy
-from octodns_mailauth.policy.models import DkimKey
 
 PATH = "mail/example.com.yaml"
 

@@ -35,8 +35,8 @@ from .base import (
     typo_of_required,
 )
 from .dkim import DkimKey
-from .dmarc import Alignment, DmarcPolicy, DmarcPolicySettings
-from .spf import SpfAll, SpfPolicy
+from .dmarc import DmarcPolicySettings
+from .spf import SpfPolicy
 from .transport import BimiSettings, MtaStsSettings, TlsRptSettings
 
 # Ranges wider than these (a /7 is 1/128 of IPv4) are no list of servers.
@@ -45,18 +45,6 @@ _WIDEST_PREFIX = {4: 8, 6: 16}
 
 def _share(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return "every one" if network.prefixlen == 0 else f"1/{2**network.prefixlen}"
-
-
-__all__ = [
-    "Alignment",
-    "DkimKey",
-    "DmarcPolicy",
-    "DmarcPolicySettings",
-    "Policy",
-    "Sender",
-    "SpfAll",
-    "SpfPolicy",
-]
 
 
 class Sender(BaseModel):

@@ -17,7 +17,8 @@ from .context import CompileContext
 from .findings import Location, Severity
 from .policy.dmarc import DmarcPolicy
 from .policy.transport import BimiSettings
-from .records import DesiredRecord, bimi
+from .records import bimi
+from .records.base import DesiredRecord
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"

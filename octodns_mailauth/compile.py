@@ -30,7 +30,7 @@ from .findings import Severity
 from .mtasts import mta_sts_step
 from .parked import parked_step
 from .policy.loader import LoadedPolicy
-from .records import DesiredRecord
+from .records.base import DesiredRecord
 from .reports.gate import evidence_step
 from .senders import senders_step
 from .spf.step import spf_step

@@ -19,7 +19,7 @@ from .names import InvalidName, check_name
 from .outcome import Details
 from .policy.dkim import DkimKey
 from .policy.loader import LoadedPolicy
-from .records import DesiredRecord
+from .records.base import DesiredRecord
 from .zoneview import ZoneReads
 from .zoneview import ZoneView as ZoneView  # where it was first defined
 

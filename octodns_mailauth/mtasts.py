@@ -18,7 +18,8 @@ from .names import normalize
 from .outcome import MtaStsDetail
 from .policy.loader import LoadedPolicy
 from .policy.transport import MtaStsMode, MtaStsSettings
-from .records import DesiredRecord, mtasts, mx
+from .records import mtasts, mx
+from .records.base import DesiredRecord
 
 WELL_KNOWN = Path(".well-known") / "mta-sts.txt"
 MIN_SENSIBLE_MAX_AGE = 86400  # RFC 8461 §3.2: "typically in the range of weeks or greater"

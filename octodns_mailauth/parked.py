@@ -21,7 +21,8 @@ from __future__ import annotations
 from .context import CompileContext
 from .findings import Severity
 from .policy.dmarc import DmarcPolicy
-from .records import DesiredRecord, dkim, mx, spf, txt_kind_matches
+from .records import dkim, mx, spf, txt_kind_matches
+from .records.base import DesiredRecord
 from .records.dmarc import parked_value
 
 PARKED_SPF = spf.build(["-all"])

@@ -11,7 +11,8 @@ from .dkim.keys import DkimKeyError, WeakKeyError, check_published_key
 from .findings import Location, Severity
 from .names import normalize
 from .policy.models import Sender
-from .records import DesiredRecord, kind_of
+from .records import kind_of
+from .records.base import DesiredRecord
 from .records.dkim import parse_key_record
 from .redact import redact
 

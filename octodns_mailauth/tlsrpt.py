@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .context import CompileContext
 from .findings import Severity
-from .records import DesiredRecord, tlsrpt
+from .records import tlsrpt
+from .records.base import DesiredRecord
 
 
 def tlsrpt_step(ctx: CompileContext) -> None:

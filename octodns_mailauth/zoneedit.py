@@ -18,7 +18,7 @@ import yaml
 from octodns.yaml import safe_load
 
 from .errors import MailAuthError
-from .records import unescape_txt
+from .records.base import unescape_txt
 
 
 class ZoneEditError(MailAuthError):

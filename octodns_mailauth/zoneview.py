@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .names import normalize
-from .records import unescape_txt
+from .records.base import unescape_txt
 
 __all__ = ["ZoneReads", "ZoneView", "value_text", "zone_view"]
 

@@ -24,7 +24,7 @@ from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.dkim.statefile import load_state
 from octodns_mailauth.keysource import KeystoreKeys
 from octodns_mailauth.policy.loader import load_policy_dir
-from octodns_mailauth.records import DesiredRecord
+from octodns_mailauth.records.base import DesiredRecord
 
 pytestmark = pytest.mark.pdns
 

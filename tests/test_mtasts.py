@@ -299,7 +299,7 @@ def test_mx_published_by_the_policy_itself_counts() -> None:
 
     from octodns_mailauth.context import CompileContext
     from octodns_mailauth.mtasts import mta_sts_step
-    from octodns_mailauth.records import DesiredRecord
+    from octodns_mailauth.records.base import DesiredRecord
 
     lp = parse_policy("mta_sts: {mode: enforce, mx: [mx1.example.com]}\n", PATH, "example.com")
     result = CompileResult("example.com")

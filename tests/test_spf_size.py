@@ -12,7 +12,7 @@ import pytest
 from octodns.record import Record
 from octodns.zone import Zone
 
-from octodns_mailauth.records import escape_txt
+from octodns_mailauth.records.base import escape_txt
 from octodns_mailauth.records.spf import parse
 from octodns_mailauth.spf.size import SIZE_GUIDELINE, answer_size, split_record
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..dkim.delegation import verify_targets
 from ..findings import Severity
-from ..records import DesiredRecord, txt_kind_matches
+from ..records import txt_kind_matches
+from ..records.base import DesiredRecord
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import LiveDns
 from .render import dumps

@@ -12,7 +12,7 @@ import yaml
 
 from ..findings import Finding, Severity
 from ..names import is_subdomain
-from ..records import DesiredRecord, escape_txt
+from ..records.base import DesiredRecord, escape_txt
 from ..redact import redact
 from ..spf.lookups import MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, LookupTree
 

@@ -14,7 +14,7 @@ from ..errors import KeyUnavailable
 from ..findings import Location, Severity
 from ..policy.dkim import DkimKey
 from ..policy.models import Sender
-from ..records import DesiredRecord
+from ..records.base import DesiredRecord
 from ..records.dkim import dkim_txt_value
 from .keys import Algorithm, DkimKeyError
 from .rotation import KeyStatus, RotatedKey, RotationConfig, RotationState, plan_rotation

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..context import CompileContext
 from ..findings import Location, Severity
 from ..policy.dmarc import DmarcPolicy, DmarcPolicySettings
-from ..records import DesiredRecord
+from ..records.base import DesiredRecord
 from ..records.dmarc import AUTHORIZATION_VALUE, dmarc_value, parse_dmarc
 from .orgdomain import is_public_suffix, organizational_domain
 from .reports import EXTERNAL_DESTINATION_CODE, external_destinations

@@ -17,7 +17,8 @@ from octodns.context import ContextDict
 from octodns.record import Record, ValidationError
 
 from ..findings import Finding, Severity
-from ..records import DesiredRecord, escape_txt, txt_kind_matches, unescape_txt
+from ..records import txt_kind_matches
+from ..records.base import DesiredRecord, escape_txt, unescape_txt
 from ..zoneview import value_text
 
 Claims = dict[tuple[str, str, str | None], DesiredRecord]

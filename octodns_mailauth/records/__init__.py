@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import bimi, dkim, dmarc, mtasts, spf, tlsrpt
-from .base import DesiredRecord, escape_txt, unescape_txt
 
 OWNS: dict[str, Callable[[str], bool]] = {
     "spf": spf.owns,
@@ -33,6 +32,3 @@ def kind_of(value: str) -> str | None:
     """The kind a TXT value announces by its version tag (DKIM announces none
     reliably: it is known by its name, not its text)."""
     return next((k for k, owns in OWNS.items() if k != "dkim" and owns(value)), None)
-
-
-__all__ = ["DesiredRecord", "escape_txt", "kind_of", "txt_kind_matches", "unescape_txt"]

@@ -22,7 +22,8 @@ from ..findings import Location, Severity
 from ..names import is_subdomain, normalize
 from ..policy.dmarc import DmarcPolicy
 from ..policy.spf import SpfAll, SpfFlatten
-from ..records import DesiredRecord, txt_kind_matches
+from ..records import txt_kind_matches
+from ..records.base import DesiredRecord
 from ..records.spf import QUALIFIER, SpfSyntaxError, build, parse, select_records
 from .flatten import Flattened, collapse, flatten_include, network_term
 from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze

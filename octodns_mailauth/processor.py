@@ -162,8 +162,7 @@ class MailAuthProcessor(BaseProcessor):
         self.processed = True
         self._check_configured(desired)
         plan = self._run.zone(desired, source=self, lenient=lenient)
-        conflicts = [f for f in plan.merge.findings if f.code == "zone-merge-conflict"]
-        errors = [f for f in plan.errors if not (lenient and f in conflicts)]
+        errors = plan.refusing(lenient)
         if errors:
             raise MailAuthProcessorError(f"{self.id}: {PolicyError(errors)}")
         self._warn(plan.findings)
@@ -206,9 +205,11 @@ class MailAuthProcessor(BaseProcessor):
         if any(getattr(record, "source", None) is self for record in zone.records):
             return []
         plan = self._run.zone(zone, source=self, dry=True)
+        # octoDNS knows a zone's `lenient:`, not ours: our conflicts are warnings then.
+        errors = plan.refusing(self.lenient)
         if warn:  # `octodns-validate` never runs process_source_zone: they are said here.
-            self._warn([f for f in plan.findings if f.severity is Severity.WARNING])
-        return plan.errors
+            self._warn([f for f in plan.findings if f not in errors])
+        return errors
 
     def process_plan(
         self, plan: Any, sources: Any = None, target: Any = None, lenient: bool = False

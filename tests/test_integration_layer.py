@@ -351,7 +351,12 @@ def test_lenient_keeps_the_zones_own_record_and_warns(
     )
     with pytest.raises(MailAuthProcessorError, match="hand-written dmarc value"):
         Manager(CONFIG).sync(dry_run=True)
+    with pytest.raises(ValidationError, match="hand-written dmarc value"):
+        Manager(CONFIG).validate_configs()
     edit(CONFIG, lambda d: d["processors"]["mailauth"].update(lenient=True))
+    caplog.clear()
+    Manager(CONFIG).validate_configs()  # octodns-validate agrees with sync: a warning
+    assert "hand-written dmarc value 'v=DMARC1; p=none'" in caplog.text
     assert Manager(CONFIG).sync(dry_run=False) > 0
     assert served("example.com")[("_dmarc.example.com", "TXT")] == ["v=DMARC1; p=none"]
     assert any(v.startswith("v=spf1") for v in served("example.com")[("example.com", "TXT")])

@@ -160,6 +160,9 @@ def _octodns_value(rtype: str, text: str) -> Any:
     return text
 
 
+CONFLICT = "zone-merge-conflict"  # the finding code of a clash with the zone's own record
+
+
 def _conflict(want: DesiredRecord, theirs: Any, what: str, hint: str | None = None) -> Finding:
     origin = getattr(theirs, "context", None) or (
         f"source {theirs.source.id}" if getattr(theirs, "source", None) else "the zone"
@@ -170,7 +173,7 @@ def _conflict(want: DesiredRecord, theirs: Any, what: str, hint: str | None = No
         f"{what} there (from {origin})",
         want.location,
         hint or (_TAKEOVER_HINTS.get(want.kind or "") if "hand-written" in what else None),
-        code="zone-merge-conflict",
+        code=CONFLICT,
     )
 
 

@@ -42,6 +42,11 @@ class ZonePlan:
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity is Severity.ERROR]
 
+    def refusing(self, lenient: bool) -> list[Finding]:
+        """The errors that refuse the zone: when lenient, a conflict with one of the
+        zone's own records is not one (that record is kept, ours left out)."""
+        return [f for f in self.errors if not (lenient and f.code == merge.CONFLICT)]
+
 
 class PolicyRun:
     def __init__(

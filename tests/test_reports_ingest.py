@@ -21,7 +21,7 @@ from reports_synth import message_with_attachment
 from octodns_mailauth.cli import main
 from octodns_mailauth.reports import ingest
 from octodns_mailauth.reports.ingest import read_bytes, read_paths
-from octodns_mailauth.reports.model import AggregateReport, Refused, TlsReport
+from octodns_mailauth.reports.model import AggregateReport, Refused, Seen, TlsReport, digest
 from octodns_mailauth.reports.orgmap import organisation
 from octodns_mailauth.reports.store import (
     MIGRATIONS,
@@ -363,8 +363,10 @@ def test_schema_migrates_from_version_1(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with EvidenceStore(path) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         assert rs.counts(store)["dmarc_reports"] == 1
+        # Version 3's digest: none for a report stored before (read in full next time).
+        assert store.report_keys() == {("dmarc", "r.example", "old"): ""}
         # The table version 2 added works.
         assert store.ingest(read_paths([SAMPLES / "smtp_tls"])).tls == 3
 
@@ -700,8 +702,6 @@ def test_reports_stored_before_are_known_by_their_header(
 ) -> None:
     """A second ingest reads only the header of a report the store holds: the same
     counts and refusals as reading everything again, without the full parse."""
-    from octodns_mailauth.reports.model import Seen
-
     paths = [SAMPLES / d for d in REPORT_DIRS]
     with EvidenceStore(tmp_path / "e.db") as store:
         store.ingest(read_paths(paths))
@@ -715,27 +715,79 @@ def test_reports_stored_before_are_known_by_their_header(
         head = store.ingest(items)
     assert len(known) == 19
     seen = [i for i in items if isinstance(i, Seen)]
-    assert len(seen) == 21 and {(s.kind, s.org, s.report_id) for s in seen} == known
+    assert len(seen) == 21 and {(s.kind, s.org, s.report_id) for s in seen} == set(known)
     assert (head.aggregate, head.tls, head.duplicates) == (full.aggregate, full.tls, 21)
     assert [(r.source, r.reason) for r in head.refused] == [
         (r.source, r.reason) for r in full.refused
     ]
     assert len(parsed) == 1  # invalid_xml.xml only: its header is not reached
     # A report the store does not hold is read in full and stored.
+    old = {("dmarc", "r.example", "id-1"): digest(_xml(_row()))}
     new = _xml(_row()).replace(b"id-1", b"id-new")
-    (item,) = read_bytes(new, "new.xml", known=known | {("dmarc", "r.example", "id-1")})
+    (item,) = read_bytes(new, "new.xml", known=known | old)
     assert isinstance(item, AggregateReport) and item.report_id == "id-new"
-    (item,) = read_bytes(_xml(_row()), "old.xml", known={("dmarc", "r.example", "id-1")})
+    (item,) = read_bytes(_xml(_row()), "old.xml", known=old)
     assert item == Seen("old.xml", "dmarc", "r.example", "id-1")
 
 
+def test_a_damaged_copy_of_a_stored_report_is_refused_not_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its header names a stored report, but its document is not the one stored: it
+    is read in full, and refused with the reason.  An intact copy is still known by
+    its header; a copy that differs but reads well is a duplicate."""
+    intact = _xml(_row())
+    (tmp_path / "a.xml").write_bytes(intact)
+    (tmp_path / "b.json").write_text(json.dumps([_parsedmarc("a")]))
+    db = tmp_path / "e.db"
+    with EvidenceStore(db) as store:
+        assert store.ingest_paths([tmp_path / "a.xml", tmp_path / "b.json"]).stored == 2
+        before = rs.counts(store)
+    damaged = {
+        "truncated.xml": intact[: intact.index(b"</record>")],
+        "bad-count.xml": intact.replace(b"<count>3<", b"<count>x<"),
+        "bad-field.json": json.dumps([_parsedmarc("a") | {"records": "?"}]).encode(),
+    }
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "copy.xml.gz").write_bytes(gzip.compress(intact))
+    (tmp_path / "spaced.xml").write_bytes(intact.replace(b"<record>", b"<record>\n  "))
+    parsed: list[int] = []
+    real = ingest.parse_xml
+    monkeypatch.setattr(ingest, "parse_xml", lambda *a: parsed.append(1) or real(*a))
+    names = [*damaged, "copy.xml.gz", "spaced.xml"]
+    with EvidenceStore(db) as store:
+        stats = store.ingest_paths([tmp_path / n for n in names])
+        assert rs.counts(store) == before  # nothing added
+    refused = {Path(r.source).name.removesuffix("[1]"): r.reason for r in stats.refused}
+    assert sorted(refused) == sorted(damaged), stats.refused
+    assert "not well-formed XML" in refused["truncated.xml"], refused
+    assert "'x', not a whole number" in refused["bad-count.xml"]
+    assert (stats.stored, stats.duplicates) == (0, 2)
+    assert len(parsed) == 3  # the two damaged XML files and the spaced copy; not the .gz
+
+
+def test_a_store_of_version_2_learns_digests_from_copies_read_in_full(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_bytes(_xml(_row()))
+    db = tmp_path / "e.db"
+    with EvidenceStore(db) as store:
+        store.ingest_paths([tmp_path / "a.xml"])
+        store.db.execute("UPDATE report SET digest = ''")  # as version 2 left it
+        assert store.report_keys() == {("dmarc", "r.example", "id-1"): ""}
+        (item,) = read_paths([tmp_path / "a.xml"], known=store.report_keys())
+        assert isinstance(item, AggregateReport)  # read in full: nothing to compare
+        assert store.ingest([item]).duplicates == 1
+        (item,) = read_paths([tmp_path / "a.xml"], known=store.report_keys())
+    assert item == Seen(str(tmp_path / "a.xml"), "dmarc", "r.example", "id-1")
+
+
 def test_a_known_header_does_not_bypass_the_declaration_check() -> None:
-    known = {("dmarc", "r.example", "id-1")}
     evil = _xml(_row()).replace(
         b"<?xml version='1.0'?>", b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY a "b">]>'
     )
-    (item,) = read_bytes(evil, "evil.xml", known=known)
+    (item,) = read_bytes(evil, "evil.xml", known={("dmarc", "r.example", "id-1"): digest(evil)})
     assert isinstance(item, Refused) and "DOCTYPE or entity declaration" in item.reason
     utf16 = _xml(_row()).decode().replace("'1.0'?>", "'1.0' encoding='utf-16'?>")
+    known = {("dmarc", "r.example", "id-1"): digest(utf16.encode("utf-16"))}
     (item,) = read_bytes(utf16.encode("utf-16"), "u16.xml", known=known)
     assert isinstance(item, AggregateReport)  # UTF-16: never read by the header path

@@ -42,6 +42,7 @@ from .model import (
     DISPOSITIONS,
     DKIM_RESULTS,
     DMARC_RESULTS,
+    NOTHING_KNOWN,
     SPF_RESULTS,
     AggregateReport,
     AggregateRow,
@@ -54,6 +55,7 @@ from .model import (
     TlsFailure,
     TlsPolicy,
     TlsReport,
+    digest,
 )
 from .safexml import XmlRefused, parse_head, parse_xml
 
@@ -93,15 +95,16 @@ def read_paths(
     comes back in the same order, so the items (and the one-line reasons of those
     refused) are the same as with `jobs=1`, which reads them in this process.
 
-    `known`: the (kind, organisation in lower case, report id) of reports stored before.
-    A report among them is not read in full: its header is, and it comes back as
-    `Seen` (ingesting a mailbox again each day is mostly such reports).
+    `known`: the (kind, organisation in lower case, report id) of reports stored before,
+    with their document's digest.  A report among them whose document has that digest
+    is not read in full: its header is, and it comes back as `Seen` (ingesting a
+    mailbox again each day is mostly such reports).
 
     `prepare`: a module-level function applied to each report where it is read (in
     the worker), whose result comes back instead (`store.prepare`: plain tuples).
     """
     entries = list(_entries(paths))
-    known = known or frozenset()
+    known = known or NOTHING_KNOWN
     if jobs is None:
         jobs = default_jobs(len(entries))
     if jobs <= 1 or len(entries) < 2:
@@ -155,7 +158,7 @@ def _read_entry(
 
 
 # A worker process's copy of read_paths' `known` and `prepare`, sent once at its start.
-_worker: tuple[Known, Callable[[Report], Any] | None] = (frozenset(), None)
+_worker: tuple[Known, Callable[[Report], Any] | None] = (NOTHING_KNOWN, None)
 
 
 def _start_worker(known: Known, prepare: Callable[[Report], Any] | None) -> None:
@@ -194,7 +197,7 @@ def _read_in_workers(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_file(path: Path, known: Known = frozenset()) -> Iterator[Item]:
+def read_file(path: Path, known: Known = NOTHING_KNOWN) -> Iterator[Item]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -208,7 +211,7 @@ def read_file(path: Path, known: Known = frozenset()) -> Iterator[Item]:
 
 
 def read_bytes(
-    data: bytes, source: str, depth: int = 0, known: Known = frozenset()
+    data: bytes, source: str, depth: int = 0, known: Known = NOTHING_KNOWN
 ) -> Iterator[Item]:
     """The reports in `data`, found by content.  `source` names it in reasons."""
     if depth > MAX_NESTING:
@@ -436,10 +439,12 @@ def _text(el: Element | None, path: str) -> str:
     return (el.findtext(path) or "").strip() if el is not None else ""
 
 
-def _xml_report(data: bytes, source: str, known: Known = frozenset()) -> Item:
+def _xml_report(data: bytes, source: str, known: Known = NOTHING_KNOWN) -> Item:
+    document = digest(data)
     if known:
         # The header alone (parsed as far as </report_metadata>) says whether the
-        # store holds the report; anything odd there is left to the full parse.
+        # store holds the report, and the digest that this is the document it was
+        # stored from; anything odd there is left to the full parse.
         meta = parse_head(data, MAX_REPORT_BYTES, "report_metadata")
         if meta is not None:
             try:
@@ -447,7 +452,7 @@ def _xml_report(data: bytes, source: str, known: Known = frozenset()) -> Item:
             except _Bad:
                 pass
             else:
-                if ("dmarc", org.lower(), report_id) in known:
+                if known.get(("dmarc", org.lower(), report_id)) == document:
                     return Seen(source, "dmarc", org.lower(), report_id)
     try:
         root, ns = parse_xml(data, MAX_REPORT_BYTES)
@@ -456,9 +461,11 @@ def _xml_report(data: bytes, source: str, known: Known = frozenset()) -> Item:
     if root.tag != "feedback":
         return Refused(source, f"XML whose root is <{root.tag}>, not a DMARC report's <feedback>")
     try:
-        return _aggregate(root, ns, source)
+        report = _aggregate(root, ns, source)
     except _Bad as e:
         return Refused(source, str(e))
+    report.digest = document
+    return report
 
 
 def _int(text: str, what: str) -> int:
@@ -618,6 +625,14 @@ def _record_fields(rec: Element) -> AggregateRow:
 
 
 def _json_reports(data: bytes, source: str, known: Known) -> Iterator[Item]:
+    document = digest(data)
+    for item in _json_doc(data, source, known, document):
+        if isinstance(item, AggregateReport | TlsReport):
+            item.digest = document
+        yield item
+
+
+def _json_doc(data: bytes, source: str, known: Known, document: str) -> Iterator[Item]:
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as e:
@@ -628,7 +643,7 @@ def _json_reports(data: bytes, source: str, known: Known) -> Iterator[Item]:
         # parsedmarc's combined output.
         for key in ("aggregate_reports", "smtp_tls_reports"):
             for n, item in enumerate(doc.get(key) or [], 1):
-                yield _json_one(item, f"{source}:{key}[{n}]", known)
+                yield _json_one(item, f"{source}:{key}[{n}]", known, document)
         failures = doc.get("failure_reports") or doc.get("forensic_reports") or []
         for n, _item in enumerate(failures, 1):
             yield Refused(
@@ -641,23 +656,25 @@ def _json_reports(data: bytes, source: str, known: Known) -> Iterator[Item]:
         if not doc:
             raise _Bad("an empty JSON list: no reports")
         for n, item in enumerate(doc, 1):
-            yield _json_one(item, f"{source}[{n}]", known)
+            yield _json_one(item, f"{source}[{n}]", known, document)
         return
-    yield _json_one(doc, source, known)
+    yield _json_one(doc, source, known, document)
 
 
-def _json_one(doc: Any, source: str, known: Known) -> Item:
+def _json_one(doc: Any, source: str, known: Known, document: str) -> Item:
     try:
         if not isinstance(doc, dict):
             raise _Bad(f"a JSON {type(doc).__name__} where a report object belongs")
         if "organization-name" in doc or "date-range" in doc:
-            return _seen(doc, source, known, _RFC8460) or _tls(doc, source, _RFC8460)
+            return _seen(doc, source, known, document, _RFC8460) or _tls(doc, source, _RFC8460)
         if "report_metadata" in doc:
-            return _seen(doc, source, known) or _parsedmarc_aggregate(doc, source)
+            return _seen(doc, source, known, document) or _parsedmarc_aggregate(doc, source)
         if "organization_name" in doc and "policies" in doc:
-            return _seen(doc, source, known, _PARSEDMARC_TLS) or _tls(doc, source, _PARSEDMARC_TLS)
+            return _seen(doc, source, known, document, _PARSEDMARC_TLS) or _tls(
+                doc, source, _PARSEDMARC_TLS
+            )
         if doc.get("report_type") in ("aggregate", "smtp_tls") and "report" in doc:
-            return _json_one(doc["report"], source, known)
+            return _json_one(doc["report"], source, known, document)
         keys = ", ".join(sorted(map(str, doc))[:6])
         raise _Bad(f"JSON that is neither an SMTP TLS report nor parsedmarc output (keys: {keys})")
     except _Bad as e:
@@ -667,9 +684,14 @@ def _json_one(doc: Any, source: str, known: Known) -> Item:
 
 
 def _seen(
-    doc: dict[str, Any], source: str, known: Known, tls: _TlsSpelling | None = None
+    doc: dict[str, Any],
+    source: str,
+    known: Known,
+    document: str,
+    tls: _TlsSpelling | None = None,
 ) -> Seen | None:
-    """The report as `Seen` if the store holds it; None (read it in full) otherwise."""
+    """The report as `Seen` if the store holds it, stored from this very document;
+    None (read it in full) otherwise."""
     if not known:
         return None
     try:
@@ -683,7 +705,7 @@ def _seen(
     except (_Bad, KeyError, TypeError, AttributeError):
         return None
     key = (kind, org.lower(), report_id)
-    return Seen(source, *key) if key in known else None
+    return Seen(source, *key) if known.get(key) == document else None
 
 
 def _time(text: Any, what: str) -> int:

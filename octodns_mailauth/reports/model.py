@@ -7,6 +7,8 @@ store and attribution compare like with like.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -63,6 +65,7 @@ class AggregateReport:
     email: str = ""
     policy: dict[str, str] = field(default_factory=dict)  # policy_published as given
     source: str = ""  # where it was read from (file, member, message part)
+    digest: str = ""  # of the document it was read from (`Known`)
 
     kind = "dmarc"
 
@@ -95,6 +98,7 @@ class TlsReport:
     policies: list[TlsPolicy]
     format: str  # rfc8460 | parsedmarc
     source: str = ""
+    digest: str = ""  # of the document it was read from (`Known`)
 
     kind = "tls"
 
@@ -113,7 +117,8 @@ class Refused:
 
 @dataclass(frozen=True)
 class Seen:
-    """A report the store held before, known by its header: not read in full."""
+    """A report the store held before, known by its header and the digest of its
+    document: not read in full."""
 
     source: str
     kind: str  # dmarc | tls
@@ -121,7 +126,18 @@ class Seen:
     report_id: str
 
 
-# What the store keys reports by: (kind, organisation in lower case, report id).
-Known = frozenset[tuple[str, str, str]] | set[tuple[str, str, str]]
+# What the store keys reports by, (kind, organisation in lower case, report id), with
+# the digest (`digest`) of the document each was stored from.  A report whose header
+# names a stored one is `Seen` only if its document has that digest: a damaged or
+# otherwise different copy is read in full (refused with the reason, or a duplicate).
+Known = Mapping[tuple[str, str, str], str]
+NOTHING_KNOWN: Known = {}  # a Mapping: never changed
+
+
+def digest(document: bytes) -> str:
+    """BLAKE2b of a report's document (decompressed): a few times cheaper than
+    parsing even its header."""
+    return hashlib.blake2b(document, digest_size=16).hexdigest()
+
 
 Report = AggregateReport | TlsReport

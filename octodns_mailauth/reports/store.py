@@ -105,7 +105,14 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(db: sqlite3.Connection) -> None:
+    # Version 3 keeps the digest of the document each report was stored from (a
+    # copy that differs is read in full, so a damaged one is refused); '' for
+    # reports stored before, until a copy read in full sets it.
+    db.execute("ALTER TABLE report ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -282,10 +289,16 @@ class EvidenceStore:
         """Claim the report's (kind, org, report id) and queue its rows for `_flush`."""
         cur = self.db.execute(
             'INSERT OR IGNORE INTO report (kind, org, report_id, domain, begin, "end", '
-            "format, source, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "format, source, digest, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*report.report, now),
         )
         if cur.rowcount != 1:
+            # Stored before version 3: this copy, read in full, is its digest from now on.
+            self.db.execute(
+                "UPDATE report SET digest = ? WHERE kind = ? AND org = ? AND report_id = ? "
+                "AND digest = ''",
+                (report.report[8], *report.report[:3]),
+            )
             return False
         self._dmarc_rows += report.dmarc_rows
         self._tls_rows += report.tls_rows
@@ -319,9 +332,11 @@ class EvidenceStore:
 
         return self.ingest(read_paths(paths, jobs=jobs, known=self.report_keys(), prepare=prepare))
 
-    def report_keys(self) -> set[tuple[str, str, str]]:
-        """(kind, organisation, report id) of every report stored: `read_paths(known=)`."""
-        return set(self.db.execute("SELECT kind, org, report_id FROM report"))
+    def report_keys(self) -> dict[tuple[str, str, str], str]:
+        """(kind, organisation, report id) of every report stored, with the digest of
+        its document: `read_paths(known=)`."""
+        rows = self.db.execute("SELECT kind, org, report_id, digest FROM report")
+        return {(kind, org, report_id): digest for kind, org, report_id, digest in rows}
 
     def ingest(
         self, items: Iterable[Report | Prepared | Refused | Seen], batch: int = 2000
@@ -458,6 +473,7 @@ def prepare(report: Report) -> Prepared:
         report.end,
         report.format,
         report.source,
+        report.digest,
     )
     if isinstance(report, AggregateReport):
         dmarc, names = _dmarc_rows(report)

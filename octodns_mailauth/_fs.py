@@ -66,6 +66,17 @@ def atomic_write(
             os.unlink(tmp)
 
 
+def remove_stray_temps(path: Path) -> None:
+    """Remove the temp files `atomic_write` left for `path` when a writer was killed
+    mid-write.  Call only under the lock every writer of `path` holds: then none of
+    them is mid-write, and any temp file of `path` is a leftover."""
+    prefix = temp_prefix(path)
+    for name in os.listdir(path.parent):
+        if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.parent / name)
+
+
 def _link_new(tmp: Path, path: Path) -> bool:
     try:
         os.link(tmp, path)

@@ -88,6 +88,18 @@ def test_refresh_writes_what_the_tree_needs_and_diffs_upstream(tmp_path: Path) -
     assert "leaf.esp.example" not in SpfLock.load(path).entries
 
 
+def test_a_refresh_removes_the_temp_file_a_killed_one_left(tmp_path: Path) -> None:
+    path = tmp_path / "spf-lock.json"
+    stale = tmp_path / ".spf-lock.json.0123456789abcdef.tmp"  # as atomic_write names it
+    stale.write_text('{"version": 2, "answ')
+    other = tmp_path / ".dkim-state.yaml.0123456789abcdef.tmp"  # another file's: not ours
+    other.write_text("x")
+    answers = upstream("v=spf1 include:leaf.esp.example ~all", "v=spf1 ip4:192.0.2.0/24 ~all")
+    assert refresh_lock(policies(), path, answers, now=T1).written
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, path.name]
+    assert SpfLock.load(path).refreshed == T1
+
+
 def test_refresh_keeps_old_answers_when_dns_fails(tmp_path: Path) -> None:
     path = tmp_path / "spf-lock.json"
     refresh_lock(policies(), path, upstream("v=spf1 ip4:192.0.2.0/24 ~all", ""), now=T1)

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .._fs import TMP_SUFFIX, atomic_write, fsync_dir, locked, temp_prefix
+from .._fs import atomic_write, fsync_dir, locked, remove_stray_temps
 from ..names import MAX_SELECTOR, InvalidName, check_name, is_selector
 from . import keys
 from .keys import Algorithm, DkimKeyError, PrivateKey
@@ -326,7 +326,8 @@ class Keystore:
         self._check_dir(self.root, what="keystore")
         with self._locked():
             self._ensure_domain_dir(path.parent)
-            self._remove_stray_temps(path.parent, path.name)
+            # A temp file of this selector may hold key material: remove it.
+            remove_stray_temps(path)
             if os.path.lexists(path):
                 return self._read_key(path), False
             self.check_passphrase()
@@ -345,15 +346,6 @@ class Keystore:
                 f"{path} already holds {why}: keys are never replaced, use a new selector "
                 "for another algorithm or size"
             )
-
-    def _remove_stray_temps(self, directory: Path, final_name: str) -> None:
-        # Called under the lock, when no writer of this store can be mid-write, so any temp
-        # file for this selector is left over from a crash. It may hold key material: remove it.
-        prefix = temp_prefix(directory / final_name)
-        for name in os.listdir(directory):
-            if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(directory / name)
 
     def _write_new(self, path: Path, data: bytes) -> bool:
         """Write ``data`` to ``path`` atomically unless it exists. False if it already did."""

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._fs import atomic_write
+from .._fs import atomic_write, locked, remove_stray_temps
 from ..errors import MailAuthError
 from ..names import InvalidName, check_name, normalize, zone_of
 from .resolver import DnsError, Resolver
@@ -181,9 +181,12 @@ class SpfLock:
         return json.dumps(data, indent=1, sort_keys=False) + "\n"
 
     def write(self) -> None:
-        """Atomically: a reader or a crash sees the old lock or the new one."""
+        """Atomically: a reader or a crash sees the old lock or the new one.  Writers
+        take turns (a lock on the folder), so a temp file a killed one left is removed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, self.to_json(), 0o644)
+        with locked(self.path.parent):
+            remove_stray_temps(self.path)
+            atomic_write(self.path, self.to_json(), 0o644)
 
     def oldest(self) -> datetime | None:
         times = [e.resolved for e in self.entries.values()]

@@ -155,9 +155,7 @@ class Details:
     spf: LookupTree | None = None  # the apex record's lookup tree
     spf_trees: dict[str, LookupTree] = field(default_factory=dict)  # every SPF name's tree
     spf_per_sender: dict[str, int] = field(default_factory=dict)  # apex lookups by sender
-    spf_per_sender_by_name: dict[str, dict[str, int]] = field(default_factory=dict)
     spf_not_followed: list[str] = field(default_factory=list)  # includes with no lock answer
-    dkim_targets: list[DelegatedTarget] = field(default_factory=list)
     alignment: list[AlignmentRow] = field(default_factory=list)
     dmarc_stage: StageReport = field(default_factory=StageReport.no_record)
     evidence: GateReport | None = None  # None: the domain has no stage to gate

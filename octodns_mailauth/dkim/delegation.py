@@ -80,7 +80,6 @@ def delegation_step(ctx: CompileContext) -> None:
     targets = verify_targets(outside, ctx.resolver)
     for facts in own:  # a target under our own domain: our zone answers it
         targets += verify_targets([facts], _OwnRecords(ctx))
-    ctx.result.details.dkim_targets = targets
     for facts in ctx.result.senders:
         mine = [t for t in targets if t.sender == facts.name]
         if not mine:

@@ -127,9 +127,6 @@ def spf_step(ctx: CompileContext) -> None:
     _check_zone(ctx, trees)
     _lock_findings(ctx, layer, apex_where)
     ctx.result.details.spf = apex
-    ctx.result.details.spf_per_sender = ctx.result.details.spf_per_sender_by_name.get(
-        ctx.domain, {}
-    )
     ctx.result.details.spf_trees = trees
 
 
@@ -275,7 +272,8 @@ def _publish(
     per_sender = lookups_by_sender(
         tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}
     )
-    ctx.result.details.spf_per_sender_by_name[name] = per_sender
+    if name == ctx.domain:
+        ctx.result.details.spf_per_sender = per_sender
     for chain_name, value in split.records:
         owner = "spf"
         rec_where = where

@@ -9,7 +9,6 @@ so this works offline), corrected by what policies declare themselves:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -19,25 +18,29 @@ from ..names import normalize, zone_of
 
 
 @lru_cache(maxsize=1)
-def _list_text() -> str:
-    """The list with each line cut at its first whitespace (a rule is read up to
-    there), framed by newlines, so a TLD's rules are found with `str.find`."""
-    with open(PSLFILE, encoding="utf-8") as f:
-        return "\n" + re.sub(r"[^\S\n][^\n]*", "", f.read()) + "\n"
+def _list_bytes() -> bytes:
+    """The list (UTF-8) framed by newlines, so a TLD's rules are found with
+    `bytes.find`: searching the bytes, and decoding only the rules found, costs a
+    fraction of decoding the whole list."""
+    with open(PSLFILE, "rb") as f:
+        return b"\n" + f.read() + b"\n"
 
 
 def _rules_ending_in(tld: str) -> list[str]:
     """The rules (`tld`, `*.tld`, `a.b.tld`, `!c.tld`) whose last label is `tld`, in
-    list order; comment lines (`//`) are not rules."""
-    text = _list_text()
+    list order.  A rule is read up to the first whitespace of its line; comment lines
+    (`//`) are not rules."""
+    text, label = _list_bytes(), tld.encode("utf-8")
     found = []
-    for needle in (f"\n{tld}\n", f".{tld}\n"):
+    for needle, whole_line in ((b"\n" + label, True), (b"." + label, False)):
         at = text.find(needle)
         while at != -1:
-            end = at + len(needle) - 1
-            start = at + 1 if needle[0] == "\n" else text.rfind("\n", 0, at) + 1
-            if not text.startswith("//", start):
-                found.append((start, text[start:end]))
+            end = at + len(needle)
+            if text[end : end + 1].isspace():  # the label ends there
+                start = at + 1 if whole_line else text.rfind(b"\n", 0, at) + 1
+                rule = text[start:end]
+                if not rule.startswith(b"//") and rule.split(maxsplit=1) == [rule]:
+                    found.append((start, rule.decode("utf-8")))
             at = text.find(needle, end)
     return [rule for _, rule in sorted(found)]
 

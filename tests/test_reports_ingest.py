@@ -18,6 +18,7 @@ import pytest
 import reports_synth as rs
 from reports_synth import message_with_attachment
 
+from octodns_mailauth import _workers
 from octodns_mailauth.cli import main
 from octodns_mailauth.reports import ingest
 from octodns_mailauth.reports.ingest import read_bytes, read_paths
@@ -626,8 +627,8 @@ def test_many_files_are_read_in_workers_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "PARALLEL_MIN_FILES", 4)
-    monkeypatch.setattr(ingest, "_cpus", lambda: 2)
-    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    monkeypatch.setattr(_workers, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(_workers.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
     calls: list[int] = []
     real = ingest._read_in_workers
     monkeypatch.setattr(
@@ -641,7 +642,7 @@ def test_many_files_are_read_in_workers_by_default(
     assert calls == [2]  # two files: read here
     assert (ingest.default_jobs(4), ingest.default_jobs(3)) == (2, 1)
     # One per idle CPU: with the CPUs busy, this process reads them.
-    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (1.6, 0.0, 0.0))
+    monkeypatch.setattr(_workers.os, "getloadavg", lambda: (1.6, 0.0, 0.0))
     assert ingest.default_jobs(5) == 1
     assert len(list(read_paths([tmp_path]))) == 5
     assert calls == [2]

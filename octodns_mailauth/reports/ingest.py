@@ -17,7 +17,6 @@ import email.parser
 import io
 import ipaddress
 import json
-import os
 import re
 import zipfile
 import zlib
@@ -36,6 +35,7 @@ from xml.etree.ElementTree import Element
 
 import dns.reversename
 
+from .._workers import idle_cpus
 from ..dns.resolver import DnsError, Resolver
 from ..names import normalize
 from .model import (
@@ -126,23 +126,9 @@ def _entries(paths: Iterable[str | Path]) -> Iterator[Path | Refused]:
 
 
 def default_jobs(files: int) -> int:
-    """For many files one worker process per idle CPU (CPUs less the load average),
-    else 1 (read in this process)."""
-    if files < PARALLEL_MIN_FILES:
-        return 1
-    cpus = _cpus()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available here
-        return cpus
-    return max(1, min(cpus, round(cpus - load)))
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """For many files one worker process per idle CPU (_workers.py), else 1 (read
+    in this process)."""
+    return 1 if files < PARALLEL_MIN_FILES else idle_cpus()
 
 
 def _read_entry(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from octodns.processor.base import BaseProcessor
@@ -15,6 +18,7 @@ from .context import CompileResult, ZoneView
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
+from .integration.bulk import compile_all
 from .integration.config import ProcessorSettings, load_config
 from .integration.inputs import CompileInputs
 from .integration.plan import check_plan
@@ -79,6 +83,12 @@ class MailAuthProcessor(BaseProcessor):
     processed = False  # whether octoDNS has handed it a zone (integration/validator.py)
 
     def __init__(self, id: str, **settings: Any) -> None:
+        # Thousands of policies and results are made here and all stay: each cyclic
+        # garbage collection meanwhile would walk every one of them again.
+        with _gc_paused():
+            self._build(id, settings)
+
+    def _build(self, id: str, settings: dict[str, Any]) -> None:
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
         try:
             s = ProcessorSettings.check(id, id, settings)
@@ -120,7 +130,7 @@ class MailAuthProcessor(BaseProcessor):
             self._compiler(placeholders),
             placeholders.used,
         )
-        placed = self._run.place()
+        placed = self._run.place(compile_all)
         errors = [f for result in placed.values() for f in result.errors]
         errors += merge.claims((r for p in placed.values() for r in p.records), {})
         if self.zones is not None:
@@ -242,6 +252,17 @@ class MailAuthProcessor(BaseProcessor):
                 f"{self.id}: zone {name}. runs this processor but is not in the octoDNS config "
                 "named by its config_file; set config_file to the config this processor is in"
             )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _receives_mail(zone: Any) -> bool:

@@ -1,0 +1,99 @@
+"""The processor's first compile of every policy in worker processes
+(integration/bulk.py): every zone gets what one process gives it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from octodns.manager import Manager
+from test_processor import edit_yaml as edit
+
+from octodns_mailauth.integration import bulk
+from octodns_mailauth.processor import MailAuthProcessor
+
+CONFIG = "zones/config.yaml"
+
+
+def _workers(monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[int]:
+    """Make the processor compile in `jobs` worker processes (1: here); the
+    pools started, by their size."""
+    pools: list[int] = []
+
+    class Counted(bulk.ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pools.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "ProcessPoolExecutor", Counted)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_POLICIES", 1)
+    monkeypatch.setattr(bulk, "CHUNK_POLICIES", 3)
+    monkeypatch.setattr(bulk, "idle_cpus", lambda: jobs)
+    return pools
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return sorted(
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "MailAuthProcessor[mailauth]" and r.levelno == logging.WARNING
+    )
+
+
+def test_zones_get_from_workers_what_one_process_gives(
+    example: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 12 more zones, each sending DMARC reports to example.com (a record placed in
+    # another zone), with a DKIM key of its own read from the keystore.
+    extra = [f"z{i:02d}.example" for i in range(12)]
+    for zone in extra:
+        Path(f"zones/config/{zone}.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.7\n")
+        Path(f"zones/mail/{zone}.yaml").write_text(
+            "senders:\n  - {name: relay, ip4: [192.0.2.7], dkim: {selector: k1}}\n"
+            "dmarc: {policy: reject, rua: [mailto:dmarc@example.com]}\n"
+        )
+    edit(
+        CONFIG,
+        lambda d: d["zones"].update(
+            {
+                f"{z}.": {"sources": ["config"], "processors": ["mailauth"], "targets": ["local"]}
+                for z in extra
+            }
+        ),
+    )
+    here = _workers(monkeypatch, 1)
+    assert Manager(CONFIG).sync(dry_run=False) > 0  # keys generated and published
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert Manager(CONFIG).sync(dry_run=True) == 0
+    alone = _warnings(caplog)
+    assert here == [] and alone, alone
+
+    pools = _workers(monkeypatch, 2)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        # Nothing to change: every record the workers' results gave is the one
+        # published from this process's; the same warnings, the same number.
+        assert Manager(CONFIG).sync(dry_run=True) == 0
+    assert pools == [2]
+    assert _warnings(caplog) == alone
+
+
+def test_an_error_in_a_worker_is_raised_as_one_here(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Path("keys").mkdir(mode=0o700)
+
+    def build() -> str:
+        with pytest.raises(Exception) as e:
+            MailAuthProcessor("mail", policies="zones/mail", keys="keys", generate_keys=False)
+        return f"{type(e.value).__name__}: {e.value}"
+
+    _workers(monkeypatch, 1)
+    alone = build()
+    assert "no DKIM key for selector" in alone, alone
+    pools = _workers(monkeypatch, 2)
+    assert build() == alone
+    assert pools == [2]

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,12 @@ def _workers(monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[int]:
     monkeypatch.setattr(bulk, "PARALLEL_MIN_POLICIES", 1)
     monkeypatch.setattr(bulk, "CHUNK_POLICIES", 3)
     monkeypatch.setattr(bulk, "idle_cpus", lambda: jobs)
+    # Workers are forked only with no other thread running: octoDNS's idle worker
+    # threads from earlier runs end once their executor is collected.
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return pools
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from ..records.spf import build
 
 SIZE_GUIDELINE = 450  # RFC 7208 §3.4
-MAX_STRING = 255  # RFC 1035 §3.3: one character-string
 SEC_SIZE = "RFC 7208 §3.4"
 
 

@@ -11,7 +11,7 @@ catalog's bounce host) are analysed too.  The apex tree is kept in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
 
@@ -94,17 +94,6 @@ class ZoneLayer(Resolver):
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         if self.inner is not None:
             self.inner.prefetch([(n, t) for n, t in pairs if not self.own(normalize(n))])
-
-
-@dataclass
-class Published:
-    """One SPF record we build at one name."""
-
-    name: str
-    terms: list[SpfTerm]
-    where: Location
-    flattened: list[Flattened] = field(default_factory=list)
-    tree: LookupTree | None = None
 
 
 def spf_step(ctx: CompileContext) -> None:

@@ -9,10 +9,6 @@ from ..names import normalize
 NULL = "0 ."  # RFC 7505 §3: the domain accepts no mail
 
 
-def build(preference: int, exchange: str) -> str:
-    return f"{preference} {normalize(exchange)}."
-
-
 def exchanges(values: Iterable[str]) -> list[str]:
     """'10 mx1.example.com.' -> 'mx1.example.com'; a null MX ('0 .') has no host."""
     out = []

@@ -81,9 +81,6 @@ class SpfLock:
     path: Path
     refreshed: datetime | None = None
     entries: dict[str, LockEntry] = field(default_factory=dict)
-    # The version the file had when read (None: not read from a file); whatever it
-    # was, the lock is held and written as LOCK_VERSION.
-    read_version: int | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> SpfLock:
@@ -122,11 +119,9 @@ class SpfLock:
                 "replaces it with what DNS answers now"
             )
         try:
-            lock = cls._from_json(path, _migrate(data, version))
+            return cls._from_json(path, _migrate(data, version))
         except LockError as err:
             raise LockError(f"{err}; fix it or {rebuild}") from None
-        lock.read_version = version
-        return lock
 
     @classmethod
     def _from_json(cls, path: Path, data: dict[str, Any]) -> SpfLock:

@@ -11,6 +11,7 @@ import pytest
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
+from octodns_mailauth.dkim.export import SigningKey, active_signing_keys
 from octodns_mailauth.dkim.keys import generate_private_key, public_key_b64
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import RotationError, advance_rotation
@@ -42,6 +43,10 @@ senders:
 
 def policy(algorithms: str = "[ed25519]", text: str = POLICY) -> object:
     return parse_policy(text.format(algorithms=algorithms), "mail/example.com.yaml", "example.com")
+
+
+def signing(lp: object, path: Path, store: Keystore) -> list[SigningKey]:
+    return active_signing_keys([lp], load_state(path, path.parent), store)  # type: ignore[list-item]
 
 
 def config_of(lp: object) -> RotationConfig:
@@ -309,11 +314,13 @@ def test_advance_rotation_writes_keys_then_state(tmp_path: Path) -> None:
     path = tmp_path / "dkim-state.yaml"
     report = advance_rotation([lp], path, store, T0)  # type: ignore[list-item]
     assert report.written and [a.kind for a in report.applied] == ["publish", "publish"]
-    assert report.signing == ()  # nothing signs before publish_ahead has passed
+    # What the MTA signs with (`dkim export`): nothing before publish_ahead has passed.
+    assert signing(lp, path, store) == []
     assert store.selectors("example.com") == ["relay-20260101-ed", "relay-20260101-rsa"]
     report = advance_rotation([lp], path, store, T0 + 2 * DAY)  # type: ignore[list-item]
-    assert {s.selector for s in report.signing} == {"relay-20260101-ed", "relay-20260101-rsa"}
-    assert all(s.key_path.exists() for s in report.signing)
+    signs = signing(lp, path, store)
+    assert {s.selector for s in signs} == {"relay-20260101-ed", "relay-20260101-rsa"}
+    assert all(s.key_path.exists() for s in signs)
     assert any("MTA must now sign with selector relay-20260101-ed" in x for x in report.lines())
     # A second run at the same moment has nothing to do and does not rewrite the file.
     before = path.stat().st_mtime_ns

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import atomic_write
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..policy.loader import LoadedPolicy
-from .keys import key_mismatch, pem_is_encrypted
+from .keys import Algorithm, key_mismatch, pem_is_encrypted
 from .keystore import Keystore, KeystoreError
-from .rotate import SigningKey
 from .rotation import KeyStatus, RotationState
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A key the MTA must sign with now."""
+
+    domain: str
+    sender: str
+    selector: str
+    algorithm: Algorithm
+    key_path: Path
 
 
 def active_signing_keys(

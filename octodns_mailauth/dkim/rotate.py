@@ -40,21 +40,9 @@ class RotationError(PolicyError):
 
 
 @dataclass(frozen=True)
-class SigningKey:
-    """A key the MTA must sign with now."""
-
-    domain: str
-    sender: str
-    selector: str
-    algorithm: Algorithm
-    key_path: Path
-
-
-@dataclass(frozen=True)
 class RotateReport:
     applied: tuple[Action, ...]  # what this run did
     upcoming: tuple[Action, ...]  # what comes next, soonest first
-    signing: tuple[SigningKey, ...]  # what the MTA must sign with after this run
     switched: tuple[tuple[str, str | None, str], ...]  # (domain, old selector, new selector)
     state_path: Path
     written: bool
@@ -201,16 +189,8 @@ def advance_rotation(
         ),
         key=lambda a: a.due,
     )
-    signing = tuple(
-        SigningKey(
-            k.domain, sender, k.selector, k.algorithm, keystore.path_for(k.domain, k.selector)
-        )
-        for _lp, sender, config, _w in entries
-        for k in new_state.for_prefix(config.domain, config.prefix)
-        if k.status is KeyStatus.ACTIVE
-    )
     return RotateReport(
-        tuple(applied), tuple(upcoming), signing, tuple(switched), path, written, tuple(held)
+        tuple(applied), tuple(upcoming), tuple(switched), path, written, tuple(held)
     )
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Catalog, Entry, RecordTemplate, resolve_params
-from .context import ZoneView
 from .dkim.keys import DkimKeyError, check_published_key, check_rsa_bits, key_bits
 from .names import is_subdomain, normalize
 from .policy.dmarc import FAILURE_OPTIONS
@@ -24,6 +23,7 @@ from .records import txt_kind_matches
 from .records.dkim import parse_dkim_txt, parse_key_record
 from .records.dmarc import KNOWN_TAGS, parse_dmarc
 from .records.spf import SpfSyntaxError, has_macro, parse, select_records
+from .zoneview import ZoneView
 
 __all__ = ["Adoption", "Unexpressed", "adopt"]
 

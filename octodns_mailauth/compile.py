@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .bimi import bimi_step
 from .catalog import Catalog
-from .context import (
-    CompileContext,
-    CompileResult,
-    KeySource,
-    ZoneView,
-)
+from .context import CompileContext, CompileResult, KeySource
 from .dkim.delegation import delegation_step
 from .dkim.step import dkim_step
 from .dmarc.alignment import alignment_step, stage_step
@@ -35,7 +30,7 @@ from .reports.gate import evidence_step
 from .senders import senders_step
 from .spf.step import spf_step
 from .tlsrpt import tlsrpt_step
-from .zoneview import ZoneReads
+from .zoneview import ZoneReads, ZoneView
 
 if TYPE_CHECKING:
     from .reports.store import EvidenceInput

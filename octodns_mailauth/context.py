@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from .catalog import Catalog, Entry
 from .dns.resolver import Resolver
-from .errors import KeyUnavailable as KeyUnavailable  # its home is errors.py
 from .findings import Finding, Location, Severity
 from .names import InvalidName, check_name
 from .outcome import Details
@@ -21,7 +20,6 @@ from .policy.dkim import DkimKey
 from .policy.loader import LoadedPolicy
 from .records.base import DesiredRecord
 from .zoneview import ZoneReads
-from .zoneview import ZoneView as ZoneView  # where it was first defined
 
 
 class KeySource(Protocol):
@@ -104,8 +102,6 @@ class CompileContext:
     spf_terms: list[SpfTerm] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.zone, ZoneReads):
-            self.zone = ZoneReads(self.zone)
         self.result.zone_reads = self.zone
 
     @property

@@ -14,7 +14,7 @@ from octodns.zone import Zone
 
 from .acknowledge import parse_ack
 from .catalog import CatalogError
-from .context import CompileResult, ZoneView
+from .context import CompileResult
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
@@ -28,6 +28,7 @@ from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .reports.settings import parse_reports_settings
+from .zoneview import ZoneView
 
 
 class MailAuthProcessor(BaseProcessor):

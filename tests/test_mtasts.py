@@ -300,6 +300,7 @@ def test_mx_published_by_the_policy_itself_counts() -> None:
     from octodns_mailauth.context import CompileContext
     from octodns_mailauth.mtasts import mta_sts_step
     from octodns_mailauth.records.base import DesiredRecord
+    from octodns_mailauth.zoneview import ZoneReads
 
     lp = parse_policy("mta_sts: {mode: enforce, mx: [mx1.example.com]}\n", PATH, "example.com")
     result = CompileResult("example.com")
@@ -307,7 +308,13 @@ def test_mx_published_by_the_policy_itself_counts() -> None:
         DesiredRecord("example.com", "MX", 3600, ("10 inbound.example.net.",), "sender x")
     )
     ctx = CompileContext(
-        lp, load_catalog(), NoKeys(), None, ZONE_MX, result, now=datetime.now(timezone.utc)
+        lp,
+        load_catalog(),
+        NoKeys(),
+        None,
+        ZoneReads(ZONE_MX),
+        result,
+        now=datetime.now(timezone.utc),
     )
     mta_sts_step(ctx)
     messages = [f.message for f in result.errors]

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, load_catalog
 from ..compile import compile_policy
-from ..context import CompileResult, KeySource, ZoneView
+from ..context import CompileResult, KeySource
 from ..dkim.statefile import load_state
 from ..dns.lockfile import open_lock
 from ..policy.loader import LoadedPolicy
+from ..zoneview import ZoneView
 from .zonemap import ZoneMap
 
 if TYPE_CHECKING:

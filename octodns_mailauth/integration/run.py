@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..context import CompileResult, ZoneView
+from ..context import CompileResult
 from ..findings import Finding, Severity
 from ..names import normalize
 from ..policy.loader import LoadedPolicy
-from ..zoneview import zone_view
+from ..zoneview import ZoneView, zone_view
 from . import merge
 from .zonemap import in_zone
 

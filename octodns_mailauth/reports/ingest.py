@@ -930,6 +930,3 @@ def lookup_reverse_dns(store: Any, resolver: Resolver) -> int:
             # Stored even when empty, so the address is not asked again each run.
             store.set_reverse_dns(ip, name)
     return found
-
-
-__all__ = ["Item", "Refused", "Report", "Seen", "read_bytes", "read_file", "read_paths"]

@@ -52,11 +52,24 @@ def plan_changes(plan: Any) -> list[PlanChange]:
     return out
 
 
+def _fresh_keys(changes: list[PlanChange], pending: Any) -> set[str]:
+    """The DKIM record names among `changes` whose key this run generated (pending
+    (domain, selector) pairs): looked up per change, so a first sync that generates
+    thousands of keys does not scan them all for every zone."""
+    out = set()
+    for change in changes:
+        selector, sep, domain = change.name.partition("._domainkey.")
+        if sep and (domain, selector) in pending:
+            out.add(change.name)
+    return out
+
+
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
     zone = plan.desired.name if plan.desired is not None else plan.existing.name
     target_id = getattr(target, "id", str(target))
-    fresh = {f"{sel}._domainkey.{domain}" for domain, sel in proc.keys.pending}
-    refusals = review(plan_changes(plan), proc.inputs.dkim_state, proc.inputs.resolver, fresh)
+    changes = plan_changes(plan)
+    fresh = _fresh_keys(changes, proc.keys.pending)
+    refusals = review(changes, proc.inputs.dkim_state, proc.inputs.resolver, fresh)
     try:
         acks = set(env_acks())
     except AckError as e:

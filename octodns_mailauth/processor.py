@@ -24,6 +24,7 @@ from .integration.inputs import CompileInputs
 from .integration.plan import check_plan
 from .integration.run import PolicyRun
 from .integration.validator import MailAuthZoneValidator
+from .integration.zonemap import in_zone
 from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
@@ -204,7 +205,27 @@ class MailAuthProcessor(BaseProcessor):
             else:
                 self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
         merge.apply(desired, plan.merge, lenient)
+        self._warn_unstored_keys(desired)
         return desired
+
+    def _warn_unstored_keys(self, zone: Any) -> None:
+        """octoDNS calls `process_plan`, which has the keys written when the plan is
+        applied, only in `octodns-sync`; `octodns-dump` writes the zone without a
+        plan, so a key generated for it would be published and never stored."""
+        fresh = sorted(
+            f"{sel} of {domain}"
+            for domain, sel in list(self.keys.pending)
+            if in_zone(zone, f"{sel}._domainkey.{domain}")
+        )
+        if fresh:
+            self.log.warning(
+                "process_source_zone: new DKIM key(s) %s, generated in memory for %s: "
+                "stored only when octoDNS applies a plan publishing them "
+                "(`octodns-sync --doit`); output written without a plan (`octodns-dump`) "
+                "publishes keys nobody holds: run `octodns-mailauth dkim keygen` first",
+                ", ".join(fresh),
+                normalize(zone.name),
+            )
 
     def zone_findings(self, zone: Any, *, warn: bool = True) -> list[Finding]:
         """Errors `process_source_zone` would raise for `zone` (for the zone

@@ -340,6 +340,28 @@ def test_generated_keys_and_skipped_zones_are_logged_by_the_processor(
     assert "apply: wrote DKIM key relay2026a of example.com to the keystore" in mine, mine
 
 
+def test_octodns_dump_says_a_key_it_publishes_is_not_stored(
+    example: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """octodns-dump runs processors without a plan (no `process_plan`): a key
+    generated for it is in the dump but never in the keystore, and the run says so."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="MailAuthProcessor[mailauth]"):
+        Manager(CONFIG).dump(zone="example.com.", output_dir="dumped", sources=["config"])
+    dumped = Path("dumped/example.com.yaml").read_text()
+    assert "relay2026a._domainkey" in dumped and not Path("zones/.dkim/example.com").exists()
+    (said,) = [r.getMessage() for r in caplog.records if "nobody holds" in r.getMessage()]
+    assert "new DKIM key(s) relay2026a of example.com, relay2026r of example.com, " in said
+    assert "`octodns-dump`" in said and "`octodns-mailauth dkim keygen` first" in said
+    # After `dkim keygen` the dump publishes stored keys, and says nothing.
+    assert main(["dkim", "keygen", "--config", CONFIG]) == 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="MailAuthProcessor[mailauth]"):
+        Manager(CONFIG).dump(zone="example.com.", output_dir="dumped", sources=["config"])
+    assert not [r for r in caplog.records if "nobody holds" in r.getMessage()]
+
+
 def test_lenient_keeps_the_zones_own_record_and_warns(
     example: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

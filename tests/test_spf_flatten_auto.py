@@ -131,7 +131,7 @@ def test_auto_succeeds_whenever_always_does(lock: LockResolver) -> None:
             continue
         compared += 1
         assert not too_many(auto), (combo, own, [f.format() for f in auto.errors])
-        assert auto_tree.total <= 10 and not auto_tree.permerror, (combo, own)
+        assert auto_tree.total <= 10 and not auto_tree.permerrors(), (combo, own)
         # The fewest split records: never more than flattening everything needs.
         assert len(published(auto)) <= len(published(always)), (combo, own)
         if too_many(never):

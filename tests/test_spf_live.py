@@ -70,7 +70,7 @@ def test_each_pair_is_asked_once_and_prefetch_is_concurrent(served) -> None:  # 
     res.prefetch(pairs * 3)
     for _ in range(3):
         tree = analyze("esp.live-spf.test", res)
-        assert tree.total == 1 and not tree.permerror
+        assert tree.total == 1 and not tree.permerrors()
         with pytest.raises(DnsError):
             res.query("nope.live-spf.test", "TXT")  # negative answers are cached too
     assert res.queries_sent == 3

@@ -81,11 +81,6 @@ class LookupTree:
     def void_exceeded(self) -> bool:
         return self.void_total > MAX_VOID_LOOKUPS
 
-    @property
-    def permerror(self) -> bool:
-        """True when a receiver reaching every term would return permerror."""
-        return bool(self.permerrors())
-
     def walk(self) -> Iterator[LookupTree]:
         """Every node, depth first, parents before children."""
         stack = [self]

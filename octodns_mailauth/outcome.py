@@ -153,7 +153,6 @@ class Details:
 
     parked: bool = False  # parked.py: the SPF and DMARC steps stand aside
     spf: LookupTree | None = None  # the apex record's lookup tree
-    spf_trees: dict[str, LookupTree] = field(default_factory=dict)  # every SPF name's tree
     spf_per_sender: dict[str, int] = field(default_factory=dict)  # apex lookups by sender
     spf_not_followed: list[str] = field(default_factory=list)  # includes with no lock answer
     alignment: list[AlignmentRow] = field(default_factory=list)

@@ -5,7 +5,7 @@ builds the record, flattens includes when asked or needed, splits it when too
 long, then analyses the result as a receiver would (RFC 7208 §4.6.4) through
 the lock file, so nested lookups count.  SPF records other steps emit (a
 catalog's bounce host) are analysed too.  The apex tree is kept in
-`ctx.result.details.spf` for `explain`; every tree in `details.spf_trees`.
+`ctx.result.details.spf` for `explain`.
 """
 
 from __future__ import annotations
@@ -116,7 +116,6 @@ def spf_step(ctx: CompileContext) -> None:
     _check_zone(ctx, trees)
     _lock_findings(ctx, layer, apex_where)
     ctx.result.details.spf = apex
-    ctx.result.details.spf_trees = trees
 
 
 def order_terms(terms: list[SpfTerm]) -> list[SpfTerm]:

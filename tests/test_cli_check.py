@@ -168,3 +168,10 @@ def test_check_bad_nameserver_is_exit_2(example: Path, bad: str) -> None:
     proc = cli("check", "example.com", "--config", "zones/config.yaml", "--nameserver", bad)
     assert proc.returncode == 2
     assert f"--nameserver {bad}" in proc.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_check_timeout_must_be_positive(example: Path, timeout: str) -> None:
+    proc = cli("check", "example.com", "--config", "zones/config.yaml", "--timeout", timeout)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--timeout must be more than 0 seconds" in proc.stderr and proc.stdout == ""

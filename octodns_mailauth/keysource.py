@@ -24,7 +24,7 @@ from .dkim.keys import (
     public_key_b64,
     public_key_matches,
 )
-from .dkim.keystore import Keystore, KeystoreError
+from .dkim.keystore import DEFAULT_PASSPHRASE_ENV, Keystore, KeystoreError
 from .errors import KeyUnavailable
 from .policy.dkim import DkimKey
 
@@ -34,7 +34,7 @@ class KeystoreKeys:
         self,
         root: str | Path | None,
         *,
-        passphrase_env: str = "OCTODNS_MAILAUTH_KEY_PASSPHRASE",
+        passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
         generate: bool = True,
         log: logging.Logger | None = None,
         defer: bool = False,

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dkim.keystore import DEFAULT_PASSPHRASE_ENV
 from ..errors import MailAuthError
-from ..integration.config import DEFAULT_PASSPHRASE_ENV, ConfigError, OctoConfig, load_config
+from ..integration.config import ConfigError, OctoConfig, load_config
 from ..integration.zonemap import ZoneMap
 
 

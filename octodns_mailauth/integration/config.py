@@ -27,6 +27,7 @@ from yaml import YAMLError
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from ..dkim.keystore import DEFAULT_PASSPHRASE_ENV
 from ..errors import MailAuthError
 from ..names import normalize
 from .zonemap import ZoneMap
@@ -39,7 +40,6 @@ YAML_PROVIDERS = {
     "octodns.provider.yaml.YamlProvider",
     "octodns.provider.yaml.SplitYamlProvider",
 }
-DEFAULT_PASSPHRASE_ENV = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
 
 
 class ConfigError(MailAuthError):

@@ -26,12 +26,9 @@ from ..records import txt_kind_matches
 from ..records.base import DesiredRecord
 from ..records.spf import QUALIFIER, SpfSyntaxError, build, parse, select_records
 from .flatten import Flattened, collapse, flatten_include, network_term
-from .lookups import MAX_DNS_LOOKUPS, LookupTree, analyze
+from .lookups import MAX_DNS_LOOKUPS, SEC_LIMIT, LookupTree, analyze
 from .size import SEC_SIZE, SIZE_GUIDELINE, anchored, answer_size, split_record
 from .space import address_space
-
-MAX_LOOKUPS = MAX_DNS_LOOKUPS
-SEC_LIMIT = "RFC 7208 §4.6.4"
 
 
 class ZoneLayer(Resolver):
@@ -343,7 +340,7 @@ def _flatten(
         plan = _plan_auto(ctx, layer, name, ordered, [*wanted, *flattenable], results, tree)
         chosen = set(plan.flattened)
         wanted.extend(t for t in flattenable if t.text in chosen)
-        if plan.lookups > MAX_LOOKUPS:
+        if plan.lookups > MAX_DNS_LOOKUPS:
             # No plan fits: say why each include that could have helped was not flattened.
             wanted.extend(t for t in optional if not results[t.text].ok)
     if not wanted:
@@ -406,7 +403,7 @@ class FlattenPlan:
     def key(self) -> tuple[int, int, int, int]:
         """Fitting plans first, then the fewest split records, then the fewest
         includes flattened, then the fewest lookups."""
-        fits = 0 if self.lookups <= MAX_LOOKUPS else 1
+        fits = 0 if self.lookups <= MAX_DNS_LOOKUPS else 1
         return (fits, self.split_records, len(self.flattened), self.lookups)
 
 
@@ -446,7 +443,7 @@ def _plan_auto(
         return FlattenPlan(tuple(t.text for t in chosen), lookups, split.extra_lookups)
 
     nothing = judge(())
-    if nothing.lookups <= MAX_LOOKUPS and not nothing.split_records:
+    if nothing.lookups <= MAX_DNS_LOOKUPS and not nothing.split_records:
         return nothing  # fits as it is: nothing to flatten, nothing to split
     if len(optional) <= EXHAUSTIVE_PLANS:
         subsets: Iterable[tuple[SpfTerm, ...]] = (
@@ -561,7 +558,7 @@ def _too_many(
     ctx.find(
         Severity.ERROR,
         f"the SPF record at {name} needs {tree.total} DNS lookups; receivers return "
-        f"permerror past {MAX_LOOKUPS} (lookups per sender: {detail})",
+        f"permerror past {MAX_DNS_LOOKUPS} (lookups per sender: {detail})",
         where,
         hint,
         rfc=SEC_LIMIT,

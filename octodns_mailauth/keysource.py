@@ -26,6 +26,7 @@ from .dkim.keys import (
 )
 from .dkim.keystore import DEFAULT_PASSPHRASE_ENV, Keystore, KeystoreError
 from .errors import KeyUnavailable
+from .names import at_and_above, normalize
 from .policy.dkim import DkimKey
 
 
@@ -47,6 +48,11 @@ class KeystoreKeys:
         # `commit`, so a plan that is refused, or only shown, writes nothing.
         self.defer = defer
         self.pending: dict[tuple[str, str], Any] = {}
+        # The pending keys by every name at or above their domain: a zone's plan
+        # finds its own (pending_under) without scanning every pending key, which
+        # a first sync of thousands of domains would do once per zone.
+        self._pending_by_name: dict[str, dict[tuple[str, str], None]] = {}
+        self._pending_lock = threading.Lock()
         self._lock = threading.Lock()  # the store; each domain's keys have a lock of their own
         self._domain_locks: dict[str, threading.Lock] = {}
         self._store: Keystore | None = None
@@ -137,7 +143,7 @@ class KeystoreKeys:
                 if store is not None:
                     store.check_passphrase()  # a wrong one fails now, not after generating
                 private = generate_private_key(key.algorithm, key.bits)
-                self.pending[(domain, key.selector)] = private
+                self._add_pending(domain, key.selector, private)
                 self.generated.append((domain, key.selector))
                 return private
             store = self.store(create=True)
@@ -161,7 +167,7 @@ class KeystoreKeys:
         the keystore, before the plan publishing them is applied; the ones written."""
         # Not under self._lock: store() takes it.  The keystore's own lock makes
         # concurrent imports of one key safe (import_key keeps the first, same key).
-        todo = sorted(k for k in list(self.pending) if k in selectors)
+        todo = sorted(k for k in selectors if k in self.pending)
         if not todo:
             return []
         try:
@@ -171,10 +177,27 @@ class KeystoreKeys:
                 key = self.pending.get((domain, selector))
                 if key is not None:
                     store.import_key(domain, selector, key)
-                    self.pending.pop((domain, selector), None)
+                    self._drop_pending(domain, selector)
         except KeystoreError as e:
             raise KeyUnavailable(f"DKIM keystore: {e}") from None
         return todo
+
+    def pending_under(self, zone: str) -> list[tuple[str, str]]:
+        """The pending (domain, selector) pairs of `zone` and the domains below it."""
+        with self._pending_lock:
+            return list(self._pending_by_name.get(normalize(zone), ()))
+
+    def _add_pending(self, domain: str, selector: str, private: Any) -> None:
+        with self._pending_lock:
+            self.pending[(domain, selector)] = private
+            for name in at_and_above(domain):
+                self._pending_by_name.setdefault(name, {})[(domain, selector)] = None
+
+    def _drop_pending(self, domain: str, selector: str) -> None:
+        with self._pending_lock:
+            self.pending.pop((domain, selector), None)
+            for name in at_and_above(domain):
+                self._pending_by_name.get(name, {}).pop((domain, selector), None)
 
 
 def _check_algorithm(private: Any, key: DkimKey) -> None:

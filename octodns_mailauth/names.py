@@ -213,6 +213,13 @@ def normalize(name: str) -> str:
     return name
 
 
+def at_and_above(name: str) -> list[str]:
+    """`a.b.example` -> a.b.example, b.example, example: the keys under which an
+    index by name finds `name` from any zone it may be in."""
+    labels = normalize(name).split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
 def is_subdomain(name: str, zone: str) -> bool:
     """`name` is `zone` or below it (both normalised)."""
     return name == zone or name.endswith("." + zone)

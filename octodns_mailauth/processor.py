@@ -26,7 +26,7 @@ from .integration.run import PolicyRun
 from .integration.validator import MailAuthZoneValidator
 from .integration.zonemap import in_zone
 from .keysource import KeystoreKeys, PlaceholderKeys
-from .names import normalize
+from .names import at_and_above, normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
 from .reports.settings import parse_reports_settings
 from .zoneview import ZoneView
@@ -161,6 +161,19 @@ class MailAuthProcessor(BaseProcessor):
             for lp in self.policies.values()
             for entry in lp.policy.acknowledge
         )
+
+    @functools.cached_property
+    def _acknowledged_by_name(self) -> dict[str, frozenset[tuple[str, str]]]:
+        index: dict[str, set[tuple[str, str]]] = {}
+        for ack in self.acknowledged:
+            for name in at_and_above(ack[1]):
+                index.setdefault(name, set()).add(ack)
+        return {name: frozenset(acks) for name, acks in index.items()}
+
+    def acknowledged_under(self, zone: str) -> frozenset[tuple[str, str]]:
+        """The acknowledgements for names at or below `zone`, found by its name
+        (the plan guard asks for every zone; scanning them all would be quadratic)."""
+        return self._acknowledged_by_name.get(normalize(zone), frozenset())
 
     def __repr__(self) -> str:
         return f"MailAuthProcessor(id={self.id!r}, policies={sorted(self.policies)!r})"

@@ -35,6 +35,8 @@ class MailAuthProcessor(Protocol):
     policies: dict[str, Any]
     log: logging.Logger
 
+    def acknowledged_under(self, zone: str) -> frozenset[tuple[str, str]]: ...
+
 
 def plan_changes(plan: Any) -> list[PlanChange]:
     out = []
@@ -65,7 +67,8 @@ def _fresh_keys(changes: list[PlanChange], pending: Any) -> set[str]:
 
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
-    zone = plan.desired.name if plan.desired is not None else plan.existing.name
+    here = plan.desired or plan.existing
+    zone = here.name
     target_id = getattr(target, "id", str(target))
     changes = plan_changes(plan)
     fresh = _fresh_keys(changes, proc.keys.pending)
@@ -74,7 +77,7 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
         acks = set(env_acks())
     except AckError as e:
         raise MailAuthProcessorError(f"{proc.id}: {e}") from None
-    acks |= proc.acknowledged
+    acks |= proc.acknowledged_under(zone)
     left, used = unacknowledged(refusals, acks)
     if left:
         text = refusal_text(zone, target_id, left, sorted(proc.policies))
@@ -86,7 +89,6 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
             change,
             name,
         )
-    here = plan.desired or plan.existing
     for change, name in sorted(acks - used):
         if in_zone(here, name):
             # Left in a policy, it would let the next such change at that name through.
@@ -139,7 +141,7 @@ def _write_keys_on_apply(proc: MailAuthProcessor, target: Any) -> None:
 def _write_pending_keys(proc: MailAuthProcessor, zone: Any) -> None:
     mine = {
         (domain, sel)
-        for domain, sel in list(proc.keys.pending)
+        for domain, sel in proc.keys.pending_under(zone.name)
         if in_zone(zone, f"{sel}._domainkey.{domain}")
     }
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..context import CompileResult
 from ..findings import Finding, Severity
-from ..names import normalize
+from ..names import at_and_above, normalize
 from ..policy.loader import LoadedPolicy
 from ..zoneview import ZoneView, zone_view
 from . import merge
@@ -80,7 +80,7 @@ class PolicyRun:
         # instead of scanning every policy, so a run is linear in the policies.
         self._below: dict[str, list[str]] = {}
         for domain in self.policies:
-            for name in _at_and_above(domain):
+            for name in at_and_above(domain):
                 self._below.setdefault(name, []).append(domain)
 
     def place(self, compile_all: CompileAll | None = None) -> dict[str, CompileResult]:
@@ -98,7 +98,7 @@ class PolicyRun:
             placed = {domain: done[domain][0] for domain in self.policies}
         for domain, result in placed.items():
             self._places[domain] = tuple(dict.fromkeys(r.name for r in result.records))
-            for name in dict.fromkeys(n for r in self._places[domain] for n in _at_and_above(r)):
+            for name in dict.fromkeys(n for r in self._places[domain] for n in at_and_above(r)):
                 self._placing.setdefault(name, {})[domain] = None
         return placed
 
@@ -154,9 +154,3 @@ class PolicyRun:
             if all(in_zone(zone, name) for name in self._places.get(domain, ())):
                 with self._locks[domain]:
                     self._cache.pop(domain, None)
-
-
-def _at_and_above(name: str) -> list[str]:
-    """`a.b.example` -> a.b.example, b.example, example."""
-    labels = normalize(name).split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]

@@ -128,8 +128,9 @@ class KeystoreKeys:
         public_key is to be published without one."""
         try:
             store = self.store(create=False)
-            if store is not None and store.exists(domain, key.selector):
-                return store.load(domain, key.selector)
+            stored = store.find(domain, key.selector) if store is not None else None
+            if stored is not None:
+                return stored
             if key.public_key:
                 return None
             if not self.generate:

@@ -191,6 +191,8 @@ class Keystore:
             # (or read them) anywhere; the store follows none.
             st = os.lstat(path)
         except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and what == "domain key":
+                raise  # no key for that domain: the caller says so
             raise KeystoreError(f"cannot access {what} directory {path}: {exc.strerror}") from None
         if stat.S_ISLNK(st.st_mode):
             raise KeystoreError(
@@ -207,14 +209,24 @@ class Keystore:
 
     def load(self, domain: str, selector: str) -> PrivateKey:
         """Read and decrypt one key. The file must not be readable by group or others."""
+        key = self.find(domain, selector)
+        if key is None:
+            raise KeystoreError(f"no DKIM key at {self.path_for(domain, selector)}")
+        return key
+
+    def find(self, domain: str, selector: str) -> PrivateKey | None:
+        """The stored key, or None when there is none (`exists` then `load` in one
+        look at the folder and the file: a run reads thousands of keys)."""
         path = self.path_for(domain, selector)
-        if not os.path.lexists(path.parent):
-            raise KeystoreError(f"no DKIM key at {path}")
-        self._check_dir(path.parent, what="domain key")
-        return self._read_key(path)
+        data = self._read_bytes(path, missing_ok=True)
+        return None if data is None else self._parse_key(path, data)
 
     def _read_key(self, path: Path) -> PrivateKey:
         data = self._read_bytes(path)
+        assert data is not None
+        return self._parse_key(path, data)
+
+    def _parse_key(self, path: Path, data: bytes) -> PrivateKey:
         passphrase = self._passphrase()
         if keys.pem_is_encrypted(data) and passphrase is None:
             raise KeystoreError(
@@ -228,31 +240,37 @@ class Keystore:
             )
             raise KeystoreError(f"cannot load {path}: {exc}{hint}") from None
 
-    def _read_bytes(self, path: Path) -> bytes:
-        """A key file's bytes: a regular file (no symlink), not readable by others."""
+    def _read_bytes(self, path: Path, *, missing_ok: bool = False) -> bytes | None:
+        """A key file's bytes: a regular file (no symlink), not readable by others.
+        None when it (or its domain's folder) does not exist and `missing_ok`."""
         self._check_dir(self.root, what="keystore")
-        self._check_dir(path.parent, what="domain key")
         try:
+            self._check_dir(path.parent, what="domain key")
             # O_NOFOLLOW: a symlink planted in the store must not redirect us to another file.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
+            if missing_ok:
+                return None
             raise KeystoreError(f"no DKIM key at {path}") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise KeystoreError(f"{path} is a symlink: keys must be regular files") from None
             raise KeystoreError(f"cannot open {path}: {exc.strerror}") from None
-        # Checked before fdopen, which refuses a directory with an unexplained OSError.
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise KeystoreError(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise KeystoreError(f"{path} is not a regular file")
             if st.st_mode & 0o077:
                 raise KeystoreError(
                     f"private key {path} is accessible to other users "
                     f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`"
                 )
-            return handle.read()
+            chunks = []
+            while chunk := os.read(fd, max(st.st_size + 1, 4096)):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -64,6 +64,9 @@ class SenderFacts:
     # False when the declaration had errors (an unknown provider, a bad
     # parameter): what it would carry is unknown, so nothing is claimed about it.
     complete: bool = True
+    # The provider's template values (catalog.resolve_params), resolved once by
+    # the senders step for the later ones; None when they had problems.
+    params: dict[str, Any] | None = None
 
 
 @dataclass

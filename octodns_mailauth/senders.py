@@ -104,6 +104,7 @@ def _provider(
     if problems:
         facts.complete = False
         return []
+    facts.params = values
     label = f"sender {sender.name} ({entry.id})"
     if entry.dkim is not None:
         first = len(ctx.result.records)

@@ -10,7 +10,7 @@ aligned DKIM signature survives it.
 
 from __future__ import annotations
 
-from ..catalog import CatalogError, Entry, render, resolve_params
+from ..catalog import CatalogError, Entry, render
 from ..context import CompileContext, SenderFacts
 from ..findings import Severity
 from ..names import normalize
@@ -107,14 +107,6 @@ def _row(
     )
 
 
-def _values(ctx: CompileContext, facts: SenderFacts) -> dict[str, object] | None:
-    if facts.provider is None:
-        return None
-    sender = ctx.lp.policy.senders[facts.index]
-    values, problems = resolve_params(facts.provider, ctx.domain, sender.params)
-    return None if problems else values
-
-
 def _render(template: str, values: dict[str, object] | None) -> str | None:
     if values is None:
         return None
@@ -128,14 +120,14 @@ def _default_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
     entry = facts.provider
     if entry is None or entry.dkim is None or entry.dkim.default_d is None:
         return None
-    return _render(entry.dkim.default_d, _values(ctx, facts))
+    return _render(entry.dkim.default_d, facts.params)
 
 
 def _custom_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
     entry = facts.provider
     if entry is None or entry.dkim is None:
         return None
-    return _render(entry.dkim.d, _values(ctx, facts))
+    return _render(entry.dkim.d, facts.params)
 
 
 def _label(row: AlignmentRow, entry: Entry | None) -> str:

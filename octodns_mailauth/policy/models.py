@@ -30,6 +30,7 @@ from .base import (
     _Strict,
     check_hostname,
     check_text,
+    empty_dict,
     empty_list,
     refuse_unknown_key,
     typo_of_required,
@@ -206,7 +207,9 @@ class Policy(_Strict):
     )
     ttl: StrictInt = Field(3600, ge=60, le=604800, description="TTL of the records we publish")
     senders: list[Sender] = Field(default_factory=empty_list)
-    spf: SpfPolicy = Field(default_factory=SpfPolicy)
+    # {} validated by this model's own schema: calling SpfPolicy() instead would build a
+    # second validator for SpfPolicy alone, on every run whose policy has no `spf:`.
+    spf: SpfPolicy = Field(default_factory=empty_dict, validate_default=True)
     dmarc: DmarcPolicySettings | None = None
     mta_sts: MtaStsSettings | None = Field(None, description="MTA-STS policy (RFC 8461)")
     tls_rpt: TlsRptSettings | None = Field(None, description="TLS reporting (RFC 8460)")

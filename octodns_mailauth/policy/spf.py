@@ -54,7 +54,8 @@ class SpfPolicy(_Strict):
         "to the domain (or absolute under it) -> the senders whose terms it lists",
     )
     address_ceiling: SpfCeiling = Field(
-        default_factory=SpfCeiling,
+        default_factory=empty_dict,  # validated into the defaults (see Policy.spf)
+        validate_default=True,
         description="warn when the addresses the SPF record lets pass (written, flattened "
         "and included, all together) add up to more than one /ip4 or /ip6 network; all of "
         "IPv4 or IPv6 is always an error",

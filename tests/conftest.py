@@ -7,7 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pdns_fixture import pdns  # noqa: F401  (session fixture: the loopback PowerDNS)
+from pdns_fixture import (  # noqa: F401  (the loopback PowerDNS: session, module's own)
+    pdns,
+    pdns_private,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -504,3 +504,18 @@ def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def pdns_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
+    """A PowerDNS of the module's own, for tests that serve whole top-level zones
+    (com., net., ...: spf_realworld.serve_rrsets).  In the session's server those
+    zones would answer for every later test's names under them (NXDOMAIN where a
+    test expects its server to refuse), and the order tests run in would decide."""
+    require_pdns()
+    server = PdnsServer(tmp_path_factory.mktemp("pdns-private"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

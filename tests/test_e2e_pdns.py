@@ -40,6 +40,12 @@ def zones_in_config() -> list[str]:
 LOCK = "zones/mail/spf-lock.json"
 
 
+@pytest.fixture(scope="module")
+def pdns(pdns_private: Any) -> Any:
+    """This module serves whole top-level zones: a server of its own, not the session's."""
+    return pdns_private
+
+
 def serve_third_parties(pdns: Any) -> None:
     """The vendor records the policies depend on, exactly as the project's SPF
     lock file recorded them: the receivers below resolve the same data the

@@ -90,6 +90,12 @@ class Served(Resolver):
 
 
 @pytest.fixture(scope="module")
+def pdns(pdns_private: Any) -> Any:
+    """This module serves whole top-level zones: a server of its own, not the session's."""
+    return pdns_private
+
+
+@pytest.fixture(scope="module")
 def lock(pdns: Any, tmp_path_factory: pytest.TempPathFactory) -> LockResolver:
     rw.serve(pdns)
     vendors = corpus_vendors()

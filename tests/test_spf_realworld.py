@@ -38,6 +38,12 @@ COUNT_DEVIATIONS: dict[str, str] = {
 
 
 @pytest.fixture(scope="module")
+def pdns(pdns_private: Any) -> Any:
+    """This module serves whole top-level zones: a server of its own, not the session's."""
+    return pdns_private
+
+
+@pytest.fixture(scope="module")
 def runs(pdns: Any) -> dict[str, Any]:
     rw.serve(pdns)
     domains = [r["domain"] for r in rw.surveyed()]

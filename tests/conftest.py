@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pdns_fixture import (  # noqa: F401  (the loopback PowerDNS: session, module's own)
@@ -17,6 +18,17 @@ DATA = Path(__file__).resolve().parent / "data"
 # Tests marked `slow` (they build virtualenvs from the package index) run only when
 # this is set, as CI does: `OCTODNS_MAILAUTH_SLOW_TESTS=1 script/test`.
 SLOW_ENV = "OCTODNS_MAILAUTH_SLOW_TESTS"
+# Modules whose tests share a module fixture that is expensive to build (a corpus
+# served and analysed, key generation, a hook installed): under pytest-xdist
+# (script/test) each runs whole on one worker, so the fixture is built once.
+ONE_WORKER = frozenset(
+    {
+        "test_init_roundtrip.py",
+        "test_precommit.py",
+        "test_spf_flatten_auto.py",
+        "test_spf_realworld.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,6 +38,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with ONE_WORKER as the groups and every other test on its own.
+    The group is taken from the test's file here: xdist's own `xdist_group` marks are
+    lost with pytest 9.2's node ids (pytest-xdist issue 1386)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return file if Path(file).name in ONE_WORKER else nodeid
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture

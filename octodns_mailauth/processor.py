@@ -229,7 +229,7 @@ class MailAuthProcessor(BaseProcessor):
         plan, so a key generated for it would be published and never stored."""
         fresh = sorted(
             f"{sel} of {domain}"
-            for domain, sel in list(self.keys.pending)
+            for domain, sel in self.keys.pending_under(zone.name)
             if in_zone(zone, f"{sel}._domainkey.{domain}")
         )
         if fresh:

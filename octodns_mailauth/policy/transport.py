@@ -25,13 +25,17 @@ MAX_AGE_LIMIT = 31557600  # RFC 8461 §3.2: at most one year
 _URI_FORBIDDEN = re.compile(r"[,;!\s]")
 
 
-def check_https_url(value: str, what: str, rfc: str) -> str:
-    """An absolute https URL with a host name, nothing that needs encoding."""
+def _refuse_unencoded(value: str, what: str, rfc: str) -> None:
     if not value.isascii() or _URI_FORBIDDEN.search(value):
         raise ValueError(
             f"{value!r} is not a valid {what}: spaces, commas, semicolons and '!' must be "
             f"percent-encoded ({rfc})"
         )
+
+
+def check_https_url(value: str, what: str, rfc: str) -> str:
+    """An absolute https URL with a host name, nothing that needs encoding."""
+    _refuse_unencoded(value, what, rfc)
     try:
         parts = urlsplit(value)
         host = parts.hostname or ""
@@ -69,11 +73,7 @@ def check_mailto(value: str, what: str, rfc: str) -> str:
         check_name(domain, f"the domain of the {what}")
     except InvalidName as e:
         raise ValueError(f"{e}; write mailto:tls-reports@example.com") from None
-    if not value.isascii() or _URI_FORBIDDEN.search(value):
-        raise ValueError(
-            f"{value!r} is not a valid {what}: spaces, commas, semicolons and '!' must be "
-            f"percent-encoded ({rfc})"
-        )
+    _refuse_unencoded(value, what, rfc)
     return value
 
 

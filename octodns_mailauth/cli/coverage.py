@@ -18,7 +18,7 @@ from ..records.mx import exchanges
 from ..records.spf import SpfSyntaxError, parse, select_records
 from ..zoneview import zone_view
 from .exitcodes import EXIT_OK
-from .render import md_table
+from .render import md_table, table
 from .settings import UsageError, resolve
 from .workspace import Workspace, load
 
@@ -135,7 +135,7 @@ def run(args: Any) -> int:
     settings = resolve(args)
     rows = coverage_rows(settings)
     headers = ["zone", "policy", "MX", "SPF", "DMARC", "suggestion"]
-    table = [
+    cells = [
         [
             r.zone,
             r.policy or ("(alias)" if r.alias else "none"),
@@ -147,19 +147,12 @@ def run(args: Any) -> int:
         for r in rows
     ]
     if args.format == "markdown":
-        for row in table:
+        for row in cells:
             if row[-1].startswith("octodns-mailauth"):
                 row[-1] = f"`{row[-1]}`"
-        print(md_table(headers, table))
+        print(md_table(headers, cells))
         return EXIT_OK
-    widths = [
-        max(len(h), *(len(r[i]) for r in table)) if table else len(h)
-        for i, h in enumerate(headers)
-    ]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(table(cells, headers))
     uncovered = [r.zone for r in rows if not r.policy and not r.alias]
     covered = len(rows) - len(uncovered)
     print(f"\n{len(rows)} zones: {covered} with a policy or an alias, {len(uncovered)} without")

@@ -18,7 +18,7 @@ from .context import CompileResult
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
-from .integration.bulk import compile_all
+from .integration.bulk import compile_all, fork_map
 from .integration.config import ProcessorSettings, load_config
 from .integration.inputs import CompileInputs
 from .integration.plan import check_plan
@@ -116,7 +116,9 @@ class MailAuthProcessor(BaseProcessor):
                 reports=reports,  # DMARC report evidence for the rollout gate
             )
             self.inputs.catalog  # noqa: B018 (read now: a bad catalog fails here)
-            self.policies = {lp.domain: lp for lp in load_policy_dir(s.policies)}
+            # Read in worker processes too when there are many (integration/bulk.py).
+            loaded = load_policy_dir(s.policies, each=lambda load, paths: fork_map(load, paths))
+            self.policies = {lp.domain: lp for lp in loaded}
             self.inputs.domains = list(self.policies)
             self.inputs.read()
             self.config = load_config(s.config_file) if s.config_file else None

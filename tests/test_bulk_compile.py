@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -86,7 +89,7 @@ def test_zones_get_from_workers_what_one_process_gives(
         # Nothing to change: every record the workers' results gave is the one
         # published from this process's; the same warnings, the same number.
         assert Manager(CONFIG).sync(dry_run=True) == 0
-    assert pools == [2]
+    assert pools == [2, 2]  # policies read, then compiled
     assert _warnings(caplog) == alone
 
 
@@ -105,4 +108,72 @@ def test_an_error_in_a_worker_is_raised_as_one_here(
     assert "no DKIM key for selector" in alone, alone
     pools = _workers(monkeypatch, 2)
     assert build() == alone
-    assert pools == [2]
+    assert pools == [2, 2]
+
+
+def test_policy_errors_from_workers_are_every_file_s_in_order(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Across chunks of 3 files: a YAML error, a schema error, a second policy for a
+    # domain; every one is reported, in file order, as one process reports them.
+    for i in range(8):
+        Path(f"zones/mail/z{i}.example.yaml").write_text("senders: []\ndmarc: {policy: none}\n")
+    Path("zones/mail/z2.example.yaml").write_text("senders: [\n")
+    Path("zones/mail/z5.example.yaml").write_text("senders: []\nspf: {all: maybe}\n")
+    Path("zones/mail/z6.example.yml").write_text("senders: []\n")
+
+    def build() -> str:
+        with pytest.raises(Exception) as e:
+            MailAuthProcessor("mail", policies="zones/mail")
+        return f"{type(e.value).__name__}: {e.value}"
+
+    _workers(monkeypatch, 1)
+    alone = build()
+    assert (
+        alone.index("z2.example.yaml:2")
+        < alone.index("z5.example.yaml")
+        < alone.index("a second policy for z6.example")
+    ), alone
+    pools = _workers(monkeypatch, 2)
+    assert build() == alone
+    assert pools == [2]  # the files read in workers; with errors nothing is compiled
+
+
+def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:
+    # A process killed while its workers compile leaves none of them waiting.
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            from octodns_mailauth.integration.bulk import fork_map
+
+            def slow(i):
+                print(os.getpid(), flush=True)
+                time.sleep(60)
+
+            fork_map(slow, list(range(400)), jobs=2)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stdout is not None
+    workers = {int(proc.stdout.readline()), int(proc.stdout.readline())}
+    assert len(workers) == 2 and proc.pid not in workers
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while workers and time.monotonic() < deadline:
+        workers = {pid for pid in workers if _running(pid)}
+        time.sleep(0.05)
+    assert not workers, workers
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its (new) parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

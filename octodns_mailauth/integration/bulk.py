@@ -14,14 +14,22 @@ locks as they are), every policy compiles here.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
 
 from .._workers import idle_cpus
 from ..context import CompileResult
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # One policy compiled: (its result, whether a placeholder key went into it).
 Compile = Callable[[str], tuple[CompileResult, bool]]
@@ -35,24 +43,49 @@ def compile_all(
     domains: Sequence[str], compile: Compile, *, jobs: int | None = None
 ) -> dict[str, tuple[CompileResult, bool]]:
     """`compile(domain)` for every domain, in worker processes when worth it
-    (`jobs`: how many; default one per idle CPU).  The results, by domain, in order."""
+    (`jobs`: how many; default one per idle CPU).  The results, by domain, in order;
+    the first exception, in that order, is raised."""
+
+    def slim(domain: str) -> tuple[CompileResult, bool]:
+        result, placeholder = compile(domain)
+        return _for_zones(result), placeholder
+
+    out: dict[str, tuple[CompileResult, bool]] = {}
+    done = fork_map(slim, domains, jobs=jobs, here=compile)
+    for domain, one in zip(domains, done, strict=False):  # it ends at an exception
+        if isinstance(one, BaseException):
+            raise one
+        out[domain] = one
+    return out
+
+
+def fork_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    jobs: int | None = None,
+    here: Callable[[T], R] | None = None,
+) -> list[R | Exception]:
+    """`fn(item)` for every item, in order, in forked worker processes when there
+    are many and CPUs are idle (else `here`, default `fn`, in this process).  An
+    exception `fn` raises is returned in its item's place and ends the list (as
+    a loop here would stop there): the caller raises it."""
     if jobs is None:
-        jobs = idle_cpus() if len(domains) >= PARALLEL_MIN_POLICIES else 1
+        jobs = idle_cpus() if len(items) >= PARALLEL_MIN_POLICIES else 1
     if jobs <= 1 or not _can_fork():
-        return {domain: compile(domain) for domain in domains}
-    chunks = [domains[i : i + CHUNK_POLICIES] for i in range(0, len(domains), CHUNK_POLICIES)]
+        return _run_chunk(here or fn, items)
+    chunks = [items[i : i + CHUNK_POLICIES] for i in range(0, len(items), CHUNK_POLICIES)]
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)),
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start_worker,
-        initargs=(compile,),  # inherited by the fork, never pickled
+        initargs=(fn, os.getpid()),  # inherited by the fork, never pickled
     ) as pool:
-        out: dict[str, tuple[CompileResult, bool]] = {}
-        for chunk in pool.map(_compile_chunk, chunks):
-            for domain, result, placeholder in chunk:
-                if isinstance(result, BaseException):
-                    raise result
-                out[domain] = (result, placeholder)
+        out: list[R | Exception] = []
+        for done in pool.map(_worker_chunk, chunks):
+            out += done
+            if done and isinstance(done[-1], Exception):
+                break  # the later chunks' results are not looked at
         return out
 
 
@@ -60,28 +93,34 @@ def _can_fork() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-_compile: Compile | None = None  # a worker's, from _start_worker
+_fn: Callable[[Any], Any] | None = None  # a worker's, from _start_worker
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _start_worker(compile: Compile) -> None:
-    global _compile
-    _compile = compile
+def _start_worker(fn: Callable[[Any], Any], parent: int) -> None:
+    global _fn
+    _fn = fn
+    # A worker ends with the process that forked it: killed mid-run, that process
+    # would otherwise leave it waiting for work forever.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before that
+        os._exit(1)
 
 
-def _compile_chunk(
-    domains: Sequence[str],
-) -> list[tuple[str, CompileResult | BaseException, bool]]:
-    """What a worker does: compile some policies; an exception stops the chunk
-    (the main process raises the first one, in policy order)."""
-    assert _compile is not None
-    out: list[tuple[str, CompileResult | BaseException, bool]] = []
-    for domain in domains:
+def _worker_chunk(items: Sequence[Any]) -> list[Any]:
+    assert _fn is not None
+    return _run_chunk(_fn, items)
+
+
+def _run_chunk(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]:
+    out: list[R | Exception] = []
+    for item in items:
         try:
-            result, placeholder = _compile(domain)
+            out.append(fn(item))
         except Exception as e:
-            out.append((domain, e, False))
+            out.append(e)
             break
-        out.append((domain, _for_zones(result), placeholder))
     return out
 
 

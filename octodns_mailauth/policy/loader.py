@@ -8,6 +8,7 @@ the compile step, which reports them as findings with the same locations.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -354,8 +355,14 @@ def second_policy(lp: LoadedPolicy, first: LoadedPolicy) -> Finding:
     )
 
 
-def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
-    """Every policy in a folder; all files' errors are collected before raising."""
+def load_policy_dir(
+    folder: str | Path,
+    *,
+    each: Callable[[Callable[[Path], Any], list[Path]], list[Any]] | None = None,
+) -> list[LoadedPolicy]:
+    """Every policy in a folder; all files' errors are collected before raising.
+    `each(load, paths)`: how the files are loaded, in order (integration/bulk.py
+    spreads them over worker processes); an exception it returns is raised."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PolicyError.one(
@@ -365,11 +372,14 @@ def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
         )
     loaded: list[LoadedPolicy] = []
     errors: list[Finding] = []
-    for path in policy_files(folder):
-        try:
-            loaded.append(load_policy_file(path))
-        except PolicyError as e:
-            errors.extend(e.findings)
+    paths = policy_files(folder)
+    for outcome in (each or _each_here)(_load_or_findings, paths):
+        if isinstance(outcome, LoadedPolicy):
+            loaded.append(outcome)
+        elif isinstance(outcome, Exception):
+            raise outcome
+        else:
+            errors.extend(outcome)
     by_domain: dict[str, LoadedPolicy] = {}
     for lp in loaded:
         if lp.domain in by_domain:
@@ -378,3 +388,15 @@ def load_policy_dir(folder: str | Path) -> list[LoadedPolicy]:
     if errors:
         raise PolicyError(errors)
     return loaded
+
+
+def _load_or_findings(path: Path) -> LoadedPolicy | list[Finding]:
+    """One file's policy, or its errors (plain data, for a worker process to send)."""
+    try:
+        return load_policy_file(path)
+    except PolicyError as e:
+        return list(e.findings)
+
+
+def _each_here(load: Callable[[Path], Any], paths: list[Path]) -> list[Any]:
+    return [load(path) for path in paths]

@@ -79,8 +79,8 @@ class MailAuthProcessor(BaseProcessor):
     Threads (`max_workers`): each policy compiles under its own lock, once per
     run unless a zone's records change what it reads; different policies compile
     in parallel; no zone state is kept.  Processes: with 200 policies or more,
-    the first compile of all of them runs in forked worker processes, one per
-    idle CPU (integration/bulk.py); each worker reads the DKIM keys it needs.
+    reading them and their first compile run in forked worker processes, one
+    per idle CPU (integration/bulk.py); each worker reads the DKIM keys it needs.
     Generated DKIM keys and zones left as they are are logged here.
     """
 

@@ -149,7 +149,7 @@ def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:
             from octodns_mailauth.integration.bulk import fork_map
 
             def slow(i):
-                print(os.getpid(), flush=True)
+                os.write(1, f"{os.getpid()}\\n".encode())  # one write: workers share the pipe
                 time.sleep(60)
 
             fork_map(slow, list(range(400)), jobs=2)
@@ -159,11 +159,13 @@ def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
-    assert proc.stdout is not None
-    workers = {int(proc.stdout.readline()), int(proc.stdout.readline())}
-    assert len(workers) == 2 and proc.pid not in workers
-    proc.kill()
-    proc.wait(timeout=30)
+    try:
+        assert proc.stdout is not None
+        workers = {int(proc.stdout.readline()), int(proc.stdout.readline())}
+        assert len(workers) == 2 and proc.pid not in workers
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
     deadline = time.monotonic() + 30
     while workers and time.monotonic() < deadline:
         workers = {pid for pid in workers if _running(pid)}

@@ -8,8 +8,6 @@ SERVFAIL must give exit 2 and a clear message, never "missing"."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,8 @@ import pytest
 import yaml
 from cli_run import cli
 from fake_dns import FakeDnsServer
+from octodns.manager import Manager
 
-BIN = Path(sys.executable).parent
 # Own zone names, so nothing else in the session's shared server is touched.
 DOMAIN = "clicheck.test"
 CONFIG = "pdns.yaml"
@@ -53,13 +51,8 @@ def published(example: Path, pdns: Any) -> Iterator[Any]:
     }
     config["processors"]["mailauth"]["config_file"] = CONFIG  # this file, not config.yaml
     Path(CONFIG).write_text(yaml.safe_dump(config))
-    sync = subprocess.run(
-        [str(BIN / "octodns-sync"), "--config-file", CONFIG, "--doit"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert sync.returncode == 0, sync.stderr[-3000:]
+    # `octodns-sync --doit`, in this process (octodns/cmds/sync.py): it publishes the zone.
+    assert Manager(CONFIG).sync(dry_run=False) > 0
     yield pdns
     pdns.delete_zone(DOMAIN)
 

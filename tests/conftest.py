@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pdns_fixture import (  # noqa: F401  (the loopback PowerDNS: session, module's own)
-    pdns,
-    pdns_private,
-)
+from pdns_fixture import pdns  # noqa: F401  (session fixture: the loopback PowerDNS)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -506,12 +506,13 @@ def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def pdns_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
-    """A PowerDNS of the module's own, for tests that serve whole top-level zones
-    (com., net., ...: spf_realworld.serve_rrsets).  In the session's server those
-    zones would answer for every later test's names under them (NXDOMAIN where a
-    test expects its server to refuse), and the order tests run in would decide."""
+@pytest.fixture(scope="module", name="pdns")
+def pdns_of_the_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
+    """`pdns` as a PowerDNS of the module's own, for modules that serve whole
+    top-level zones (com., net., ...: spf_realworld.serve_rrsets) and import this.
+    In the session's server those zones would answer for every later test's names
+    under them (NXDOMAIN where a test expects its server to refuse), and the order
+    the tests run in would decide."""
     require_pdns()
     server = PdnsServer(tmp_path_factory.mktemp("pdns-private"))
     server.start()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from example_rotation import replay_example_rotation
+from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 from test_e2e_pdns import octodns_sync, published  # noqa: F401
 
 pytestmark = pytest.mark.pdns

@@ -11,14 +11,14 @@ signed with the vendor's key through our CNAME."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import cli
 from dkimpy_key import dkimpy_private_key
+from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 from spf_realworld import serve_rrsets
 from test_e2e_pdns import answer, octodns_sync, published, serve_third_parties  # noqa: F401
 
@@ -28,19 +28,10 @@ from octodns_mailauth.records.dkim import dkim_txt_value
 
 pytestmark = pytest.mark.pdns
 
-BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
 LOCK = "zones/mail/spf-lock.json"
 MS1 = "selector1-example-com._domainkey.contoso.n-v1.dkim.mail.microsoft"
 MAILCHIMP = ("dkim2.mcsv.net", "dkim3.mcsv.net")  # the catalog's default targets
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), *args], capture_output=True, text=True, timeout=300
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    return proc
 
 
 def signed(selector: str, domain: str, key: Any) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 import dns.resolver
 import pytest
 import yaml
+from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 from spf_realworld import serve_rrsets
 
 from octodns_mailauth.catalog import load_catalog
@@ -38,12 +39,6 @@ def zones_in_config() -> list[str]:
 
 
 LOCK = "zones/mail/spf-lock.json"
-
-
-@pytest.fixture(scope="module")
-def pdns(pdns_private: Any) -> Any:
-    """This module serves whole top-level zones: a server of its own, not the session's."""
-    return pdns_private
 
 
 def serve_third_parties(pdns: Any) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import spf_realworld as rw
+from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.render import spf_tree_lines
@@ -87,12 +88,6 @@ class Served(Resolver):
     def query(self, name: str, rdtype: str) -> list[str]:
         key = (name.rstrip(".").lower(), rdtype.upper())
         return list(self.ours[key]) if key in self.ours else self.lock.query(name, rdtype)
-
-
-@pytest.fixture(scope="module")
-def pdns(pdns_private: Any) -> Any:
-    """This module serves whole top-level zones: a server of its own, not the session's."""
-    return pdns_private
 
 
 @pytest.fixture(scope="module")

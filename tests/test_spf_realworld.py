@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import spf_realworld as rw
+from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 
 from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.dns.live import LiveResolver
@@ -35,12 +36,6 @@ COUNT_DEVIATIONS: dict[str, str] = {
     "benbridge.com": VOID_STOP,
     "rcwilley.com": VOID_STOP,
 }
-
-
-@pytest.fixture(scope="module")
-def pdns(pdns_private: Any) -> Any:
-    """This module serves whole top-level zones: a server of its own, not the session's."""
-    return pdns_private
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import cli
 from example_rotation import replay_example_rotation
 from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 from test_e2e_pdns import octodns_sync, published  # noqa: F401
 
 pytestmark = pytest.mark.pdns
 
-BIN = Path(sys.executable).parent
 CONFIG = "zones/config.yaml"
 TESTKEY = shutil.which("opendkim-testkey") or "/usr/sbin/opendkim-testkey"
 RSPAMADM = shutil.which("rspamadm") or "/usr/bin/rspamadm"
@@ -37,13 +36,7 @@ def need(tool: str) -> None:
 
 def export(folder: Path) -> dict[str, list[str]]:
     """`dkim export --format all` into `folder`; domain -> selectors in the KeyTable."""
-    proc = subprocess.run(
-        [str(BIN / "octodns-mailauth"), "dkim", "export", "--config", CONFIG]
-        + ["--format", "all", "-o", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli("dkim", "export", "--config", CONFIG, "--format", "all", "-o", str(folder))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out: dict[str, list[str]] = {}
     for line in (folder / "KeyTable").read_text().splitlines():
@@ -105,12 +98,7 @@ def _algorithm(entry: str) -> str:
 
 def test_rspamd_loads_every_active_selector(example: Path, tmp_path: Path) -> None:
     need(RSPAMADM)
-    keygen = subprocess.run(
-        [str(BIN / "octodns-mailauth"), "dkim", "keygen", "--config", CONFIG],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    keygen = cli("dkim", "keygen", "--config", CONFIG)
     assert keygen.returncode == 0, keygen.stderr
     replay_example_rotation()
     selectors = export(tmp_path / "mta")

@@ -215,3 +215,43 @@ def test_lock_refresh_is_the_name_and_spf_refresh_its_alias() -> None:
         args = parser.parse_args([name, "refresh", "--nameserver", "127.0.0.1:53"])
         assert args.spf_command == "refresh" and args.nameserver == "127.0.0.1:53"
     assert "lock refresh" in REFRESH_COMMAND
+
+
+HOUSE = """\
+id: house
+name: House Mailer
+docs: https://house.example/dns
+params:
+  key_id:
+    type: token
+    required: true
+    pattern: '^[a-z0-9]+$'
+    help: the key id the mailer shows under Settings
+spf_include: spf.house.example
+dkim:
+  d: '{domain}'
+  default_d: house.example
+  records:
+    - {name: house._domainkey, type: CNAME, value: '{key_id}.keys.{domain}.'}
+return_path:
+  default: bounces.house.example
+"""
+
+
+def test_a_target_under_the_domain_is_answered_by_the_zone(tmp_path: Path) -> None:
+    """A delegated selector whose target is in our own zone: the zone answers it,
+    never the lock (which holds third-party names only)."""
+    (tmp_path / "house.yaml").write_text(HOUSE)
+    text = "senders:\n  - {name: crm, provider: house, key_id: k42}\ndmarc: {stage: monitor}\n"
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    target = "k42.keys.example.com"
+
+    def verdict(zone: dict[tuple[str, str], tuple[str, ...]]) -> tuple[object, list[str]]:
+        result = compile_policy(lp, load_catalog([tmp_path]), Keys(), StaticResolver({}), zone)
+        codes = [f.code for f in result.findings if f.code.startswith("dkim-target")]
+        return rows(result)["crm"].verdict, codes  # type: ignore[attr-defined]
+
+    apex = {("example.com", "NS"): ("ns1.example.com.",)}
+    assert verdict({**apex, (target, "TXT"): (KEY_RECORD,)}) == (Verdict.DKIM, [])
+    assert verdict(apex) == (Verdict.UNVERIFIED, ["dkim-target-no-key"])  # NXDOMAIN
+    assert verdict({}) == (Verdict.UNVERIFIED, ["dkim-target-unverified"])  # zone not known

@@ -16,9 +16,9 @@ from ..context import CompileContext, SenderFacts
 from ..dns.lockfile import REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Severity
-from ..names import normalize
 from ..outcome import DelegatedTarget, TargetStatus
 from ..records.dkim import parse_key_record
+from ..spf.step import ZoneLayer
 from .keys import DkimKeyError, check_published_key
 
 SEC_KEY = "RFC 6376 §6.1.2"
@@ -79,7 +79,7 @@ def delegation_step(ctx: CompileContext) -> None:
     outside = [f for f in ctx.result.senders if f.delegated and f not in own]
     targets = verify_targets(outside, ctx.resolver)
     for facts in own:  # a target under our own domain: our zone answers it
-        targets += verify_targets([facts], _OwnRecords(ctx))
+        targets += verify_targets([facts], ZoneLayer(ctx, None))
     for facts in ctx.result.senders:
         mine = [t for t in targets if t.sender == facts.name]
         if not mine:
@@ -124,29 +124,3 @@ def delegation_step(ctx: CompileContext) -> None:
                     rfc=SEC_KEY,
                     code="dkim-target-unverified",
                 )
-
-
-class _OwnRecords(Resolver):
-    """Answers names under the policy domain from the zone and our records."""
-
-    source = "the zone"
-
-    def __init__(self, ctx: CompileContext) -> None:
-        self.ctx = ctx
-
-    def query(self, name: str, rdtype: str) -> list[str]:
-        name = normalize(name)
-        values = [
-            v
-            for r in self.ctx.result.records
-            if r.name == name and r.type == rdtype
-            for v in r.values
-        ]
-        values += list(self.ctx.zone.get((name, rdtype), ()))
-        if values or any(r.name == name for r in self.ctx.result.records):
-            return values
-        if not self.ctx.zone:
-            raise DnsError(name, rdtype, "missing", "the zone's records are not known here")
-        if self.ctx.zone.at(name):
-            return []
-        raise DnsError(name, rdtype, "nxdomain")

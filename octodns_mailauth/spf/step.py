@@ -34,7 +34,10 @@ from .space import address_space
 class ZoneLayer(Resolver):
     """Answers names under the policy domain from the zone and our own records
     (they are not in the lock: we publish them), everything else from the lock.
-    Keeps the third-party (name, type) pairs the lock lacked, for one finding."""
+    Keeps the third-party (name, type) pairs the lock lacked, for one finding.
+    Delegated DKIM targets under the domain are checked through it too."""
+
+    source = "the zone"  # in messages about names under the domain (dkim/delegation.py)
 
     def __init__(self, ctx: CompileContext, inner: Resolver | None) -> None:
         self.ctx = ctx

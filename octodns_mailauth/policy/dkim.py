@@ -219,8 +219,3 @@ class DkimKey(_Strict):
     def rotation_algorithms(self) -> list[AlgorithmName]:
         """The algorithms a rotating key keeps one key each for."""
         return list(self.algorithms) if self.algorithms else [self.algorithm]
-
-    @property
-    def label(self) -> str:
-        """How messages name this entry: its selector or `prefix-*`."""
-        return self.selector if self.selector is not None else f"{self.prefix}-*"

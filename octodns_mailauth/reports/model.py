@@ -48,10 +48,6 @@ class AggregateRow:
     spf: list[SpfAuth] = field(default_factory=list)
     reverse_dns: str = ""  # parsedmarc's JSON carries it; XML does not
 
-    @property
-    def dmarc_pass(self) -> bool:
-        return self.dmarc_dkim == "pass" or self.dmarc_spf == "pass"
-
 
 @dataclass
 class AggregateReport:

@@ -404,13 +404,6 @@ class EvidenceStore:
 
     # --- reading ------------------------------------------------------------------------
 
-    def domains(self) -> list[str]:
-        rows = self.db.execute(
-            "SELECT DISTINCT domain FROM dmarc_day UNION SELECT DISTINCT domain FROM tls_day "
-            "ORDER BY 1"
-        )
-        return [r[0] for r in rows]
-
     def evidence(self, domain: str, since: date, until: date) -> Evidence:
         lo, hi = since.isoformat(), until.isoformat()
         rows = [

@@ -494,16 +494,20 @@ def require_pdns() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
-    """A running PowerDNS shared by the whole session; use unique zone names."""
+def _running(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[PdnsServer]:
     require_pdns()
-    server = PdnsServer(tmp_path_factory.mktemp("pdns"))
+    server = PdnsServer(tmp_path_factory.mktemp(name))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PdnsServer]:
+    """A running PowerDNS shared by the whole session; use unique zone names."""
+    yield from _running(tmp_path_factory, "pdns")
 
 
 @pytest.fixture(scope="module", name="pdns")
@@ -513,10 +517,4 @@ def pdns_of_the_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pdn
     In the session's server those zones would answer for every later test's names
     under them (NXDOMAIN where a test expects its server to refuse), and the order
     the tests run in would decide."""
-    require_pdns()
-    server = PdnsServer(tmp_path_factory.mktemp("pdns-private"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(tmp_path_factory, "pdns-module")

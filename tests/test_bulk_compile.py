@@ -17,6 +17,7 @@ import pytest
 from octodns.manager import Manager
 from test_processor import edit_yaml as edit
 
+from octodns_mailauth import _workers as workers_module
 from octodns_mailauth.integration import bulk
 from octodns_mailauth.processor import MailAuthProcessor
 
@@ -36,7 +37,7 @@ def _workers(monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[int]:
     monkeypatch.setattr(bulk, "ProcessPoolExecutor", Counted)
     monkeypatch.setattr(bulk, "PARALLEL_MIN_POLICIES", 1)
     monkeypatch.setattr(bulk, "CHUNK_POLICIES", 3)
-    monkeypatch.setattr(bulk, "idle_cpus", lambda: jobs)
+    monkeypatch.setattr(bulk, "idle_cpus", lambda waiting: jobs)
     # Workers are forked only with no other thread running: octoDNS's idle worker
     # threads from earlier runs end once their executor is collected.
     gc.collect()
@@ -179,3 +180,11 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_a_waiting_process_counts_its_own_cpu_as_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers_module, "usable_cpus", lambda: 2)
+    for load, alone, waiting in ((0.2, 2, 2), (0.9, 1, 2), (1.6, 1, 1), (3.5, 1, 1)):
+        monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (load, 0.0, 0.0))  # noqa: B023
+        found = (workers_module.idle_cpus(), workers_module.idle_cpus(waiting=True))
+        assert found == (alone, waiting), load

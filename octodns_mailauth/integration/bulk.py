@@ -71,7 +71,7 @@ def fork_map(
     exception `fn` raises is returned in its item's place and ends the list (as
     a loop here would stop there): the caller raises it."""
     if jobs is None:
-        jobs = idle_cpus() if len(items) >= PARALLEL_MIN_POLICIES else 1
+        jobs = idle_cpus(waiting=True) if len(items) >= PARALLEL_MIN_POLICIES else 1
     if jobs <= 1 or not _can_fork():
         return _run_chunk(here or fn, items)
     chunks = [items[i : i + CHUNK_POLICIES] for i in range(0, len(items), CHUNK_POLICIES)]

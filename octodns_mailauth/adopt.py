@@ -20,7 +20,7 @@ from .dkim.keys import DkimKeyError, check_published_key, check_rsa_bits, key_bi
 from .names import is_subdomain, normalize
 from .policy.dmarc import FAILURE_OPTIONS
 from .records import txt_kind_matches
-from .records.dkim import parse_dkim_txt, parse_key_record
+from .records.dkim import key_name, parse_dkim_txt, parse_key_record, split_key_name
 from .records.dmarc import KNOWN_TAGS, parse_dmarc
 from .records.spf import SpfSyntaxError, has_macro, parse, select_records
 from .zoneview import ZoneView
@@ -444,7 +444,7 @@ def _no_p(out: Adoption, record: str) -> None:
 def _adopt_dkim_key(
     out: Adoption, selector: str, values: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    name = f"{selector}._domainkey.{out.domain}"
+    name = key_name(selector, out.domain)
     if len(values) != 1:
         out.unexpressed.append(
             Unexpressed(name, f"{len(values)} TXT values at one selector", "dkim", False)
@@ -598,11 +598,11 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     # DKIM keys published as TXT that no vendor claimed: keys our own servers sign with.
     claimed = {(n, t) for recs in vendor_records.values() for n, t, _v in recs}
     keys = []
-    suffix = "._domainkey." + domain
     for (name, rtype), values in sorted(view.items()):
-        if rtype != "TXT" or not name.endswith(suffix) or (name, rtype) in claimed:
+        key = split_key_name(name)
+        if rtype != "TXT" or key is None or key[1] != domain or (name, rtype) in claimed:
             continue
-        selector = name[: -len(suffix)]
+        selector = key[0]
         if not selector or "*" in selector:
             continue
         key = _adopt_dkim_key(out, selector, values)

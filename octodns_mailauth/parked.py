@@ -116,7 +116,7 @@ def _parked(ctx: CompileContext) -> None:
         )
     )
     _host_spf(ctx)
-    _wildcard(ctx, f"*._domainkey.{ctx.domain}", dkim.REVOKED, "dkim")
+    _wildcard(ctx, dkim.key_name("*", ctx.domain), dkim.REVOKED, "dkim")
 
 
 HOST_TYPES = ("A", "AAAA", "MX")

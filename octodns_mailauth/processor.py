@@ -28,6 +28,7 @@ from .integration.zonemap import in_zone
 from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import at_and_above, normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
+from .records.dkim import key_name
 from .reports.settings import parse_reports_settings
 from .zoneview import ZoneView
 
@@ -232,7 +233,7 @@ class MailAuthProcessor(BaseProcessor):
         fresh = sorted(
             f"{sel} of {domain}"
             for domain, sel in self.keys.pending_under(zone.name)
-            if in_zone(zone, f"{sel}._domainkey.{domain}")
+            if in_zone(zone, key_name(sel, domain))
         )
         if fresh:
             self.log.warning(

@@ -11,6 +11,7 @@ from octodns.manager import Manager
 
 from octodns_mailauth.processor import MailAuthProcessorError
 from octodns_mailauth.records import kind_of, txt_kind_matches
+from octodns_mailauth.records.dkim import key_name, split_key_name
 from octodns_mailauth.records.dmarc import parse_dmarc
 from octodns_mailauth.records.spf import owns as is_spf
 
@@ -66,3 +67,11 @@ def test_any_txt_at_a_selector_is_a_key_record() -> None:
     assert txt_kind_matches("dkim", "p=MIIB")
     assert not txt_kind_matches("dkim", "")
     assert not txt_kind_matches("no-such-kind", "v=spf1 -all")
+
+
+def test_dkim_key_name_is_built_and_split_in_one_place() -> None:
+    name = key_name("s2026", "mail.example.com")
+    assert name == "s2026._domainkey.mail.example.com"
+    assert split_key_name(name) == ("s2026", "mail.example.com")
+    assert split_key_name("_dmarc.example.com") is None
+    assert split_key_name("_domainkey.example.com") is None  # no selector label before it

@@ -15,7 +15,7 @@ from ..dkim.keystore import Keystore, KeystoreError
 from ..dkim.rotate import advance_rotation, keygen
 from ..dkim.statefile import default_path
 from ..errors import PolicyError
-from ..records.dkim import parse_key_record
+from ..records.dkim import key_name, parse_key_record
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import DnsUnavailable, LiveDns
 from .settings import UsageError, resolve
@@ -109,7 +109,7 @@ def _served_by(args: argparse.Namespace) -> Any:
     servers: list[LiveDns] = []  # made at the first activation: most runs ask nothing
 
     def confirm(domain: str, selector: str, algorithm: str, p: str) -> str | None:
-        name = f"{selector}._domainkey.{domain}"
+        name = key_name(selector, domain)
         if not servers:
             servers.append(LiveDns(args.nameserver, args.timeout))
         live = servers[0]

@@ -28,6 +28,7 @@ from ..integration.merge import plan
 from ..names import normalize
 from ..policy.loader import parse_policy
 from ..records import txt_kind_matches
+from ..records.dkim import key_name, split_key_name
 from ..zoneedit import Removal, remove_values
 from ..zoneview import zone_view
 from .exitcodes import EXIT_OK, EXIT_POLICY
@@ -101,11 +102,11 @@ def published_live(
                 if "{" not in tpl.name and tpl.name != "@":
                     names.setdefault(f"{tpl.name}.{domain}", ("CNAME", "TXT"))
     for selector in dict.fromkeys(wanted):
-        names.setdefault(f"{selector}._domainkey.{domain}", ("CNAME", "TXT"))
+        names.setdefault(key_name(selector, domain), ("CNAME", "TXT"))
     asked = []
     for name, types in names.items():
-        if "._domainkey." in name:
-            asked.append(name[: -len("._domainkey." + domain)])
+        if key := split_key_name(name):
+            asked.append(key[0])
         for rtype in types:
             values, alias = dns.query(name, rtype)
             if alias is not None or not values:

@@ -21,6 +21,7 @@ from ..integration.zonemap import in_zone
 from ..keysource import KeystoreKeys, PlaceholderKeys
 from ..names import normalize
 from ..policy.loader import LoadedPolicy, load_policy_file, policy_files, second_policy
+from ..records.dkim import key_name
 from ..zoneview import zone_view
 from .settings import Settings, UsageError, require_policies
 
@@ -74,7 +75,7 @@ class Workspace:
     @property
     def placeholder_names(self) -> set[str]:
         """The DKIM key names shown with a placeholder p= (no key in the keystore yet)."""
-        return {f"{selector}._domainkey.{domain}" for domain, selector in self.keys.placeholders}
+        return {key_name(selector, domain) for domain, selector in self.keys.placeholders}
 
     def compile(self, lp: LoadedPolicy, zone: Any = None) -> Any:
         """As the processor compiles it.  With an octoDNS config, against the

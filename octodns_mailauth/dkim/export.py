@@ -19,6 +19,7 @@ from .._fs import atomic_write
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..policy.loader import LoadedPolicy
+from ..records.dkim import key_name
 from .keys import Algorithm, key_mismatch, pem_is_encrypted
 from .keystore import Keystore, KeystoreError
 from .rotation import KeyStatus, RotationState
@@ -104,7 +105,7 @@ def _signing(
 
 def _key_name(key: SigningKey) -> str:
     # OpenDKIM's conventional key name: the record's owner name.
-    return f"{key.selector}._domainkey.{key.domain}"
+    return key_name(key.selector, key.domain)
 
 
 def render_opendkim_keytable(keys: Iterable[SigningKey]) -> str:

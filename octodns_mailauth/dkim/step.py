@@ -15,7 +15,7 @@ from ..findings import Location, Severity
 from ..policy.dkim import DkimKey
 from ..policy.models import Sender
 from ..records.base import DesiredRecord
-from ..records.dkim import dkim_txt_value
+from ..records.dkim import dkim_txt_value, key_name
 from .keys import Algorithm, DkimKeyError
 from .rotation import KeyStatus, RotatedKey, RotationConfig, RotationState, plan_rotation
 
@@ -84,7 +84,7 @@ def _add(
 ) -> None:
     ctx.add(
         DesiredRecord(
-            f"{selector}._domainkey.{ctx.domain}",
+            key_name(selector, ctx.domain),
             "TXT",
             ctx.ttl,
             (value,),

@@ -28,7 +28,7 @@ from ..dkim.rotation import KeyStatus, RotationState
 from ..dns.resolver import Resolver
 from ..names import relative_to, zone_of
 from ..records import txt_kind_matches
-from ..records.dkim import parse_key_record
+from ..records.dkim import parse_key_record, split_key_name
 from ..records.dmarc import parse_dmarc
 from ..records.spf import SpfSyntaxError, parse
 from ..spf.space import address_space
@@ -100,7 +100,7 @@ def _keys(values: tuple[str, ...] | None) -> tuple[set[tuple[str, str]], bool]:
 
 
 def _dkim(change: PlanChange, state: RotationState | None, fresh: set[str]) -> list[Refusal]:
-    selector, _, domain = change.name.partition("._domainkey.")
+    selector, domain = split_key_name(change.name) or (change.name, "")
     if change.rtype == "CNAME":
         if change.old is None:
             return []

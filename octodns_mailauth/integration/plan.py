@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..acknowledge import AckError, env_acks
 from ..errors import MailAuthProcessorError
 from ..names import normalize
+from ..records.dkim import key_name, split_key_name
 from ..zoneview import record_texts
 from .guard import PlanChange, refusal_text, review, unacknowledged
 from .zonemap import in_zone
@@ -60,8 +61,8 @@ def _fresh_keys(changes: list[PlanChange], pending: Any) -> set[str]:
     thousands of keys does not scan them all for every zone."""
     out = set()
     for change in changes:
-        selector, sep, domain = change.name.partition("._domainkey.")
-        if sep and (domain, selector) in pending:
+        parts = split_key_name(change.name)
+        if parts and (parts[1], parts[0]) in pending:
             out.add(change.name)
     return out
 
@@ -142,7 +143,7 @@ def _write_pending_keys(proc: MailAuthProcessor, zone: Any) -> None:
     mine = {
         (domain, sel)
         for domain, sel in proc.keys.pending_under(zone.name)
-        if in_zone(zone, f"{sel}._domainkey.{domain}")
+        if in_zone(zone, key_name(sel, domain))
     }
     try:
         written = proc.keys.commit(mine)

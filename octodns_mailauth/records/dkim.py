@@ -34,6 +34,17 @@ _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # RFC 6376 §3.2 tag-name
 _TAG_VALUE = re.compile(r"(?:[\x21-\x3a\x3c-\x7e]+(?:[ \t\r\n]+[\x21-\x3a\x3c-\x7e]+)*)?\Z")
 
 
+def key_name(selector: str, domain: str) -> str:
+    """Where `domain`'s key for `selector` is published (RFC 6376 §3.6.2.1)."""
+    return f"{selector}._domainkey.{domain}"
+
+
+def split_key_name(name: str) -> tuple[str, str] | None:
+    """(selector, domain) of a key record's name; None when `name` is not one."""
+    selector, sep, domain = name.partition("._domainkey.")
+    return (selector, domain) if sep else None
+
+
 def owns(text: str) -> bool:
     """A selector name holds one key (§3.6.2.2: with several the results are
     undefined) and `v=` is optional, so any TXT value there is a key record."""

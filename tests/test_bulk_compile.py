@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from octodns.manager import Manager
+from test_processor import add_reporting_zones
 from test_processor import edit_yaml as edit
 
 from octodns_mailauth import _workers as workers_module
@@ -60,13 +61,7 @@ def test_zones_get_from_workers_what_one_process_gives(
 ) -> None:
     # 12 more zones, each sending DMARC reports to example.com (a record placed in
     # another zone), with a DKIM key of its own read from the keystore.
-    extra = [f"z{i:02d}.example" for i in range(12)]
-    for zone in extra:
-        Path(f"zones/config/{zone}.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.7\n")
-        Path(f"zones/mail/{zone}.yaml").write_text(
-            "senders:\n  - {name: relay, ip4: [192.0.2.7], dkim: {selector: k1}}\n"
-            "dmarc: {policy: reject, rua: [mailto:dmarc@example.com]}\n"
-        )
+    extra = add_reporting_zones(12, "{name: relay, ip4: [192.0.2.7], dkim: {selector: k1}}")
     edit(
         CONFIG,
         lambda d: d["zones"].update(

@@ -14,8 +14,8 @@ import yaml
 from example_rotation import replay_example_rotation
 from octodns.manager import Manager
 from octodns.zone.exception import ValidationError
+from test_processor import add_reporting_zones, run, served
 from test_processor import edit_yaml as edit
-from test_processor import run, served
 
 from octodns_mailauth.cli import main
 from octodns_mailauth.errors import MailAuthProcessorError
@@ -37,13 +37,7 @@ def test_dynamic_zones_with_many_workers_each_get_their_records(
 ) -> None:
     # 24 more zones, each with a policy sending its DMARC reports to example.com:
     # each such policy places a report authorization in the zone example.com.
-    extra = [f"z{i:02d}.example" for i in range(24)]
-    for zone in extra:
-        Path(f"zones/config/{zone}.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.7\n")
-        Path(f"zones/mail/{zone}.yaml").write_text(
-            "senders:\n  - {name: relay, ip4: [192.0.2.7]}\n"
-            "dmarc: {policy: reject, rua: [mailto:dmarc@example.com]}\n"
-        )
+    extra = add_reporting_zones(24, "{name: relay, ip4: [192.0.2.7]}")
 
     def dynamic(d):  # type: ignore[no-untyped-def]
         d["manager"]["max_workers"] = 32

@@ -51,6 +51,19 @@ def edit_yaml(path: str, change) -> None:  # type: ignore[no-untyped-def]
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def add_reporting_zones(count: int, sender: str) -> list[str]:
+    """`count` more zones in the example's zone data, each with a policy whose one
+    sender is `sender` (a flow mapping) and whose DMARC reports go to example.com,
+    so each places a report authorization in another zone.  Returns their names."""
+    extra = [f"z{i:02d}.example" for i in range(count)]
+    for zone in extra:
+        Path(f"zones/config/{zone}.yaml").write_text("---\n'':\n  type: A\n  value: 192.0.2.7\n")
+        Path(f"zones/mail/{zone}.yaml").write_text(
+            f"senders:\n  - {sender}\ndmarc: {{policy: reject, rua: [mailto:dmarc@example.com]}}\n"
+        )
+    return extra
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=120

@@ -217,7 +217,7 @@ def read_bytes(
             yield from _json_reports(data, source, known)
         elif head.startswith(b"From "):
             yield from _mbox(data, source, depth, known)
-        elif _looks_like_message(head):
+        elif _HEADER.match(head):
             yield from _message(_parse_message(data), source, depth, known)
         else:
             yield Refused(
@@ -275,11 +275,7 @@ def _zip(data: bytes, source: str, depth: int, known: Known) -> Iterator[Item]:
         yield from read_bytes(content, where, depth + 1, known)
 
 
-_HEADER = re.compile(rb"^[!-9;-~]+:[ \t]?")
-
-
-def _looks_like_message(head: bytes) -> bool:
-    return bool(_HEADER.match(head))
+_HEADER = re.compile(rb"^[!-9;-~]+:[ \t]?")  # a mail message starts with a header field
 
 
 def _mbox(data: bytes, source: str, depth: int, known: Known) -> Iterator[Item]:
@@ -839,8 +835,6 @@ def _tls_failures(items: Any, where: str, sep: str) -> list[TlsFailure]:
                 _str(fd.get(key("result-type")), f"{w}.{key('result-type')}").lower(),
                 _count(fd.get(key("failed-session-count")), f"{w}.{key('failed-session-count')}"),
                 _domain(_str(fd.get(key("receiving-mx-hostname")), "mx", required=False)),
-                _str(fd.get(key("sending-mta-ip")), "ip", required=False),
-                _str(fd.get(key("receiving-ip")), "ip", required=False),
                 _str(fd.get(key("failure-reason-code")), "reason", required=False)[:200],
             )
         )
@@ -869,24 +863,8 @@ def _parsedmarc_aggregate(doc: dict[str, Any], source: str) -> AggregateReport:
                 dmarc_spf=_enum(str(evaluated.get("spf") or "fail"), DMARC_RESULTS, where),
                 header_from=_domain(_str(ident.get("header_from"), f"{where}.header_from")),
                 envelope_from=_domain(str(ident.get("envelope_from") or "")),
-                dkim=[
-                    DkimAuth(
-                        _domain(str(a.get("domain") or "")),
-                        str(a.get("selector") or "").lower(),
-                        _enum(str(a.get("result") or "none"), DKIM_RESULTS, f"{where}.dkim"),
-                    )
-                    for a in auth.get("dkim") or []
-                    if a.get("domain")
-                ],
-                spf=[
-                    SpfAuth(
-                        _domain(str(a.get("domain") or "")),
-                        str(a.get("scope") or "").lower(),
-                        _enum(str(a.get("result") or "none"), SPF_RESULTS, f"{where}.spf"),
-                    )
-                    for a in auth.get("spf") or []
-                    if a.get("domain")
-                ],
+                dkim=_auths(auth, "dkim", "selector", DKIM_RESULTS, DkimAuth, where),
+                spf=_auths(auth, "spf", "scope", SPF_RESULTS, SpfAuth, where),
                 reverse_dns=_domain(str(src.get("reverse_dns") or "")),
             )
         )
@@ -902,6 +880,22 @@ def _parsedmarc_aggregate(doc: dict[str, Any], source: str) -> AggregateReport:
         policy={str(k): str(v) for k, v in published.items() if v is not None},
         source=source,
     )
+
+
+def _auths(
+    auth: dict[str, Any], kind: str, second: str, allowed: frozenset[str], cls: Any, where: str
+) -> list[Any]:
+    """parsedmarc's auth_results of one kind, as DkimAuth (d=, selector) or SpfAuth
+    (domain, scope)."""
+    return [
+        cls(
+            _domain(str(a.get("domain") or "")),
+            str(a.get(second) or "").lower(),
+            _enum(str(a.get("result") or "none"), allowed, f"{where}.{kind}"),
+        )
+        for a in auth.get(kind) or []
+        if a.get("domain")
+    ]
 
 
 def _parsedmarc_org(meta: dict[str, Any]) -> str:

@@ -70,8 +70,6 @@ class TlsFailure(NamedTuple):
     result_type: str
     count: int
     receiving_mx: str = ""
-    sending_ip: str = ""
-    receiving_ip: str = ""
     reason: str = ""
 
 

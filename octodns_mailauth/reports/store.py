@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import MailAuthError
 from ..names import is_subdomain
@@ -294,10 +294,11 @@ class EvidenceStore:
         )
         if cur.rowcount != 1:
             # Stored before version 3: this copy, read in full, is its digest from now on.
+            row = report.report
             self.db.execute(
                 "UPDATE report SET digest = ? WHERE kind = ? AND org = ? AND report_id = ? "
                 "AND digest = ''",
-                (report.report[8], *report.report[:3]),
+                (row.digest, row.kind, row.org, row.report_id),
             )
             return False
         self._dmarc_rows += report.dmarc_rows
@@ -359,8 +360,8 @@ class EvidenceStore:
                 if not self._add(item, now):
                     stats.duplicates += 1
                     continue
-                stats.domains.add(item.domain)
-                if item.kind == "dmarc":
+                stats.domains.add(item.report.domain)
+                if item.report.kind == "dmarc":
                     stats.aggregate += 1
                 else:
                     stats.tls += 1
@@ -436,28 +437,34 @@ class EvidenceStore:
         return Evidence(domain, lo, hi, rows, int(reports), tls)
 
 
+class ReportRow(NamedTuple):
+    """A `report` table row but the time of ingest, in column order."""
+
+    kind: str
+    org: str  # lower case
+    report_id: str
+    domain: str
+    begin: int
+    end: int
+    format: str
+    source: str
+    digest: str
+
+
 @dataclass
 class Prepared:
-    """A report as the store writes it: its `report` row (but the time of ingest), its
-    day rows and the reverse DNS names it carries.  `prepare` is pure, so a worker
-    process that reads the report builds it, and only plain tuples travel back."""
+    """A report as the store writes it: its `report` row, its day rows and the reverse
+    DNS names it carries.  `prepare` is pure, so a worker process that reads the
+    report builds it, and only plain tuples travel back."""
 
-    report: tuple[Any, ...]  # kind, org (lower case), report_id, domain, begin, end, ...
+    report: ReportRow
     dmarc_rows: list[tuple[Any, ...]]
     tls_rows: list[tuple[Any, ...]]
     names: list[tuple[str, str]]  # (source address, reverse DNS name)
 
-    @property
-    def kind(self) -> str:
-        return str(self.report[0])
-
-    @property
-    def domain(self) -> str:
-        return str(self.report[3])
-
 
 def prepare(report: Report) -> Prepared:
-    row = (
+    row = ReportRow(
         report.kind,
         report.org.lower(),
         report.report_id,

@@ -13,34 +13,37 @@ from pathlib import Path
 from typing import Any
 
 from ..reports.ingest import lookup_reverse_dns
-from ..reports.settings import ReportsSettings
 from ..reports.store import EvidenceStore
-from ..reports.suggest import Suggestion, suggest_all
+from ..reports.suggest import Suggestion, suggest
 from .exitcodes import EXIT_OK
 from .livedns import live_resolver
 from .reports_html import write_page
-from .settings import Settings, UsageError, read_config, resolve
+from .settings import UsageError, reports_over, resolve
 from .workspace import load
 
 
 def run(args: argparse.Namespace) -> int:
     if args.reports_command == "ingest":
         return _ingest(args)
-    if args.reports_command == "suggest":
-        return _suggest(args)
-    return _html(args)
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    if args.reports_command == "ingest":
-        if getattr(args, "config", None):
-            return read_config(Path(args.config), getattr(args, "processor", None))
-        return Settings()
-    return resolve(args)
+    settings = resolve(args)
+    settings.reports = reports_over(
+        settings.reports, str(db_path(args, settings)), args.days, "--days"
+    )
+    ws = load(settings)
+    policies = [ws.policy_for(d) for d in args.domain] if args.domain else list(ws.policies)
+    if args.reports_command == "html":
+        print(f"wrote {write_page(ws, policies, Path(args.output))}")
+        return EXIT_OK
+    suggestions = []
+    for lp in policies:
+        text = Path(lp.path).read_text(encoding="utf-8")
+        suggestions.append(suggest(lp, ws.compile(lp), ws.inputs.catalog, text))
+    print(render_markdown(suggestions) if args.format == "markdown" else render_text(suggestions))
+    return EXIT_OK
 
 
 def db_path(args: argparse.Namespace, settings: Any) -> Path:
-    if getattr(args, "db", None):
+    if args.db:
         return Path(args.db)
     if settings.reports is not None:
         return Path(settings.reports.db)
@@ -53,8 +56,7 @@ def db_path(args: argparse.Namespace, settings: Any) -> Path:
 def _ingest(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give at least 1")
-    settings = _settings(args)
-    path = db_path(args, settings)
+    path = db_path(args, resolve(args))
     with EvidenceStore(path) as store:
         stats = store.ingest_paths(args.paths, jobs=args.jobs)
         if not args.quiet:
@@ -66,44 +68,6 @@ def _ingest(args: argparse.Namespace) -> int:
             print(f"reverse DNS: {named} source addresses named", file=sys.stderr)
     print(f"{path}: {stats.summary()}")
     return EXIT_OK
-
-
-def evidence_window(args: argparse.Namespace, settings: Any) -> tuple[Any, int]:
-    """The reports settings with --db/--days applied, and the window in days."""
-    base = settings.reports
-    db = str(db_path(args, settings))
-    days = args.days if getattr(args, "days", None) else (base.days if base else 30)
-    if days < 1:
-        raise UsageError(f"--days {days}: give at least 1")
-    data = base.model_dump() if base else {}
-    data.update(db=db, days=days)
-    return ReportsSettings.model_validate(data), days
-
-
-def _suggest(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    settings.reports, _ = evidence_window(args, settings)
-    ws = load(settings)
-    policies = _chosen(ws, args.domain)
-    suggestions = suggest_all(ws, policies)
-    print(render_markdown(suggestions) if args.format == "markdown" else render_text(suggestions))
-    return EXIT_OK
-
-
-def _html(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    settings.reports, _ = evidence_window(args, settings)
-    ws = load(settings)
-    policies = _chosen(ws, args.domain)
-    out = write_page(ws, policies, Path(args.output))
-    print(f"wrote {out}")
-    return EXIT_OK
-
-
-def _chosen(ws: Any, domains: list[str]) -> list[Any]:
-    if not domains:
-        return list(ws.policies)
-    return [ws.policy_for(d) for d in domains]
 
 
 def render_text(suggestions: list[Suggestion]) -> str:

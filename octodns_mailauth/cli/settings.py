@@ -84,23 +84,25 @@ def resolve(args: Any) -> Settings:
         settings.spf_lock = Path(args.spf_lock)
     if getattr(args, "catalog", None):
         settings.catalog = list(args.catalog)
-    if getattr(args, "reports_db", None) or getattr(args, "reports_days", None):
-        settings.reports = _reports_override(settings.reports, args)
+    db, days = getattr(args, "reports_db", None), getattr(args, "reports_days", None)
+    if db or days is not None:
+        settings.reports = reports_over(settings.reports, db, days, "--reports-days")
     return settings
 
 
-def _reports_override(current: Any, args: Any) -> Any:
+def reports_over(current: Any, db: str | None, days: int | None, days_flag: str) -> Any:
+    """The processor's `reports:` settings with a database and a window from flags."""
     from ..reports.settings import ReportsSettings  # lazy: see read_config
 
     data = current.model_dump() if current is not None else {}
-    if getattr(args, "reports_db", None):
-        data["db"] = args.reports_db
-    if getattr(args, "reports_days", None) is not None:
-        if args.reports_days < 1:
-            raise UsageError(f"--reports-days {args.reports_days}: give at least 1")
-        data["days"] = args.reports_days
+    if db:
+        data["db"] = db
+    if days is not None:
+        if days < 1:
+            raise UsageError(f"{days_flag} {days}: give at least 1")
+        data["days"] = days
     if "db" not in data:
-        raise UsageError("--reports-days needs a reports database: give --reports-db FILE too")
+        raise UsageError(f"{days_flag} needs a reports database: give --reports-db FILE too")
     return ReportsSettings.model_validate(data)
 
 

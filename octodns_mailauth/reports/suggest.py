@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..names import normalize
@@ -271,13 +270,3 @@ def _np_reject(lp: Any, att: Any, edits: _Edits, out: Suggestion) -> None:
         f"{len(att.days)} days show no mail from subdomains of {lp.domain}, so receivers "
         "may reject mail from names that do not exist (RFC 9989 §4.7)"
     )
-
-
-def suggest_all(ws: Any, policies: list[Any]) -> list[Suggestion]:
-    """For the CLI: each policy compiled with its evidence, its file read."""
-    out = []
-    for lp in policies:
-        result = ws.compile(lp)
-        text = Path(lp.path).read_text(encoding="utf-8")
-        out.append(suggest(lp, result, ws.inputs.catalog, text))
-    return out

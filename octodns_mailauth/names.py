@@ -236,12 +236,17 @@ def relative_to(fqdn: str, zone: str) -> str | None:
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
-    """The longest of `zones` that `name` is in (both normalised), or None."""
-    best = None
-    for zone in zones:
-        if is_subdomain(name, zone) and (best is None or len(zone) > len(best)):
-            best = zone
-    return best
+    """The longest of `zones` that `name` is in (both normalised), or None.
+    Looks up `name` and each name above it, longest first: with a set of zones
+    that costs a few lookups however many zones there are (a lock refresh asks
+    it for every recorded name against every policy domain)."""
+    index = zones if isinstance(zones, set | frozenset) else set(zones)
+    labels = name.split(".")
+    for i in range(len(labels)):
+        candidate = ".".join(labels[i:])
+        if candidate in index:
+            return candidate
+    return None
 
 
 def mailto_to_ascii(uri: str, what: str) -> str:

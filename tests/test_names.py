@@ -92,6 +92,8 @@ def test_relations() -> None:
         "mail.example.com"
     )
     assert zone_of("example.org", ["example.com"]) is None
+    assert zone_of("badexample.com", {"example.com"}) is None  # a label, not a suffix
+    assert zone_of("example.com", frozenset({"example.com", "com"})) == "example.com"
 
 
 def test_report_addresses_take_the_a_label() -> None:

@@ -8,6 +8,7 @@ d= and MAIL FROM) and an unknown host.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def month(example: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 
 def _workspace(**reports: object) -> object:
     settings = read_config(Path(CONFIG), None)
-    settings.reports = ReportsSettings.model_validate({"db": "r.db", **reports})
-    return load(settings)
+    reports = ReportsSettings.model_validate({"db": "r.db", **reports})
+    return load(replace(settings, reports=reports))
 
 
 def _compile(domain: str, **reports: object) -> tuple[object, object, object]:

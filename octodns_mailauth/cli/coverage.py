@@ -74,7 +74,7 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
     policies_by_zone: dict[str, list[str]] = {}
     for lp in ws.policies:
         policies_by_zone.setdefault(ws.zone_for(lp.domain), []).append(lp.domain)
-    config = settings.config
+    config = settings.octo.path
     rows = []
     for zone in settings.octo.zone_names(settings.zones) if settings.octo else ():
         zconf = settings.octo.zone_conf(zone)
@@ -107,13 +107,13 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
         if policy:
             suggestion = "covered"
             if not runs:
-                suggestion = f"add `processors: [{settings.processor_id}]` to the zone"
+                suggestion = f"add `processors: [{settings.id}]` to the zone"
         elif mail["mx"] == "yes" or mail["sends"]:
             suggestion = f"octodns-mailauth init {zone} --config {config}"
         else:
             suggestion = f"parked: true in {settings.policies}/{zone}.yaml"
         if not policy and not runs:
-            suggestion += f" (and add `processors: [{settings.processor_id}]` to the zone)"
+            suggestion += f" (and add `processors: [{settings.id}]` to the zone)"
         rows.append(
             ZoneRow(
                 zone,

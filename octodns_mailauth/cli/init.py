@@ -65,12 +65,12 @@ def published_from_config(settings: Settings, domain: str) -> Published:
     zone = ws.zone_for(domain)
     if settings.zones is not None and zone not in settings.zones.zones:
         raise UsageError(
-            f"{domain}: no zone in {settings.config} contains it; add {domain}. under "
+            f"{domain}: no zone in {settings.octo.path} contains it; add {domain}. under "
             "zones: first (or read live DNS with --nameserver)"
         )
     source = ws.source_zone(zone)
     if source is None:
-        raise UsageError(f"{domain}: zone {zone}. is not in {settings.config}")
+        raise UsageError(f"{domain}: zone {zone}. is not in {settings.octo.path}")
     if source.skipped:
         print(
             f"note: zone {zone}: sources {', '.join(source.skipped)} are not YamlProvider "
@@ -79,7 +79,7 @@ def published_from_config(settings: Settings, domain: str) -> Published:
         )
     view = zone_view(source.zone, lambda record: False)
     return Published(
-        view, f"the zone {zone}. in {settings.config}", zone, list(source.zone.records)
+        view, f"the zone {zone}. in {settings.octo.path}", zone, list(source.zone.records)
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reports_command == "ingest":
         return _ingest(args)
     settings = resolve(args)
-    settings.reports = reports_over(
-        settings.reports, str(db_path(args, settings)), args.days, "--days"
-    )
+    reports = reports_over(settings.reports, str(db_path(args, settings)), args.days, "--days")
+    settings = replace(settings, reports=reports)
     ws = load(settings)
     policies = [ws.policy_for(d) for d in args.domain] if args.domain else list(ws.policies)
     if args.reports_command == "html":

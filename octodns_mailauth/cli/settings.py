@@ -7,13 +7,12 @@ relative to the working directory, as in octoDNS itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..dkim.keystore import DEFAULT_PASSPHRASE_ENV
 from ..errors import MailAuthError
-from ..integration.config import ConfigError, OctoConfig, load_config
+from ..integration.config import ConfigError, OctoConfig, ProcessorSettings, load_config
 from ..integration.zonemap import ZoneMap
 
 
@@ -21,20 +20,15 @@ class UsageError(Exception):
     """Bad flags, a missing file, an unreadable config: exit 2 with this text."""
 
 
-@dataclass
-class Settings:
-    policies: Path | None = None
-    keys: Path | None = None
-    spf_lock: Path | None = None
-    dkim_state: Path | None = None
-    catalog: list[str] = field(default_factory=list)
-    passphrase_env: str = DEFAULT_PASSPHRASE_ENV
-    config: Path | None = None
+@dataclass(frozen=True)
+class Settings(ProcessorSettings):
+    """The processor's settings (from --config, else the defaults) with the flags over
+    them (`reports` parsed: a ReportsSettings), and the octoDNS config itself."""
+
+    id: str = "mailauth"
+    policies: Path | None = None  # type: ignore[assignment]  # --policies or --config
     octo: OctoConfig | None = None  # the octoDNS config, when one was given
     zones: ZoneMap | None = None  # its zones and which run the processor
-    processor_id: str | None = None
-    generate_keys: bool = False  # as the processor: a missing key is an error unless true
-    reports: Any = None  # reports.settings.ReportsSettings: the evidence store and gate
 
 
 def read_config(path: Path, processor_id: str | None) -> Settings:
@@ -55,20 +49,7 @@ def read_config(path: Path, processor_id: str | None) -> Settings:
             reports = parse_reports_settings(s.reports, f"{path}: processors.{s.id}")
         except MailAuthError as e:
             raise UsageError(str(e)) from None
-    return Settings(
-        policies=s.policies,
-        keys=s.keys,
-        spf_lock=s.spf_lock,
-        dkim_state=s.dkim_state,
-        catalog=list(s.catalog),
-        passphrase_env=s.passphrase_env,
-        config=path,
-        octo=octo,
-        zones=zones,
-        processor_id=s.id,
-        generate_keys=s.generate_keys,
-        reports=reports,
-    )
+    return Settings(**{**vars(s), "reports": reports}, octo=octo, zones=zones)
 
 
 def resolve(args: Any) -> Settings:
@@ -76,18 +57,17 @@ def resolve(args: Any) -> Settings:
     settings = Settings()
     if getattr(args, "config", None):
         settings = read_config(Path(args.config), getattr(args, "processor", None))
-    if getattr(args, "policies", None):
-        settings.policies = Path(args.policies)
-    if getattr(args, "keys", None):
-        settings.keys = Path(args.keys)
-    if getattr(args, "spf_lock", None):
-        settings.spf_lock = Path(args.spf_lock)
+    flags: dict[str, Any] = {
+        key: Path(getattr(args, key))
+        for key in ("policies", "keys", "spf_lock")
+        if getattr(args, key, None)
+    }
     if getattr(args, "catalog", None):
-        settings.catalog = list(args.catalog)
+        flags["catalog"] = tuple(args.catalog)
     db, days = getattr(args, "reports_db", None), getattr(args, "reports_days", None)
     if db or days is not None:
-        settings.reports = reports_over(settings.reports, db, days, "--reports-days")
-    return settings
+        flags["reports"] = reports_over(settings.reports, db, days, "--reports-days")
+    return replace(settings, **flags)
 
 
 def reports_over(current: Any, db: str | None, days: int | None, days_flag: str) -> Any:

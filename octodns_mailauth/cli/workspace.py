@@ -46,7 +46,7 @@ class Workspace:
                 )
                 # Placeholders only where the processor would generate the key; otherwise
                 # a missing key is the same error octodns-validate reports.
-                generate = settings.generate_keys or settings.config is None
+                generate = settings.generate_keys or settings.octo is None
                 return PlaceholderKeys(inner, generate=generate)
 
             self._inputs = CompileInputs(
@@ -137,7 +137,7 @@ class Workspace:
                         f"zone {zone}: sources {', '.join(source.skipped)} are not YamlProvider "
                         "sources and were not read; conflicts with their records show only "
                         "at octodns-sync",
-                        Location(str(self.settings.config)),
+                        Location(str(self.settings.octo.path)),
                         code="zone-source-not-read",
                     )
                 )
@@ -179,8 +179,8 @@ class Workspace:
         zones = self.settings.zones
         if zones is None:
             return []
-        pid = self.settings.processor_id or "mailauth"
-        return zones.policy_findings(self.policies, pid, str(self.settings.config))
+        path = str(self.settings.octo.path)
+        return zones.policy_findings(self.policies, self.settings.id, path)
 
 
 def load(settings: Settings, paths: list[str] | None = None) -> Workspace:

@@ -76,7 +76,7 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
         policies_by_zone.setdefault(ws.zone_for(lp.domain), []).append(lp.domain)
     config = settings.octo.path
     rows = []
-    for zone in settings.octo.zone_names(settings.zones) if settings.octo else ():
+    for zone in settings.octo.zone_names() if settings.octo else ():
         zconf = settings.octo.zone_conf(zone)
         alias = zconf.get("alias")
         policy = ", ".join(sorted(policies_by_zone.get(zone, [])))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from fnmatch import filter as fnmatch_filter
 from pathlib import Path
 from re import compile as re_compile
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from octodns.secret.environ import EnvironSecrets
@@ -103,6 +103,12 @@ class SourceZone:
     skipped: tuple[str, ...] = ()  # source ids not read (not YAML)
 
 
+class _Zones(NamedTuple):
+    conf: dict[str, Mapping[str, Any]]  # each zone's config, in octoDNS's order
+    dynamic: frozenset[str]  # those listed by a dynamic `*` entry
+    complete: bool  # False when a dynamic entry's sources could not be listed (not YAML)
+
+
 @dataclass
 class OctoConfig:
     """One octoDNS config file, read once."""
@@ -150,28 +156,27 @@ class OctoConfig:
         everywhere = pid in (manager.get("processors") or []) or pid in (
             manager.get("post_processors") or []
         )
-        zones, _, complete = self._zones
+        zones = self._zones
         mine = {
-            z for z, conf in zones.items() if everywhere or pid in (conf.get("processors") or [])
+            z
+            for z, conf in zones.conf.items()
+            if everywhere or pid in (conf.get("processors") or [])
         }
-        return ZoneMap(frozenset(zones), frozenset(mine), complete)
+        return ZoneMap(frozenset(zones.conf), frozenset(mine), zones.complete)
 
-    def zone_names(self, zmap: ZoneMap) -> list[str]:
-        """The zones in the order octoDNS validates them: the config's, dynamic ones
-        (listed in `zmap`) last."""
-        return [z for z in self._zones[0] if z in zmap.zones]
+    def zone_names(self) -> list[str]:
+        """The zones in the order octoDNS validates them: the config's, dynamic ones last."""
+        return list(self._zones.conf)
 
     def is_static(self, zone: str) -> bool:
         """Whether `zone` is named in the config (not listed by a dynamic `*` entry):
         octoDNS validates these in config order, dynamic ones after them in no fixed order."""
-        return zone in self._zones[0] and zone not in self._zones[1]
+        return zone in self._zones.conf and zone not in self._zones.dynamic
 
     @functools.cached_property
-    def _zones(self) -> tuple[dict[str, Mapping[str, Any]], set[str], bool]:
-        """Each zone's config in octoDNS's order (`Manager._preprocess_zones`): the
-        named ones, then each dynamic entry's listed zones not configured before it;
-        those dynamic ones; and False when a dynamic entry's sources could not be
-        listed (not YAML)."""
+    def _zones(self) -> _Zones:
+        """As octoDNS's `Manager._preprocess_zones`: the named zones, then each
+        dynamic entry's listed zones not configured before it."""
         entries = [
             (str(name), conf if isinstance(conf, Mapping) else {})
             for name, conf in self._mapping("zones").items()
@@ -188,7 +193,7 @@ class OctoConfig:
                 for zone in sorted(listed - set(out)):
                     out[zone] = conf
                     dynamic.add(zone)
-        return out, dynamic, complete
+        return _Zones(out, frozenset(dynamic), complete)
 
     def _list_zones(self, conf: Mapping[str, Any]) -> set[str] | None:
         """The zones a dynamic entry stands for; None when a source is not YAML."""
@@ -228,7 +233,7 @@ class OctoConfig:
         return SourceZone(result, tuple(skipped))
 
     def zone_conf(self, zone: str) -> Mapping[str, Any]:
-        return self._zones[0].get(zone, {})
+        return self._zones.conf.get(zone, {})
 
     def _yaml_provider(self, sid: str) -> Any:
         conf = self._mapping("providers").get(sid)

@@ -51,7 +51,7 @@ class MailAuthZoneValidator(ZoneValidator):
             return []
         out: list[ValidationReason] = []
         before = True
-        for other in config.zone_names(zones):
+        for other in config.zone_names():
             conf = config.zone_conf(other)
             if other == name:
                 before = False

@@ -59,7 +59,6 @@ class KeystoreKeys:
         # Each key is read and parsed once per run: the processor compiles every
         # policy twice (a dry compile in __init__, then the real one).
         self._loaded: dict[tuple[str, str], Any] = {}
-        self.generated: list[tuple[str, str]] = []
         if self.root is not None:
             self.check()
 
@@ -145,13 +144,11 @@ class KeystoreKeys:
                     store.check_passphrase()  # a wrong one fails now, not after generating
                 private = generate_private_key(key.algorithm, key.bits)
                 self._add_pending(domain, key.selector, private)
-                self.generated.append((domain, key.selector))
                 return private
             store = self.store(create=True)
             assert store is not None
             private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
             if created:
-                self.generated.append((domain, key.selector))
                 self.log.info(
                     "generated DKIM key %s (%s) for %s in %s",
                     key.selector,

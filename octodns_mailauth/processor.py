@@ -13,7 +13,6 @@ from octodns.processor.base import BaseProcessor
 from octodns.zone import Zone
 
 from .acknowledge import parse_ack
-from .catalog import CatalogError
 from .context import CompileResult
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
@@ -21,14 +20,12 @@ from .integration import merge
 from .integration.bulk import compile_all, fork_map
 from .integration.config import ProcessorSettings, load_config
 from .integration.inputs import CompileInputs
-from .integration.plan import check_plan
+from .integration.plan import check_plan, pending_in
 from .integration.run import PolicyRun
 from .integration.validator import MailAuthZoneValidator
-from .integration.zonemap import in_zone
 from .keysource import KeystoreKeys, PlaceholderKeys
 from .names import at_and_above, normalize
 from .policy.loader import LoadedPolicy, load_policy_dir
-from .records.dkim import key_name
 from .reports.settings import parse_reports_settings
 from .zoneview import ZoneView
 
@@ -125,7 +122,7 @@ class MailAuthProcessor(BaseProcessor):
             self.config = load_config(s.config_file) if s.config_file else None
             self.zones = self.config.zone_map(id) if self.config else None
             self.inputs.zones = self.zones
-        except (PolicyError, CatalogError, MailAuthError, KeyUnavailable) as e:
+        except (MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
         # Compile once without writing anything, so every policy error surfaces now.
         # The results are reused for each zone whose records agree with what they
@@ -230,11 +227,7 @@ class MailAuthProcessor(BaseProcessor):
         """octoDNS calls `process_plan`, which has the keys written when the plan is
         applied, only in `octodns-sync`; `octodns-dump` writes the zone without a
         plan, so a key generated for it would be published and never stored."""
-        fresh = sorted(
-            f"{sel} of {domain}"
-            for domain, sel in self.keys.pending_under(zone.name)
-            if in_zone(zone, key_name(sel, domain))
-        )
+        fresh = sorted(f"{sel} of {domain}" for domain, sel in pending_in(self.keys, zone))
         if fresh:
             self.log.warning(
                 "process_source_zone: new DKIM key(s) %s, generated in memory for %s: "

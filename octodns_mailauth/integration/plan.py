@@ -31,8 +31,7 @@ class MailAuthProcessor(Protocol):
 
     id: str
     keys: Any
-    dkim_state: Any
-    resolver: Any
+    inputs: Any
     policies: dict[str, Any]
     log: logging.Logger
 
@@ -139,14 +138,14 @@ def _write_keys_on_apply(proc: MailAuthProcessor, target: Any) -> None:
             writers.append(proc)
 
 
+def pending_in(keys: Any, zone: Any) -> set[tuple[str, str]]:
+    """The pending (domain, selector) keys whose record is in the octoDNS `zone`."""
+    return {(d, s) for d, s in keys.pending_under(zone.name) if in_zone(zone, key_name(s, d))}
+
+
 def _write_pending_keys(proc: MailAuthProcessor, zone: Any) -> None:
-    mine = {
-        (domain, sel)
-        for domain, sel in proc.keys.pending_under(zone.name)
-        if in_zone(zone, key_name(sel, domain))
-    }
     try:
-        written = proc.keys.commit(mine)
+        written = proc.keys.commit(pending_in(proc.keys, zone))
     except Exception as e:  # KeyUnavailable: say which run, never a traceback
         raise MailAuthProcessorError(f"{proc.id}: {e}") from None
     for domain, sel in written:

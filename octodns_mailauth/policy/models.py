@@ -12,7 +12,6 @@ import ipaddress
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -33,7 +32,6 @@ from .base import (
     empty_dict,
     empty_list,
     refuse_unknown_key,
-    typo_of_required,
 )
 from .dkim import DkimKey
 from .dmarc import DmarcPolicySettings
@@ -48,12 +46,12 @@ def _share(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return "every one" if network.prefixlen == 0 else f"1/{2**network.prefixlen}"
 
 
-class Sender(BaseModel):
+class Sender(_Strict):
     """Something that sends mail as this domain: a catalog provider, our own
     servers (ip4/ip6/a/mx), or both.  Provider parameters (`tenant`, ...) sit
     beside the other keys and are checked against the catalog entry."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)  # as _Strict
+    model_config = ConfigDict(extra="allow")
 
     name: str = Field(description="a short name for this sender, unique in the policy")
     provider: str | None = Field(
@@ -175,11 +173,6 @@ class Sender(BaseModel):
     def _dkim_list(cls, value: Any) -> Any:
         # `dkim: {selector: x}` for one key, a list for dual signing.
         return [value] if isinstance(value, dict) else value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _typo_of_required(cls, data: Any) -> Any:
-        return typo_of_required(cls, data)
 
     @model_validator(mode="after")
     def _own_keys(self) -> Sender:

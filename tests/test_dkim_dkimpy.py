@@ -23,8 +23,8 @@ from octodns_mailauth.dkim.keys import algorithm_of, generate_private_key, publi
 from octodns_mailauth.dkim.keystore import Keystore
 from octodns_mailauth.dkim.rotate import advance_rotation
 from octodns_mailauth.dkim.statefile import load_state
+from octodns_mailauth.errors import MailAuthProcessorError
 from octodns_mailauth.policy.loader import load_policy_dir
-from octodns_mailauth.processor import MailAuthProcessorError
 
 ENV = "OCTODNS_MAILAUTH_KEY_PASSPHRASE"
 CONFIG = "zones/config.yaml"

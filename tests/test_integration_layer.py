@@ -359,7 +359,6 @@ def test_octodns_dump_says_a_key_it_publishes_is_not_stored(
 def test_lenient_keeps_the_zones_own_record_and_warns(
     example: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from octodns_mailauth.processor import MailAuthProcessorError
 
     edit(
         "zones/config/example.com.yaml",
@@ -383,7 +382,6 @@ def test_lenient_keeps_the_zones_own_record_and_warns(
 
 
 def test_config_file_naming_another_config_is_an_error(example: Path) -> None:
-    from octodns_mailauth.processor import MailAuthProcessorError
 
     config = yaml.safe_load(Path(CONFIG).read_text())
     config["zones"]["example.org."] = {

@@ -21,7 +21,7 @@ from octodns.manager import Manager
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
-from octodns_mailauth.errors import PolicyError
+from octodns_mailauth.errors import MailAuthProcessorError, PolicyError
 from octodns_mailauth.findings import Severity
 from octodns_mailauth.mtasts import (
     pattern_matches,
@@ -31,7 +31,6 @@ from octodns_mailauth.mtasts import (
 )
 from octodns_mailauth.policy.dkim import DkimKey
 from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
-from octodns_mailauth.processor import MailAuthProcessorError
 
 PATH = "mail/example.com.yaml"
 ZONE_MX = {

@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from octodns.manager import Manager
 
-from octodns_mailauth.errors import PolicyError
+from octodns_mailauth.errors import MailAuthProcessorError, PolicyError
 from octodns_mailauth.policy.loader import parse_policy
-from octodns_mailauth.processor import MailAuthProcessorError
 
 CONFIG = "zones/config.yaml"
 BIN = Path(sys.executable).parent

@@ -16,7 +16,8 @@ from octodns.manager import Manager
 from octodns.record import Record
 
 from octodns_mailauth.dkim.statefile import load_state
-from octodns_mailauth.processor import MailAuthProcessor, MailAuthProcessorError
+from octodns_mailauth.errors import MailAuthProcessorError
+from octodns_mailauth.processor import MailAuthProcessor
 
 CONFIG = "zones/config.yaml"
 BIN = Path(sys.executable).parent

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from octodns.manager import Manager
 
-from octodns_mailauth.processor import MailAuthProcessorError
+from octodns_mailauth.errors import MailAuthProcessorError
 from octodns_mailauth.records import kind_of, txt_kind_matches
 from octodns_mailauth.records.dkim import key_name, split_key_name
 from octodns_mailauth.records.dmarc import parse_dmarc

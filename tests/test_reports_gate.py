@@ -293,7 +293,8 @@ def test_cli_explain_validate_suggest(month: Path, capsys: pytest.CaptureFixture
 
 
 def test_processor_reads_the_evidence(month: Path) -> None:
-    from octodns_mailauth.processor import MailAuthProcessor, MailAuthProcessorError
+    from octodns_mailauth.errors import MailAuthProcessorError
+    from octodns_mailauth.processor import MailAuthProcessor
 
     kwargs = {"policies": "zones/mail", "keys": "zones/.dkim", "generate_keys": True}
     proc = MailAuthProcessor("mailauth", **kwargs, reports={"db": "r.db"})

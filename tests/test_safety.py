@@ -15,8 +15,8 @@ from octodns.manager import Manager
 
 from octodns_mailauth.acknowledge import ACK_ENV, AckError, env_acks, parse_ack
 from octodns_mailauth.dkim.rotation import KeyStatus, RotatedKey, RotationState
+from octodns_mailauth.errors import MailAuthProcessorError
 from octodns_mailauth.integration.guard import PlanChange, review
-from octodns_mailauth.processor import MailAuthProcessorError
 
 CONFIG = "zones/config-yaml.yaml"
 ED_P = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="

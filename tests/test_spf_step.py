@@ -319,7 +319,7 @@ def test_octodns_sync_fails_past_ten_and_passes_flattened(example: Path) -> None
     import yaml
     from octodns.manager import Manager
 
-    from octodns_mailauth.processor import MailAuthProcessorError
+    from octodns_mailauth.errors import MailAuthProcessorError
 
     lock_path = example / "zones" / "mail" / "spf-lock.json"
     lock = SpfLock.load(lock_path)

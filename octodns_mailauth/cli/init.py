@@ -25,7 +25,7 @@ from ..context import CompileResult
 from ..errors import PolicyError
 from ..findings import Severity
 from ..integration.merge import plan
-from ..names import normalize
+from ..names import normalize, relative_to
 from ..policy.loader import parse_policy
 from ..records import txt_kind_matches
 from ..records.dkim import key_name, split_key_name
@@ -350,9 +350,8 @@ def _owned(adoption: Any, published: Published, edits: Any) -> None:
 
 def _locate(owned: list[Any], published: Published) -> list[tuple[Any, str | None]]:
     out = []
-    zone = published.zone or ""
     for item in owned:
-        relative = "" if item.name == zone else item.name[: -len(zone) - 1]
+        relative = relative_to(item.name, published.zone or "")
         where = None
         for record in published.records:
             if record.name == relative and record._type == item.type:
@@ -370,7 +369,6 @@ def _plan_removal(
     located: list[tuple[Any, str | None]], published: Published
 ) -> list[tuple[str, str, list[Any]]]:
     """(file, its new text, the removals) for each zone file; every file checked."""
-    zone = published.zone or ""
     by_file: dict[str, list[Removal]] = {}
     for item, where in located:
         if where is None:
@@ -378,7 +376,7 @@ def _plan_removal(
                 f"{item.name} {item.type}: cannot tell which zone file holds it; nothing written"
             )
         path = where.rsplit(":", 1)[0]
-        relative = "" if item.name == zone else item.name[: -len(zone) - 1]
+        relative = relative_to(item.name, published.zone or "")
         by_file.setdefault(path, []).append(Removal(relative, item.type, item.value))
     return [
         (path, remove_values(Path(path), removals), removals) for path, removals in by_file.items()

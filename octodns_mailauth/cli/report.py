@@ -16,7 +16,7 @@ from typing import Any
 from ..context import CompileResult
 from ..dns.lockfile import REFRESH_COMMAND
 from ..findings import Finding, Severity
-from ..outcome import AlignmentRow, GateReport, Verdict
+from ..outcome import AlignmentRow, GateReport, StageReport, Verdict
 from ..policy.loader import LoadedPolicy
 from .render import md_table, spf_tree_lines, table
 
@@ -29,23 +29,16 @@ class DomainReport:
     spf_total: int | None = None  # None: not counted (includes not followed)
     spf_per_sender: dict[str, int] = field(default_factory=dict)
     spf_note: str | None = None
-    alignment: list[AlignmentRow] = field(default_factory=list)
-    stage: str = ""  # set by build(), from the DMARC step's stage report
-    next_stage: str | None = None
-    blockers: list[str] = field(default_factory=list)
-    evidence: GateReport | None = None  # what the DMARC reports say
 
 
 def build(lp: LoadedPolicy, result: CompileResult) -> DomainReport:
-    details = result.details
-    report = DomainReport(lp.domain, result, alignment=list(details.alignment))
+    report = DomainReport(lp.domain, result)
     _spf(report, result)
-    stage = details.dmarc_stage
-    report.stage = stage.stage + (" (testing, t=y)" if stage.testing else "")
-    report.next_stage = stage.next
-    report.blockers = list(stage.blockers)
-    report.evidence = details.evidence
     return report
+
+
+def _stage(stage: StageReport) -> str:
+    return stage.stage + (" (testing, t=y)" if stage.testing else "")
 
 
 # --- SPF ---------------------------------------------------------------------------------
@@ -117,6 +110,7 @@ def alignment_markdown(rows: list[AlignmentRow]) -> str:
 
 
 def text(report: DomainReport) -> str:
+    stage, evidence = report.result.details.dmarc_stage, report.result.details.evidence
     out = [f"{report.domain}", ""]
     out.append("SPF lookups (RFC 7208 §4.6.4: at most 10)")
     out += ["  " + line for line in report.spf_lines] or ["  (none)"]
@@ -127,40 +121,37 @@ def text(report: DomainReport) -> str:
     if report.spf_note:
         out.append(f"  note: {report.spf_note}")
     out += ["", "DMARC alignment (RFC 7489 §3.1, RFC 9989 §4.4)"]
-    out += ["  " + line for line in alignment_table(report.alignment).splitlines()]
-    out += ["", f"DMARC stage: {report.stage}"]
-    if report.next_stage:
-        if report.blockers:
-            out.append(f"  before {report.next_stage}, fix:")
-            out += [f"  - {b}" for b in report.blockers]
+    out += ["  " + line for line in alignment_table(report.result.details.alignment).splitlines()]
+    out += ["", f"DMARC stage: {_stage(stage)}"]
+    if stage.next:
+        if stage.blockers:
+            out.append(f"  before {stage.next}, fix:")
+            out += [f"  - {b}" for b in stage.blockers]
+        elif _no_evidence(evidence):
+            out.append(
+                f"  no declared sender blocks {stage.next}; without report evidence, mail "
+                "from undeclared sources is unknown"
+            )
         else:
-            out.append(f"  {_clear(report)}")
-    elif report.blockers:
+            out.append(f"  nothing blocks {stage.next}")
+    elif stage.blockers:
         out.append("  enforced, but:")
-        out += [f"  - {b}" for b in report.blockers]
+        out += [f"  - {b}" for b in stage.blockers]
     else:
         out.append("  fully enforced")
-    if report.evidence is not None:
-        out.append(f"  evidence: {report.evidence.summary()}")
+    if evidence is not None:
+        out.append(f"  evidence: {evidence.summary()}")
     return "\n".join(out)
 
 
-def _no_evidence(report: DomainReport) -> bool:
-    return report.evidence is None or report.evidence.state in ("unconfigured", "empty")
-
-
-def _clear(report: DomainReport) -> str:
-    """No blockers: "nothing blocks" only when the reports say so too."""
-    if _no_evidence(report):
-        return (
-            f"no declared sender blocks {report.next_stage}; without report evidence, mail "
-            "from undeclared sources is unknown"
-        )
-    return f"nothing blocks {report.next_stage}"
+def _no_evidence(evidence: GateReport | None) -> bool:
+    """ "Nothing blocks" only when the reports say so too."""
+    return evidence is None or evidence.state in ("unconfigured", "empty")
 
 
 def markdown(report: DomainReport) -> str:
     r = report.result
+    stage, evidence = r.details.dmarc_stage, r.details.evidence
     out = [f"### {report.domain}", ""]
     shown = [f for f in r.findings if f.severity is not Severity.INFO]
     if shown:
@@ -193,26 +184,26 @@ def markdown(report: DomainReport) -> str:
         out += [f"_{report.spf_note}_", ""]
     out.append("**DMARC alignment**")
     out.append("")
-    out.append(alignment_markdown(report.alignment))
+    out.append(alignment_markdown(r.details.alignment))
     out.append("")
-    if report.next_stage:
+    if stage.next:
         state = (
-            "blocked by: " + "; ".join(report.blockers)
-            if report.blockers
+            "blocked by: " + "; ".join(stage.blockers)
+            if stage.blockers
             else "no declared sender blocks it, but there is no report evidence"
-            if _no_evidence(report)
+            if _no_evidence(evidence)
             else "nothing blocks it"
         )
-        out.append(f"**DMARC stage:** {report.stage}; next: {report.next_stage}: {state}")
-    elif report.blockers:
+        out.append(f"**DMARC stage:** {_stage(stage)}; next: {stage.next}: {state}")
+    elif stage.blockers:
         out.append(
-            f"**DMARC stage:** {report.stage} (enforced, but: {'; '.join(report.blockers)})"
+            f"**DMARC stage:** {_stage(stage)} (enforced, but: {'; '.join(stage.blockers)})"
         )
     else:
-        out.append(f"**DMARC stage:** {report.stage} (fully enforced)")
+        out.append(f"**DMARC stage:** {_stage(stage)} (fully enforced)")
     out.append("")
-    if report.evidence is not None:
-        out += [f"**Report evidence:** {report.evidence.summary()}", ""]
+    if evidence is not None:
+        out += [f"**Report evidence:** {evidence.summary()}", ""]
     return "\n".join(out)
 
 

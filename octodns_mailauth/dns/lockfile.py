@@ -262,6 +262,7 @@ class RecordingResolver(Resolver):
     def __init__(self, inner: Resolver) -> None:
         self.inner = inner
         self.source = inner.source
+        self.offline = inner.offline  # a recording of the lock is offline too
         self.answers: dict[tuple[str, str], list[str]] = {}
         self.nxdomain: set[str] = set()
         self.failures: list[DnsError] = []

@@ -265,24 +265,12 @@ def _widened(old: SpfLock, new: SpfLock) -> list[str]:
     return out
 
 
-class _Asking(LockResolver):
-    """A resolver over the old lock that notes every (name, type) asked."""
-
-    def __init__(self, lock: SpfLock) -> None:
-        super().__init__(lock)
-        self.asked: set[tuple[str, str]] = set()
-
-    def query(self, name: str, rdtype: str) -> list[str]:
-        self.asked.add((normalize(name), rdtype.upper()))
-        return super().query(name, rdtype)
-
-
 def _keep_old_subtrees(old: SpfLock, new: SpfLock, failed: list[tuple[str, str]]) -> set[str]:
     """Copy into `new` the old answers for every failed (name, type) and, for a
     failed TXT, for everything the old record there led to (its includes,
     their a/mx/exists targets...), unless the new walk answered it itself.
     Returns the names whose old answers were kept."""
-    asking = _Asking(old)
+    asking = RecordingResolver(LockResolver(old))  # notes every (name, type) asked
     for name, rdtype in failed:
         asking.asked.add((name, rdtype))
         if rdtype == "TXT" and name in old.entries:

@@ -62,14 +62,14 @@ def _parked(ctx: CompileContext) -> None:
         settings = (
             ("policy", dmarc.policy),
             ("subdomain_policy", dmarc.subdomain_policy),
-            ("nonexistent_policy", getattr(dmarc, "nonexistent_policy", None)),
+            ("nonexistent_policy", dmarc.nonexistent_policy),
         )
         weaker = [
             f"{key} is {value.value}"
             for key, value in settings
             if value is not None and value is not DmarcPolicy.reject
         ]
-        if getattr(dmarc, "testing", False):
+        if dmarc.testing:
             weaker.append("testing is true (t=y applies reject as quarantine)")
         if weaker:
             ctx.find(

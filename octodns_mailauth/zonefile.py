@@ -40,15 +40,13 @@ class ZoneFileTarget(ZoneFileProvider):  # type: ignore[misc]
         )
 
     def _load_zone_file(self, zone_name: str, target: bool) -> Any:
-        if target and not self._exists(zone_name):
+        path = join(self.directory, f"{zone_name[:-1]}{self.file_extension}")
+        if target and not exists(path):
             return None
         return super()._load_zone_file(zone_name, False)
 
     def zone_exists(self, zone: Any, target: bool = False) -> bool:
         return bool(super().zone_exists(zone, False))
-
-    def _exists(self, zone_name: str) -> bool:
-        return exists(join(self.directory, f"{zone_name[:-1]}{self.file_extension}"))
 
     def _apply(self, plan: Any) -> Any:
         # The parent writes only `plan.changes`; hand it every desired record.

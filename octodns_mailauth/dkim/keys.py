@@ -189,22 +189,15 @@ def public_key_from_b64(algorithm: Algorithm, p: str) -> PublicKey:
                 f"got {len(raw)}"
             )
         return ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    for loader in (serialization.load_der_public_key, _load_pkcs1_public):
-        try:
-            pub = loader(raw)
-        except (ValueError, UnsupportedAlgorithm):
-            continue
-        if isinstance(pub, rsa.RSAPublicKey):
-            return pub
+    try:  # SubjectPublicKeyInfo, or else a bare PKCS#1 RSAPublicKey
+        pub = serialization.load_der_public_key(raw)
+    except (ValueError, UnsupportedAlgorithm):
+        raise DkimKeyError(
+            "p= is not a DER RSA public key (SubjectPublicKeyInfo or PKCS#1)"
+        ) from None
+    if not isinstance(pub, rsa.RSAPublicKey):
         raise DkimKeyError("p= holds a public key that is not RSA, but k= says rsa")
-    raise DkimKeyError("p= is not a DER RSA public key (SubjectPublicKeyInfo or PKCS#1)")
-
-
-def _load_pkcs1_public(raw: bytes) -> object:
-    # cryptography reads bare PKCS#1 only from PEM; wrap the DER so both forms decode.
-    body = base64.encodebytes(raw).decode("ascii")
-    pem = f"-----BEGIN RSA PUBLIC KEY-----\n{body}-----END RSA PUBLIC KEY-----\n"
-    return serialization.load_pem_public_key(pem.encode("ascii"))
+    return pub
 
 
 def public_key_matches(private_key: PrivateKey, p_b64: str) -> bool:

@@ -62,11 +62,11 @@ def _row(
     sender = ctx.lp.policy.senders[facts.index]
     domains = list(dict.fromkeys(normalize(d) for d in facts.dkim_domains))
     note = None
-    default_d = _default_d(ctx, facts)
+    default_d = _default_d(facts)
     if default_d is not None:
         entry = facts.provider
         assert entry is not None
-        if _custom_d(ctx, facts) in domains:
+        if _custom_d(facts) in domains:
             note = (
                 f"{entry.name} signs as {default_d} until it has verified the DKIM records "
                 f"for {ctx.domain} and signing with them is on (some providers need it "
@@ -116,14 +116,14 @@ def _render(template: str, values: dict[str, object] | None) -> str | None:
         return None
 
 
-def _default_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
+def _default_d(facts: SenderFacts) -> str | None:
     entry = facts.provider
     if entry is None or entry.dkim is None or entry.dkim.default_d is None:
         return None
     return _render(entry.dkim.default_d, facts.params)
 
 
-def _custom_d(ctx: CompileContext, facts: SenderFacts) -> str | None:
+def _custom_d(facts: SenderFacts) -> str | None:
     entry = facts.provider
     if entry is None or entry.dkim is None:
         return None
@@ -265,7 +265,7 @@ def _ed25519_only(ctx: CompileContext, facts: SenderFacts) -> bool:
     if algorithms != {"ed25519"}:
         return False
     vendor = facts.delegated_d or (
-        _custom_d(ctx, facts) if facts.provider and facts.provider.dkim else None
+        _custom_d(facts) if facts.provider and facts.provider.dkim else None
     )
     return vendor is None or vendor in facts.unverified_dkim or vendor not in facts.dkim_domains
 

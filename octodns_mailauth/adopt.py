@@ -106,11 +106,8 @@ def _regex(
             literal += len(re.sub(r"[^A-Za-z0-9]", "", lit))
         if name is None:
             continue
-        if name == "domain":
-            out.append(re.escape(domain))
-            continue
-        if name == "domain_dashed":
-            out.append(re.escape(domain.replace(".", "-")))
+        if name in ("domain", "domain_dashed"):
+            out.append(re.escape(domain if name == "domain" else domain.replace(".", "-")))
             continue
         pname = foreach if name == "item" and foreach else name
         param = entry.params.get(pname)
@@ -140,8 +137,7 @@ def _regex(
 def _templates(catalog: Catalog, domain: str) -> list[_Template]:
     out: list[_Template] = []
     for entry_id in catalog.ids():
-        entry = catalog.get(entry_id)
-        assert entry is not None
+        entry = catalog.entries[entry_id]
         groups = [g for g in (entry.dkim, entry.return_path) if g is not None]
         groups += entry.records
         for group in groups:
@@ -383,7 +379,9 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
         if tag in tags:
             dmarc[key] = tags[tag].lower()
     if "policy" not in dmarc:
-        return None if out.blocked("dmarc") else _no_p(out, record)
+        if not out.blocked("dmarc"):
+            out.unexpressed.append(Unexpressed(record, "no p= tag", "dmarc"))
+        return None
     if dmarc.get("subdomain_policy") == dmarc["policy"]:
         del dmarc["subdomain_policy"]  # the default: sp= falls back to p=
     if "psd" in tags and tags["psd"].lower() in ("y", "n"):
@@ -425,17 +423,9 @@ def _adopt_dmarc(out: Adoption, record: str) -> dict[str, Any] | None:
     if legacy:
         dmarc["legacy"] = legacy
     for tag in tags:
-        if tag not in KNOWN_TAGS:
-            if tag not in defaults:
-                out.notes.append(f"DMARC tag {tag}= is unknown to receivers: dropped")
-    if out.blocked("dmarc"):
-        return None
-    return dmarc
-
-
-def _no_p(out: Adoption, record: str) -> None:
-    out.unexpressed.append(Unexpressed(record, "no p= tag", "dmarc"))
-    return None
+        if tag not in KNOWN_TAGS and tag not in defaults:
+            out.notes.append(f"DMARC tag {tag}= is unknown to receivers: dropped")
+    return None if out.blocked("dmarc") else dmarc
 
 
 # --- DKIM keys ---------------------------------------------------------------------------
@@ -511,8 +501,8 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     out = Adoption(domain)
     includes_by_target: dict[str, Entry] = {}
     for entry_id in catalog.ids():
-        entry = catalog.get(entry_id)
-        if entry is not None and entry.spf_include:
+        entry = catalog.entries[entry_id]
+        if entry.spf_include:
             includes_by_target.setdefault(normalize(entry.spf_include), entry)
 
     own: dict[str, Any] = {}
@@ -549,8 +539,7 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
     params, vendor_records, notes = _match_vendors(view, catalog, domain, set(vendors))
     out.notes.extend(notes)
     for entry_id in params:
-        entry = catalog.get(entry_id)
-        assert entry is not None
+        entry = catalog.entries[entry_id]
         if entry.spf_include and entry_id not in spf_vendors:
             # Its records show, but the published SPF does not name it: as a provider
             # it would add include:<its include>, authorising hosts that are not now.
@@ -570,8 +559,7 @@ def adopt(domain: str, view: ZoneView, catalog: Catalog) -> Adoption:
             vendors.append(entry_id)
     senders: list[dict[str, Any]] = []
     for entry_id in vendors:
-        entry = catalog.get(entry_id)
-        assert entry is not None
+        entry = catalog.entries[entry_id]
         given = _non_default(entry, domain, params.get(entry_id, {}))
         _values, problems = resolve_params(entry, domain, given)
         if problems:

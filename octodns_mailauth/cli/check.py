@@ -65,38 +65,17 @@ def compare(
         wanted_values = list(want.values)
         if want.type == "CNAME":
             wanted_values = [v.lower() for v in wanted_values]
-        if alias is not None:
-            out.append(
-                Drift(
-                    "different",
-                    want.name,
-                    want.type,
-                    wanted_values,
-                    [f"CNAME {alias}"],
-                    want.owner,
-                    "the name is an alias",
-                )
-            )
-            continue
+        note = ""
         if want.type == "TXT" and want.kind:
             mine = [v for v in published if txt_kind_matches(want.kind, v)]
         else:
             mine = published
-        if want.name in unverifiable:
+        if alias is not None:
+            status, mine, note = "different", [f"CNAME {alias}"], "the name is an alias"
+        elif want.name in unverifiable:
             status = "unverified" if mine else "missing"
-            out.append(
-                Drift(
-                    status,
-                    want.name,
-                    want.type,
-                    wanted_values,
-                    mine,
-                    want.owner,
-                    "no key in the keystore to compare p= with" if mine else "",
-                )
-            )
-            continue
-        if not mine:
+            note = "no key in the keystore to compare p= with" if mine else ""
+        elif not mine:
             status = "missing"
         elif sorted(mine) == sorted(wanted_values):
             status = "ok"
@@ -108,7 +87,7 @@ def compare(
             mine = [v for v in mine if v not in wanted_values]
         else:
             status = "different"
-        out.append(Drift(status, want.name, want.type, wanted_values, mine, want.owner))
+        out.append(Drift(status, want.name, want.type, wanted_values, mine, want.owner, note))
     return out
 
 

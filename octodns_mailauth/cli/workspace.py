@@ -83,7 +83,9 @@ class Workspace:
         `process_source_zone` passes), so zone-dependent checks and the SPF
         split run here too."""
         if zone is None:
-            zone = self.zone_view_for(lp.domain)
+            source = self.source_zone(self.zone_for(lp.domain))
+            # Nothing in the zone is ours yet.
+            zone = None if source is None else zone_view(source.zone, lambda record: False)
         return self.inputs.compile(lp, zone)
 
     def source_zone(self, zone: str) -> Any:
@@ -98,12 +100,6 @@ class Workspace:
             except ConfigError as e:
                 raise UsageError(str(e)) from None
         return self._source_zones[zone]
-
-    def zone_view_for(self, domain: str) -> Any:
-        source = self.source_zone(self.zone_for(domain))
-        if source is None:
-            return None
-        return zone_view(source.zone, lambda record: False)  # nothing in it is ours yet
 
     def processor_zones(self) -> list[str]:
         """The configured zones that run our processor (per zone or manager-wide)."""

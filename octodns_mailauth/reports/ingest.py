@@ -136,11 +136,9 @@ def _read_entry(
 ) -> Iterator[Item | Any]:
     if isinstance(entry, Refused):
         yield entry
-    elif prepare is None:
-        yield from read_file(entry, known)
-    else:
-        for item in read_file(entry, known):
-            yield prepare(item) if isinstance(item, AggregateReport | TlsReport) else item
+        return
+    for item in read_file(entry, known):
+        yield prepare(item) if prepare and isinstance(item, AggregateReport | TlsReport) else item
 
 
 # A worker process's copy of read_paths' `known` and `prepare`, sent once at its start.

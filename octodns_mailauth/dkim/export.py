@@ -50,27 +50,21 @@ def active_signing_keys(
     out = []
     errors: list[Finding] = []
     for lp in policies:
-        for s, sender in enumerate(lp.policy.senders):
-            for k, key in enumerate(sender.dkim):
-                where = lp.location("senders", s, "dkim", k)
-                if key.selector is not None:
-                    try:
-                        present = keystore.exists(lp.domain, key.selector)
-                    except KeystoreError as e:
-                        errors.append(_error(str(e), where))
-                        continue
-                    if present:
-                        found = (key.selector, key.algorithm, key.bits)
-                        out.append(
-                            _signing(lp.domain, sender.name, found, keystore, where, errors)
-                        )
+        for sender, key, where in lp.dkim_keys():
+            if key.selector is not None:
+                try:
+                    present = keystore.exists(lp.domain, key.selector)
+                except KeystoreError as e:
+                    errors.append(_error(str(e), where))
                     continue
-                for rk in state.for_prefix(lp.domain, key.prefix or ""):
-                    if rk.status is KeyStatus.ACTIVE:
-                        found = (rk.selector, rk.algorithm, rk.bits)
-                        out.append(
-                            _signing(lp.domain, sender.name, found, keystore, where, errors)
-                        )
+                if present:
+                    found = (key.selector, key.algorithm, key.bits)
+                    out.append(_signing(lp.domain, sender.name, found, keystore, where, errors))
+                continue
+            for rk in state.for_prefix(lp.domain, key.prefix or ""):
+                if rk.status is KeyStatus.ACTIVE:
+                    found = (rk.selector, rk.algorithm, rk.bits)
+                    out.append(_signing(lp.domain, sender.name, found, keystore, where, errors))
     if errors:
         raise PolicyError(errors, "DKIM export refused, nothing written")
     return sorted(out, key=lambda k: (k.domain, k.sender, k.algorithm, k.selector))

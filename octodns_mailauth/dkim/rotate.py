@@ -65,17 +65,13 @@ class RotateReport:
         return out
 
 
-def rotating_entries(
-    policies: Iterable[LoadedPolicy],
-) -> list[tuple[LoadedPolicy, str, RotationConfig, Location]]:
-    out = []
-    for lp in policies:
-        for s, sender in enumerate(lp.policy.senders):
-            for k, key in enumerate(sender.dkim):
-                if key.rotate is not None:
-                    config = RotationConfig.from_policy(lp.domain, key, lp.policy.ttl)
-                    out.append((lp, sender.name, config, lp.location("senders", s, "dkim", k)))
-    return out
+def rotating_entries(policies: Iterable[LoadedPolicy]) -> list[tuple[RotationConfig, Location]]:
+    return [
+        (RotationConfig.from_policy(lp.domain, key, lp.policy.ttl), where)
+        for lp in policies
+        for _sender, key, where in lp.dkim_keys()
+        if key.rotate is not None
+    ]
 
 
 def advance_rotation(
@@ -101,7 +97,7 @@ def advance_rotation(
     policies = list(policies)
     entries = rotating_entries(policies)
     errors: list[Finding] = []
-    for _lp, _sender, config, where in entries:
+    for config, where in entries:
         errors += config.findings(where)
     if not path.parent.is_dir():
         errors.append(
@@ -152,7 +148,7 @@ def advance_rotation(
         applied: list[Action] = []
         switched: list[tuple[str, str | None, str]] = []
         new_state = state
-        for _lp, _sender, config, _where in entries:
+        for config, _where in entries:
             keys = state.for_prefix(config.domain, config.prefix)
 
             def taken(selector: str, domain: str = config.domain) -> bool:
@@ -181,7 +177,7 @@ def advance_rotation(
     upcoming = sorted(
         (
             a
-            for _lp, _s, config, _w in entries
+            for config, _where in entries
             for a in plan_rotation(
                 config, new_state.for_prefix(config.domain, config.prefix), now
             ).actions
@@ -202,14 +198,14 @@ _ROTATED = re.compile(r"(?P<prefix>.+)-\d{8}[b-z]?-(?:ed|rsa)\Z")
 
 def _check_no_lost_keys(
     state: RotationState,
-    entries: list[tuple[LoadedPolicy, str, RotationConfig, Location]],
+    entries: list[tuple[RotationConfig, Location]],
     keystore: Keystore,
 ) -> list[Finding]:
     """A prefix with rotated keys in the keystore but none in the state: the state
     was lost (deleted, emptied, cut short).  Starting over would publish a fresh key
     and drop the selector the MTA signs with; restore the file instead."""
     errors = []
-    for _lp, _sender, config, where in entries:
+    for config, where in entries:
         if state.for_prefix(config.domain, config.prefix):
             continue
         try:
@@ -283,15 +279,10 @@ def keygen(policies: Iterable[LoadedPolicy], keystore: Keystore) -> list[tuple[s
     A selector with `public_key:` is checked, not generated (its key lives elsewhere)."""
     out = []
     errors: list[Finding] = []
-    todo = []
-    for lp in policies:
-        for s, sender in enumerate(lp.policy.senders):
-            for k, key in enumerate(sender.dkim):
-                if key.selector is None:
-                    continue
-                todo.append((lp, key, lp.location("senders", s, "dkim", k)))
+    todo = [(lp, key, where) for lp in policies for _s, key, where in lp.dkim_keys()]
     for lp, key, where in todo:
-        assert key.selector is not None
+        if key.selector is None:
+            continue
         try:
             if key.public_key and not keystore.exists(lp.domain, key.selector):
                 continue

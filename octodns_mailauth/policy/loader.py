@@ -8,7 +8,7 @@ the compile step, which reports them as findings with the same locations.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,12 @@ class LoadedPolicy:
 
     def location(self, *path: str | int) -> Location:
         return Location(self.path, self.lines.line_for(tuple(path)), key_path(path))
+
+    def dkim_keys(self) -> Iterator[tuple[Sender, DkimKey, Location]]:
+        """Every sender's `dkim:` entries, each with where it is written."""
+        for s, sender in enumerate(self.policy.senders):
+            for k, key in enumerate(sender.dkim):
+                yield sender, key, self.location("senders", s, "dkim", k)
 
 
 def key_path(path: KeyPath) -> str:

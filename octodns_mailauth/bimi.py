@@ -146,8 +146,7 @@ def _check_dmarc(ctx: CompileContext) -> bool:
             code="bimi-dmarc-not-enforced",
         )
         return False
-    p = dmarc.policy or DmarcPolicy.none
-    sub = dmarc.subdomain_policy or p
+    p, sub = dmarc.p, dmarc.sp
     weak = [
         f"{label} is {value.value}"
         for label, value in (("policy", p), ("subdomain_policy", sub))
@@ -155,7 +154,7 @@ def _check_dmarc(ctx: CompileContext) -> bool:
     ]
     key = "policy" if p is DmarcPolicy.none else "subdomain_policy"
     # RFC 9989 §4.7: t=y applies quarantine as none, so it is not enforcement.
-    if not weak and getattr(dmarc, "testing", False) and DmarcPolicy.quarantine in (p, sub):
+    if not weak and dmarc.testing and DmarcPolicy.quarantine in (p, sub):
         weak, key = ["testing is true, which applies quarantine as none (t=y)"], "testing"
     if weak:
         if key == "testing":

@@ -273,7 +273,7 @@ def main() -> int:
             return value, time.perf_counter() - start
 
         def from_lock() -> Any:
-            return rw.ours(domains, LockResolver(SpfLock.load(path)), workers=1)
+            return rw.ours(domains, LockResolver(SpfLock.load(path)))
 
         with tmp:
             for round_ in range(repeat):

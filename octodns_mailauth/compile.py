@@ -34,6 +34,7 @@ from .zoneview import ZoneReads, ZoneView
 
 if TYPE_CHECKING:
     from .reports.store import EvidenceInput
+    from .spf.lookups import SubtreeMemo
 
 Step = Callable[[CompileContext], None]
 
@@ -66,11 +67,16 @@ def compile_policy(
     now: datetime | None = None,
     dkim_state: Any = None,
     evidence: EvidenceInput | None = None,
+    spf_memo: SubtreeMemo | None = None,
 ) -> CompileResult:
     """Compile one policy.  `zone` is the zone's own records (for checks that
     depend on them), `now` the time rotation and lock staleness are judged at,
     `dkim_state` the committed DKIM rotation state (dkim/rotation.py), `evidence`
-    the DMARC report evidence for this domain (reports/gate.py)."""
+    the DMARC report evidence for this domain (reports/gate.py).  `spf_memo`
+    shares SPF include subtrees between compiles over one resolver whose
+    results only say what was asked (walk_dns): a subtree reused from it asks
+    the resolver nothing, so findings about what the resolver lacked would be
+    missing from this compile's result."""
     ctx = CompileContext(
         lp,
         catalog,
@@ -81,6 +87,7 @@ def compile_policy(
         now=now or datetime.now(timezone.utc),
         dkim_state=dkim_state,
         evidence=evidence,
+        spf_memo=spf_memo,
     )
     for step in STEPS:
         step(ctx)
@@ -98,10 +105,16 @@ def walk_dns(
 ) -> set[str]:
     """Compile every policy through `resolver`, concurrently, for what the policies ask
     of DNS (`spf refresh` records it: the SPF step walks every include tree).  Returns
-    the policies' own domains."""
+    the policies' own domains.  The SPF analyses share one memo: a vendor's include
+    tree is asked once whatever asks it, and walked once, not once per policy."""
     policies = list(policies)
+    memo: SubtreeMemo = {}
+
+    def walk(lp: LoadedPolicy) -> None:
+        compile_policy(lp, catalog, _NoKeys(), resolver, spf_memo=memo)
+
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="walk") as pool:
-        list(pool.map(lambda lp: compile_policy(lp, catalog, _NoKeys(), resolver), policies))
+        list(pool.map(walk, policies))
     return {lp.domain for lp in policies}
 
 

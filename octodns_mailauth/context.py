@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog, Entry
 from .dns.resolver import Resolver
@@ -20,6 +20,9 @@ from .policy.dkim import DkimKey
 from .policy.loader import LoadedPolicy
 from .records.base import DesiredRecord
 from .zoneview import ZoneReads
+
+if TYPE_CHECKING:
+    from .spf.lookups import SubtreeMemo
 
 
 class KeySource(Protocol):
@@ -102,6 +105,8 @@ class CompileContext:
     now: datetime
     dkim_state: Any = None
     evidence: Any = None  # reports.gate.EvidenceInput: DMARC report evidence, if configured
+    # SPF subtrees shared with the other compiles over the same resolver (walk_dns).
+    spf_memo: SubtreeMemo | None = None
     spf_terms: list[SpfTerm] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,8 @@
 """The real-world SPF data set (tests/data/realworld, CC BY-SA 4.0, see NOTICE.txt)
 served from a PowerDNS server, and both analysers run over it.
 
-Shared by tests/test_spf_realworld.py and bench/bench_spf.py.
+Shared by tests/test_spf_realworld.py and bench/bench_spf.py.  Both resolve it
+live as `octodns-mailauth lock refresh` does, over `policies()`.
 
 What is served: the 483 surveyed domains' TXT (SPF) records and the 309 include
 targets' records, as published on 2023-10-04.  The survey has no address data, so
@@ -103,11 +104,33 @@ def our_verdict(domain: str, tree: Any) -> Verdict:
     return Verdict(domain, verdict, tree.total, tree.void_total, "; ".join(errors + temp) or None)
 
 
-def ours(domains: Iterable[str], resolver: Any, workers: int = 16) -> dict[str, Verdict]:
-    from octodns_mailauth.spf.lookups import analyze_many
+def ours(domains: Iterable[str], resolver: Any) -> dict[str, Verdict]:
+    """Each domain's published record analysed through `resolver`, one after the
+    other, sharing include subtrees (the answers are the same throughout)."""
+    from octodns_mailauth.spf.lookups import SubtreeMemo, analyze
 
-    trees = analyze_many(domains, resolver, workers=workers)
-    return {d: our_verdict(d, t) for d, t in trees.items()}
+    memo: SubtreeMemo = {}
+    return {d: our_verdict(d, analyze(d, resolver, memo=memo)) for d in domains}
+
+
+POLICY_ZONE = "policies.example"
+
+
+def policies(domains: Iterable[str]) -> list[Any]:
+    """One policy per surveyed domain, whose one sender includes that domain, so
+    `lock refresh` over them walks each surveyed record's whole tree, below a
+    record of its own (`v=spf1 include:<domain> -all`).  The policies' domains
+    (p<n>.policies.example) are their own: never asked, never in the lock."""
+    from octodns_mailauth.policy.loader import parse_policy
+
+    return [
+        parse_policy(
+            f"senders:\n  - {{name: surveyed, include: [{domain}]}}\n",
+            f"mail/p{i}.{POLICY_ZONE}.yaml",
+            f"p{i}.{POLICY_ZONE}",
+        )
+        for i, domain in enumerate(domains)
+    ]
 
 
 class CountingResolver(dns.resolver.Resolver):

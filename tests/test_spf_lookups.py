@@ -10,7 +10,7 @@ from static_resolver import StaticResolver
 from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.findings import Severity
-from octodns_mailauth.spf.lookups import LookupTree, analyze, analyze_many
+from octodns_mailauth.spf.lookups import LookupTree, SubtreeMemo, analyze
 
 A = ["192.0.2.1"]
 
@@ -294,7 +294,7 @@ def test_findings() -> None:
 
 
 def test_shared_subtrees_are_the_trees_a_fresh_walk_builds() -> None:
-    """analyze_many walks a subtree reached from many roots once and shares it;
+    """A memo walks a subtree reached from many roots once and shares it;
     every tree must still be exactly what analysing that root alone gives, also
     where a loop runs through the subtree or the walk cap cuts it short."""
     leaves = {f"leaf{i}.example": "v=spf1 ip4:192.0.2.1 -all" for i in range(30)}
@@ -319,7 +319,8 @@ def test_shared_subtrees_are_the_trees_a_fresh_walk_builds() -> None:
     roots = ["a.example", "b.example", "c.example", "self.example", "back.example"]
     roots += ["cap.example", "wide2.example", "loop1.example"]
     res = zone(records)
-    shared = analyze_many(roots, res, workers=1)
+    memo: SubtreeMemo = {}
+    shared = {root: analyze(root, res, memo=memo) for root in roots}
     for root in roots:
         alone = analyze(root, res)
         got = shared[root]
@@ -351,3 +352,41 @@ def test_a_shared_subtree_is_not_reused_where_it_would_loop() -> None:
     got = analyze("v2.example", res, draft, memo=memo)
     assert spf_tree_lines(got) == spf_tree_lines(analyze("v2.example", res, draft))
     assert any("loops back" in e for e in got.permerrors())
+
+
+def test_a_shared_subtree_never_carries_a_resolvers_own_answers() -> None:
+    """Each compile answers names under its own domain from its zone (the SPF
+    step's ZoneLayer); a memo shared between compiles over one lock shares only
+    subtrees that asked no such name: one that did is not stored, and one stored
+    from elsewhere is not reused by a resolver that owns a name in it."""
+    lock = {
+        "vendor.example": "v=spf1 include:spf.own.example include:leaf.example -all",
+        "spf.own.example": "v=spf1 ip4:192.0.2.0/24 -all",  # what the world sees
+        "leaf.example": "v=spf1 ip4:198.51.100.0/24 -all",
+    }
+
+    class Owning(StaticResolver):
+        """Answers own.example's names itself, as a compile of own.example does."""
+
+        own_zone = "own.example"
+
+        def query(self, name: str, rdtype: str) -> list[str]:
+            if name == "spf.own.example" and rdtype == "TXT":
+                return ["v=spf1 include:new.example -all"]  # the draft about to be published
+            return super().query(name, rdtype)
+
+    records = {**lock, "new.example": "v=spf1 ip4:203.0.113.0/24 -all"}
+    shared, owning = zone(records), Owning({(n, "TXT"): [t] for n, t in records.items()})
+    record = "v=spf1 include:vendor.example -all"
+    memo: SubtreeMemo = {}
+    first = analyze("other.example", shared, record, memo=memo)  # stores vendor.example's tree
+    assert ("vendor.example", "include:vendor.example") in memo
+    got = analyze("own.example", owning, record, memo=memo)
+    assert spf_tree_lines(got) == spf_tree_lines(analyze("own.example", owning, record))
+    assert "new.example" in {n.domain for n in got.walk()}  # its own answer, not the memo's
+    assert got.children[0] is not first.children[0]
+    # And the tree that asked an own name is not stored for the others.
+    memo.clear()
+    analyze("own.example", owning, record, memo=memo)
+    assert ("vendor.example", "include:vendor.example") not in memo
+    assert ("leaf.example", "include:leaf.example") in memo  # asks nothing of own.example

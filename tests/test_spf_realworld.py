@@ -1,7 +1,9 @@
 """483 real SPF records of large companies and the 309 vendor records they include
 (tests/data/realworld, a 2023-10-04 snapshot, CC BY-SA 4.0: see NOTICE.txt),
 served from the loopback PowerDNS and analysed by us and by checkdmarc 6.0.4,
-same server, same process.
+same server, same process.  Ours resolves them as `lock refresh` does (refresh_lock
+over one policy including each domain, rw.policies), then analyses each domain from
+the answers it got.
 
 Verdicts (none / permerror / temperror / ok) must agree for every domain.
 Lookup counts must agree wherever checkdmarc gives one, except the deviations
@@ -11,19 +13,29 @@ also checks that each listed case still deviates in exactly the stated way.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 import spf_realworld as rw
 from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
 
+from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.render import spf_tree_lines
+from octodns_mailauth.compile import _NoKeys, compile_policy, walk_dns
 from octodns_mailauth.dns.live import LiveResolver
-from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, lock_from_recording
+from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, SpfLock
+from octodns_mailauth.dns.resolver import Resolver
+from octodns_mailauth.names import zone_of
+from octodns_mailauth.policy.loader import LoadedPolicy, parse_policy
 from octodns_mailauth.records.spf import SpfSyntaxError, parse
-from octodns_mailauth.spf.lookups import analyze, analyze_many
+from octodns_mailauth.spf.lookups import SubtreeMemo, analyze
+from octodns_mailauth.spf.refresh import refresh_lock
 
 # RFC 7208 §4.6.4: "If this limit is exceeded, the implementation MUST return
 # permerror" -- a receiver stops at the third void lookup.  checkdmarc raises there
@@ -38,19 +50,26 @@ COUNT_DEVIATIONS: dict[str, str] = {
 }
 
 
+NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
 @pytest.fixture(scope="module")
-def runs(pdns: Any) -> dict[str, Any]:
+def runs(pdns: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rw.serve(pdns)
     domains = [r["domain"] for r in rw.surveyed()]
+    path = tmp_path_factory.mktemp("realworld") / "spf-lock.json"
     live = LiveResolver([f"{pdns.host}:{pdns.dns_port}"])
-    recorder = RecordingResolver(live)
+    recorder = RecordingResolver(live)  # to count the distinct (name, type) asked
     q0 = rw.server_queries(pdns)
-    ours = rw.ours(domains, recorder)
+    walk = functools.partial(walk_dns, rw.policies(domains), load_catalog([]))
+    refresh_lock(walk, path, recorder, now=NOW)
     q1 = rw.server_queries(pdns)
-    theirs = rw.checkdmarc_run(domains, rw.counting_resolver(pdns))
+    ours = rw.ours(domains, live)  # from the answers the refresh got: asks nothing more
     q2 = rw.server_queries(pdns)
+    theirs = rw.checkdmarc_run(domains, rw.counting_resolver(pdns))
+    q3 = rw.server_queries(pdns)
     live.close()
-    lock = lock_from_recording("mem.json", recorder, datetime.now(timezone.utc))
+    lock = SpfLock.load(path)
     offline = rw.ours(domains, LockResolver(lock))
     return {
         "domains": domains,
@@ -58,8 +77,10 @@ def runs(pdns: Any) -> dict[str, Any]:
         "theirs": theirs,
         "offline": offline,
         "lock": lock,
+        "lock_bytes": path.read_bytes(),
         "our_queries": q1 - q0,
-        "their_queries": q2 - q1,
+        "after_refresh": q2 - q1,
+        "their_queries": q3 - q2,
         "sent": live.queries_sent,
         "distinct": len(recorder.asked),
     }
@@ -104,6 +125,8 @@ def test_lookup_counts_agree_or_deviate_as_documented(runs: dict[str, Any]) -> N
 @pytest.mark.pdns
 def test_we_ask_each_name_once_and_far_less_than_checkdmarc(runs: dict[str, Any]) -> None:
     assert runs["sent"] == runs["distinct"]  # no (name, type) twice, no retries needed
+    assert runs["distinct"] > 1000  # every surveyed tree was walked
+    assert runs["after_refresh"] == 0  # the analyses after it needed nothing it had not asked
     # The server may count one more per answer too big for UDP (dnspython retries
     # it over TCP after TC=1); a handful of vendor records are that big.
     assert runs["sent"] <= runs["our_queries"] <= runs["sent"] + 5
@@ -124,10 +147,11 @@ def test_offline_from_a_lock_matches_live(runs: dict[str, Any]) -> None:
 
 @pytest.mark.pdns
 def test_shared_subtrees_match_fresh_walks_on_real_records(runs: dict[str, Any]) -> None:
-    """analyze_many walks a vendor's include once and shares it between trees; each
-    of the 483 trees must still be the one analysing that domain alone builds."""
+    """A memo walks a vendor's include once and shares it between trees; each of
+    the 483 trees must still be the one analysing that domain alone builds."""
     domains = runs["domains"]
-    trees = analyze_many(domains, LockResolver(runs["lock"]), workers=1)
+    shared, memo = LockResolver(runs["lock"]), SubtreeMemo()
+    trees = {d: analyze(d, shared, memo=memo) for d in domains}
     seen: dict[int, int] = {}
     for domain in domains:
         alone = analyze(domain, LockResolver(runs["lock"]))
@@ -156,3 +180,69 @@ def test_static_abnf_verdicts_of_all_792_records() -> None:
         if ours != valid:
             differ.append((domain, text, valid))
     assert differ == []
+
+
+class Counting(Resolver):
+    """Passes every query on, counting them: a subtree shared from the memo asks nothing."""
+
+    def __init__(self, inner: Resolver) -> None:
+        self.inner, self.source, self.calls = inner, inner.source, 0
+        self._mutex = threading.Lock()
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        with self._mutex:
+            self.calls += 1
+        return self.inner.query(name, rdtype)
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.inner.prefetch(pairs)
+
+
+def _one_by_one(policies: list[LoadedPolicy], resolver: Resolver) -> set[str]:
+    """The walk without sharing: each policy compiled alone, one after the other."""
+    for lp in policies:
+        compile_policy(lp, load_catalog([]), _NoKeys(), resolver)
+    return {lp.domain for lp in policies}
+
+
+@pytest.mark.pdns
+def test_the_shared_concurrent_walk_writes_the_lock_the_one_by_one_walk_writes(
+    pdns: Any, runs: dict[str, Any], tmp_path: Path
+) -> None:
+    """`lock refresh` compiles the policies on threads sharing include subtrees; the
+    lock it writes must be byte for byte the one compiling each policy alone writes.
+    Some policies here are for surveyed domains others include: names under them
+    are the policy's own (answered from its zone, kept out of the lock)."""
+    domains = runs["domains"]
+    own = [
+        parse_policy(
+            f"senders:\n  - {{name: next, include: [{domains[i + 1]}], a: true, mx: true}}\n",
+            f"mail/{domains[i]}.yaml",
+            domains[i],
+        )
+        for i in range(0, 40, 4)
+    ]
+    policies = [*rw.policies(domains), *own]
+    server = [f"{pdns.host}:{pdns.dns_port}"]
+    paths, calls, failures = {}, {}, {}
+    walks = {
+        "shared": functools.partial(walk_dns, policies, load_catalog([])),
+        "one by one": functools.partial(_one_by_one, policies),
+    }
+    for name, walk in walks.items():
+        paths[name] = tmp_path / f"{name}.json"
+        with LiveResolver(server) as live:
+            counting = Counting(live)
+            diff = refresh_lock(walk, paths[name], counting, now=NOW)
+        assert diff.written and not diff.gone, name
+        calls[name], failures[name] = counting.calls, diff.failures
+    assert paths["shared"].read_bytes() == paths["one by one"].read_bytes()
+    # Names under TLDs the server does not serve are refused: the same ones either way.
+    assert sorted(failures["shared"]) == sorted(failures["one by one"]) != []
+    # The same lock as the policies of the other tests wrote, less the own domains' names.
+    own_names = {lp.domain for lp in own}
+    lock = SpfLock.load(paths["shared"])
+    assert set(lock.entries) == {n for n in runs["lock"].entries if zone_of(n, own_names) is None}
+    assert len(lock.entries) > 800
+    # It did share: far fewer questions reached the resolver.
+    assert calls["shared"] * 2 < calls["one by one"]

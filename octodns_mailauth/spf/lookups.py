@@ -10,14 +10,13 @@ gets).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..dns.resolver import TEMPORARY, DnsError, Resolver
 from ..findings import Finding, Location, Severity
-from ..names import normalize
+from ..names import at_and_above, is_subdomain, normalize
 from ..records.spf import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
 
 MAX_DNS_LOOKUPS = 10
@@ -164,10 +163,13 @@ class _Subtree:
     node: LookupTree  # finished; shared read-only by every tree that reaches it
     total: int  # node.total, kept: it walks the subtree
     domains: frozenset[str]  # the record domains in it, to see a loop through it
+    # Every name it asked and every name above those: an analysis whose resolver
+    # answers its own zone itself may reuse it only when its zone is not among them.
+    zones: frozenset[str]
 
 
 # Finished include/redirect subtrees by (target, term): vendor records recur in most
-# trees, so analyses over one resolver walk each of them once.
+# trees, so analyses over one source of answers walk each of them once.
 SubtreeMemo = dict[tuple[str, str], _Subtree]
 
 
@@ -178,27 +180,12 @@ def analyze(
 
     With `record`, analyse that text as if published at `domain` (to check a
     record before it is deployed); otherwise fetch the TXT record at `domain`.
-    `memo` shares finished subtrees between analyses whose resolver gives the
-    same answers throughout (one cache or lock): trees may then share nodes, so
-    treat them as read-only.
+    `memo` shares finished subtrees between analyses whose resolvers give the
+    same answers throughout (one cache or lock), except at names under the
+    resolver's `own_zone`, which no shared subtree asked: trees may then share
+    nodes, so treat them as read-only.
     """
     return _Analysis(resolver, memo).root(normalize(domain), record)
-
-
-def analyze_many(
-    domains: Iterable[str], resolver: Resolver, *, workers: int = 16
-) -> dict[str, LookupTree]:
-    """Analyse many domains at once: every root TXT is prefetched, and the trees
-    are walked on `workers` threads, so a live resolver has many queries in
-    flight (each (name, type) still asked once when it caches, as LiveResolver does)."""
-    names = list(dict.fromkeys(normalize(d) for d in domains))
-    resolver.prefetch([(d, "TXT") for d in names])
-    memo: SubtreeMemo = {}
-    if workers <= 1:
-        return {d: analyze(d, resolver, memo=memo) for d in names}
-    with ThreadPoolExecutor(workers, thread_name_prefix="spf") as pool:
-        trees = list(pool.map(lambda d: analyze(d, resolver, memo=memo), names))
-    return dict(zip(names, trees, strict=True))
 
 
 def _expand_escapes(domain_spec: str) -> str:
@@ -249,11 +236,20 @@ class _Analysis:
         self.counted = 0  # lookups counted so far, in walk order
         self.memo = memo
         self.loops = 0  # loop errors found so far: a subtree with one depends on its path
+        self.own_zone = resolver.own_zone
+        self.own_asked = 0  # names under own_zone asked: a subtree with one is not shared
+        # Names asked so far, in order (a reused subtree adds its `zones`), when a
+        # memo is kept: a stored subtree's `zones` come from its slice of this.
+        self.asked: list[str] | None = [] if memo is not None else None
 
     # -- DNS -------------------------------------------------------------
 
     def ask(self, name: str, rdtype: str) -> list[str]:
         key = (name, rdtype)
+        if self.asked is not None:
+            self.asked.append(name)
+            if self.own_zone is not None and is_subdomain(name, self.own_zone):
+                self.own_asked += 1
         if key not in self.cache:
             try:
                 self.cache[key] = self.resolver.query(name, rdtype)
@@ -468,20 +464,36 @@ class _Analysis:
         key = (target, label)
         hit = self.memo.get(key) if self.memo is not None else None
         # The same subtree a fresh walk would build: no loop back into this path,
-        # and the walk cap not reached inside it.
-        if hit and hit.domains.isdisjoint(path) and self.counted + hit.total <= WALK_CAP:
+        # the walk cap not reached inside it, and no name in it that this
+        # resolver answers itself.
+        if (
+            hit
+            and hit.domains.isdisjoint(path)
+            and self.counted + hit.total <= WALK_CAP
+            and (self.own_zone is None or self.own_zone not in hit.zones)
+        ):
             node.children.append(hit.node)
             self.counted += hit.total
+            assert self.asked is not None
+            self.asked.extend(hit.zones)
             return
-        loops = self.loops
+        loops, own_asked = self.loops, self.own_asked
+        start = len(self.asked) if self.asked is not None else 0
         child = LookupTree(target, via=label)
         node.children.append(child)
         child.record = self.fetch_record(child, required=True)
         if child.record is not None:
             self.evaluate(child, (*path, target))
-        if self.memo is not None and self.loops == loops and self.counted <= WALK_CAP:
+        if (
+            self.memo is not None
+            and self.loops == loops
+            and self.own_asked == own_asked
+            and self.counted <= WALK_CAP
+        ):
+            assert self.asked is not None
             domains = frozenset(n.domain for n in child.walk())
-            self.memo[key] = _Subtree(child, child.total, domains)
+            zones = frozenset(z for name in self.asked[start:] for z in at_and_above(name))
+            self.memo[key] = _Subtree(child, child.total, domains, zones)
 
 
 _QUERY_TYPES: dict[str, tuple[str, ...]] = {

@@ -42,6 +42,8 @@ class ZoneLayer(Resolver):
     def __init__(self, ctx: CompileContext, inner: Resolver | None) -> None:
         self.ctx = ctx
         self.inner = inner
+        self.own_zone = ctx.domain  # answered here: no shared SPF subtree asked it
+        self.memo = ctx.spf_memo
         self.offline = inner is None or inner.offline
         self.extra: dict[str, list[str]] = {}  # name -> TXT values we are about to publish
         self.missing: dict[tuple[str, str], None] = {}
@@ -109,7 +111,7 @@ def spf_step(ctx: CompileContext) -> None:
     # SPF records other steps publish (a catalog's MAIL FROM host): analyse them too.
     for record in list(ctx.result.records):
         if record.kind == "spf" and record.owner != "spf" and record.name not in trees:
-            tree = analyze(record.name, layer, record.values[0])
+            tree = analyze(record.name, layer, record.values[0], memo=layer.memo)
             trees[record.name] = tree
             _tree_findings(ctx, tree, record.location)
     _check_all(ctx, apex_where)
@@ -225,7 +227,7 @@ def _publish(
     closing = f"{QUALIFIER[spf.all]}all"
     ordered = order_terms(terms)
     draft = build([*(t.text for t in ordered), closing])
-    before = analyze(name, layer, draft)
+    before = analyze(name, layer, draft, memo=layer.memo)
     ordered = _flatten(ctx, layer, name, ordered, before, where)
     # Size: other TXT values at the name share its 450-octet budget.
     others = [v for v in ctx.zone.get((name, "TXT"), ()) if not txt_kind_matches("spf", v)]
@@ -255,7 +257,7 @@ def _publish(
             rfc=SEC_SIZE,
             code="spf-size",
         )
-    tree = analyze(name, layer, top)
+    tree = analyze(name, layer, top, memo=layer.memo)
     _check_space(ctx, layer, name, top, where)
     per_sender = lookups_by_sender(
         tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}
@@ -440,7 +442,7 @@ def _plan_auto(
         for chain_name, value in split.records[1:]:
             layer.extra[chain_name] = [value]
         try:
-            lookups = analyze(name, layer, split.records[0][1]).total
+            lookups = analyze(name, layer, split.records[0][1], memo=layer.memo).total
         finally:
             layer.extra = saved
         return FlattenPlan(tuple(t.text for t in chosen), lookups, split.extra_lookups)

@@ -57,29 +57,18 @@ class MailAuthProcessor(BaseProcessor):
           processors: [mailauth]
           targets: [route53]
 
-    When octoDNS builds it (`octodns-validate` and `octodns-sync` alike) it
-    loads and compiles every policy without writing anything, and with
-    `config_file` refuses a policy whose zone is missing or does not run it.
-    It then registers a zone validator (`integration/validator.py`) that
-    reports, all in one run, every conflict a zone's own records have with
-    what the processor would add (a hand-written SPF or DMARC value, an MX
-    that MTA-STS does not cover, a CNAME clash), every zone's in the error of
-    the zone `octodns-validate` stops at.  In `process_source_zone` it
-    adds each zone's records: those of policies whose domain is in the zone,
-    compiled against the zone's records, and those other policies place in it;
-    every conflict is raised together.  Zone membership comes from the zone
-    octoDNS hands over (its sub-zones), so dynamic zones need nothing more.
+    Built by octoDNS (`octodns-validate` and `octodns-sync` alike), it compiles
+    every policy without writing anything and, with `config_file`, refuses a
+    policy whose zone is missing or does not run it; its zone validator
+    (`integration/validator.py`) makes `octodns-validate` report every conflict
+    with a zone's own records (a hand-written SPF value, an MX that MTA-STS does
+    not cover, a CNAME clash) in one run.  `process_source_zone` adds a zone's
+    records, its policies' and those other policies place in it, and raises
+    every conflict together.  Threads and processes: integration/run.py, bulk.py.
 
     `lenient` (here, per zone, or `--lenient`): octoDNS's record checks are
     relaxed, and a record of ours that conflicts with one of the zone's own is
     left out with a warning (the zone's record is kept); policy errors still fail.
-
-    Threads (`max_workers`): each policy compiles under its own lock, once per
-    run unless a zone's records change what it reads; different policies compile
-    in parallel; no zone state is kept.  Processes: with 200 policies or more,
-    reading them and their first compile run in forked worker processes, one
-    per idle CPU (integration/bulk.py); each worker reads the DKIM keys it needs.
-    Generated DKIM keys and zones left as they are are logged here.
     """
 
     processed = False  # whether octoDNS has handed it a zone (integration/validator.py)

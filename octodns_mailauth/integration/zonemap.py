@@ -14,7 +14,7 @@ from typing import Any
 
 from ..dmarc.reports import EXTERNAL_DESTINATION_CODE
 from ..findings import Finding, Location, Severity
-from ..names import normalize, relative_to
+from ..names import normalize, relative_to, zone_of
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,8 @@ class ZoneMap:
     complete: bool = True  # False when a dynamic zone's sources could not be listed
 
     def zone_of(self, name: str) -> str | None:
-        """The longest configured zone containing `name` (walking up its labels,
-        so thousands of zones cost nothing), or None."""
-        labels = normalize(name).split(".")
-        for i in range(len(labels)):
-            candidate = ".".join(labels[i:])
-            if candidate in self.zones:
-                return candidate
-        return None
+        """The longest configured zone containing `name`, or None."""
+        return zone_of(normalize(name), self.zones)
 
     def policy_findings(self, policies: Iterable[Any], pid: str, config: str) -> list[Finding]:
         """A policy whose domain is in no zone, or in a zone that does not run
@@ -98,6 +92,4 @@ def in_zone(zone: Any, name: str) -> bool:
         return False
     if rel == "":
         return True
-    labels = rel.split(".")
-    subs = zone.sub_zones or ()
-    return not any(".".join(labels[i:]) in subs for i in range(len(labels)))
+    return zone_of(rel, zone.sub_zones or set()) is None

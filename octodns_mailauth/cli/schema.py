@@ -36,9 +36,7 @@ def _models() -> dict[str, type]:
 
 def _single_item(prop: dict[str, Any]) -> dict[str, Any] | None:
     """The item schema of an array property (possibly inside an optional anyOf)."""
-    if prop.get("type") == "array" and "items" in prop:
-        return dict(prop["items"])
-    for alt in prop.get("anyOf", []):
+    for alt in [prop, *prop.get("anyOf", [])]:
         if alt.get("type") == "array" and "items" in alt:
             return dict(alt["items"])
     return None
@@ -69,11 +67,10 @@ def _accept_single_items(schema: dict[str, Any]) -> None:
             if item is None:
                 continue
             keep = {k: v for k, v in prop.items() if k in ("default", "description", "title")}
-            alternatives = [
-                {k: v for k, v in prop.items() if k not in keep} if "anyOf" not in prop else None
-            ]
             if "anyOf" in prop:
                 alternatives = list(prop["anyOf"])
+            else:
+                alternatives = [{k: v for k, v in prop.items() if k not in keep}]
             definition["properties"][field] = {**keep, "anyOf": [*alternatives, item]}
 
 

@@ -50,7 +50,6 @@ class Tally:
     messages: int = 0
     passing: int = 0
     per_day: dict[str, list[int]] = field(default_factory=dict)  # day -> [pass, fail]
-    dispositions: Counter[str] = field(default_factory=Counter)
 
     @property
     def failing(self) -> int:
@@ -62,7 +61,6 @@ class Tally:
         self.passing += row.messages if ok else 0
         day = self.per_day.setdefault(row.day, [0, 0])
         day[0 if ok else 1] += row.messages
-        self.dispositions[row.disposition] += row.messages
 
 
 @dataclass

@@ -45,11 +45,11 @@ def evidence_step(ctx: CompileContext) -> None:
     settings = given.settings
     ev = given.evidence
     where = ctx.location("dmarc")
+    report = GateReport(
+        "empty", stage.next, policy, settings.days, settings.db, settings.min_messages
+    )
+    ctx.result.details.evidence = report
     if ev is None or not ev.rows:
-        report = GateReport(
-            "empty", stage.next, policy, settings.days, settings.db, settings.min_messages
-        )
-        ctx.result.details.evidence = report
         ctx.find(Severity.INFO, report.summary(), where, code="evidence-none")
         return
     # Lazy: compile imports this module for every policy; attribution (and the
@@ -57,29 +57,14 @@ def evidence_step(ctx: CompileContext) -> None:
     from .attribution import attribute, declared_senders, vendor_index
 
     declared = declared_senders(ctx.lp, ctx.result, ctx.resolver)
-    att = attribute(ev, declared, vendor_index(ctx.catalog))
-    report = GateReport(
-        "clear" if stage.next else "enforced",
-        stage.next,
-        policy,
-        settings.days,
-        settings.db,
-        settings.min_messages,
-        att,
-    )
-    failing: list[tuple[str, int]] = []
-    for ev_sender in att.senders.values():
-        if ev_sender.failing:
-            failing.append((f"sender {ev_sender.name}", ev_sender.failing))
-    for src in att.undeclared:
-        if src.failing:
-            failing.append((f"undeclared {src.label}", src.failing))
-    failing.sort(key=lambda x: (-x[1], x[0]))
-    report.by_source = failing
+    att = report.attribution = attribute(ev, declared, vendor_index(ctx.catalog))
+    report.state = "clear" if stage.next else "enforced"
+    failing = [(f"sender {s.name}", s.failing) for s in att.senders.values()]
+    failing += [(f"undeclared {u.label}", u.failing) for u in att.undeclared]
+    report.by_source = sorted((f for f in failing if f[1]), key=lambda x: (-x[1], x[0]))
     report.would_fail = att.total.failing if policy else 0
     if stage.next:
         _blockers(ctx, report, att, settings)
-    ctx.result.details.evidence = report
     ctx.find(Severity.INFO, report.summary(), where, code="evidence-gate")
     if report.blockers:
         ctx.result.details.dmarc_stage = replace(

@@ -59,39 +59,31 @@ class KeystoreKeys:
         # Each key is read and parsed once per run: the processor compiles every
         # policy twice (a dry compile in __init__, then the real one).
         self._loaded: dict[tuple[str, str], Any] = {}
-        if self.root is not None:
-            self.check()
-
-    def __repr__(self) -> str:
-        return f"KeystoreKeys(root={str(self.root)!r}, generate={self.generate})"
-
-    def check(self) -> None:
-        """Fail now, with the reason, if the keystore could never be used."""
-        assert self.root is not None
-        if self.root.exists():
+        # Fail now, with the reason, if the keystore could never be used.
+        if self.root is not None and self.root.exists():
             self.store(create=False)
-        elif not self.root.parent.is_dir():
+        elif self.root is not None and not self.root.parent.is_dir():
             raise KeyUnavailable(
                 f"DKIM keystore {self.root} cannot be created: its parent folder "
                 f"{self.root.parent} does not exist (paths are relative to the working "
                 f"directory {Path.cwd()})"
             )
 
+    def __repr__(self) -> str:
+        return f"KeystoreKeys(root={str(self.root)!r}, generate={self.generate})"
+
     def store(self, *, create: bool) -> Keystore | None:
         with self._lock:
-            return self._open(create)
-
-    def _open(self, create: bool) -> Keystore | None:
-        if self._store is None and self.root is not None:
-            if not create and not self.root.exists():
-                return None
-            try:
-                self._store = Keystore(
-                    self.root, passphrase_env=self.passphrase_env, create=create
-                )
-            except KeystoreError as e:
-                raise KeyUnavailable(f"DKIM keystore: {e}") from None
-        return self._store
+            if self._store is None and self.root is not None:
+                if not create and not self.root.exists():
+                    return None
+                try:
+                    self._store = Keystore(
+                        self.root, passphrase_env=self.passphrase_env, create=create
+                    )
+                except KeystoreError as e:
+                    raise KeyUnavailable(f"DKIM keystore: {e}") from None
+            return self._store
 
     def public_key(self, domain: str, key: DkimKey) -> str:
         if self.root is None:

@@ -314,7 +314,12 @@ class Keystore:
             raise KeystoreError(str(exc)) from None
         path = self.path_for(domain, selector)
         key, created = self._get_or_add(path, lambda: keys.generate_private_key(algorithm, bits))
-        self._check_matches(path, key, algorithm, bits)
+        why = keys.key_mismatch(key, algorithm, bits)
+        if why:
+            raise KeystoreError(
+                f"{path} already holds {why}: keys are never replaced, use a new selector "
+                "for another algorithm or size"
+            )
         return key, created
 
     def import_key(self, domain: str, selector: str, key: PrivateKey) -> bool:
@@ -355,15 +360,6 @@ class Keystore:
             # Someone wrote the key between our check and our link (only possible where flock
             # is not honoured, e.g. some network file systems): theirs stays, as link(2) decided.
             return self._read_key(path), False
-
-    @staticmethod
-    def _check_matches(path: Path, key: PrivateKey, algorithm: Algorithm, bits: int) -> None:
-        why = keys.key_mismatch(key, algorithm, bits)
-        if why:
-            raise KeystoreError(
-                f"{path} already holds {why}: keys are never replaced, use a new selector "
-                "for another algorithm or size"
-            )
 
     def _write_new(self, path: Path, data: bytes) -> bool:
         """Write ``data`` to ``path`` atomically unless it exists. False if it already did."""

@@ -39,10 +39,12 @@ def _action(
     name: str,
     help: str,
     description: str | None = None,
+    aliases: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
-    """One ACTION of a command group (`dkim rotate`), with the shared epilog."""
+    """One COMMAND, or one ACTION of a command group (`dkim rotate`), with the shared epilog."""
     return sub.add_parser(  # type: ignore[no-any-return]
         name,
+        aliases=list(aliases),
         help=help,
         description=description or help,
         epilog=EPILOG,
@@ -112,15 +114,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is not None and command != name and command not in aliases:
             return _Unused()  # type: ignore[return-value]
         built.append(name)
-        p = sub.add_parser(
-            name,
-            aliases=list(aliases),
-            help=help,
-            description=help,
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        return p
+        return _action(sub, name, help, aliases=aliases)
 
     p = add("validate", "check policy files offline and print every finding")
     p.add_argument("paths", nargs="*", metavar="PATH", help="policy files or folders")

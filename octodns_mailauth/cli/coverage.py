@@ -38,12 +38,11 @@ class ZoneRow:
 def _mail_records(view: dict[tuple[str, str], tuple[str, ...]], zone: str) -> dict[str, Any]:
     mx = view.get((zone, "MX"), ())
     out: dict[str, Any] = {"mx": "no" if not mx else ("yes" if exchanges(mx) else "null MX")}
-    spf_text = None
     try:
         spf_text = select_records(list(view.get((zone, "TXT"), ())))
     except SpfSyntaxError:
         out["spf"], out["sends"] = "several (permerror)", True
-    if "spf" not in out:
+    else:
         if spf_text is None:
             out["spf"], out["sends"] = "no", False
         else:
@@ -104,7 +103,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
             # What the zone holds by hand; the policy publishes its own.
             for key in ("spf", "dmarc"):
                 mail[key] = "policy" if mail[key] == "no" else f"{mail[key]} (hand-written)"
-        if policy:
             suggestion = "covered"
             if not runs:
                 suggestion = f"add `processors: [{settings.id}]` to the zone"

@@ -89,19 +89,13 @@ def read_paths(
     known: Known | None = None,
     prepare: Callable[[Report], Any] | None = None,
 ) -> Iterator[Item | Any]:
-    """Every report in these files and folders (folders recursively, in name order).
+    """Every report in these files and folders (folders recursively, in name order),
+    in the same order whatever the number of worker processes (`jobs`).
 
-    `jobs` worker processes read the files (default: `default_jobs`); what they read
-    comes back in the same order, so the items (and the one-line reasons of those
-    refused) are the same as with `jobs=1`, which reads them in this process.
-
-    `known`: the (kind, organisation in lower case, report id) of reports stored before,
-    with their document's digest.  A report among them whose document has that digest
-    is not read in full: its header is, and it comes back as `Seen` (ingesting a
-    mailbox again each day is mostly such reports).
-
-    `prepare`: a module-level function applied to each report where it is read (in
-    the worker), whose result comes back instead (`store.prepare`: plain tuples).
+    A report in `known` whose document has the digest stored is read only as far as
+    its header and comes back as `Seen` (ingesting a mailbox again each day is mostly
+    such reports).  `prepare` (`store.prepare`) is applied to each report in the
+    worker that reads it, so only plain tuples travel back.
     """
     entries = list(_entries(paths))
     known = known or NOTHING_KNOWN

@@ -1,16 +1,10 @@
 """The evidence store: an SQLite file that accumulates reports over months.
 
-Per policy domain and day: each source address with the SPF domain and DKIM
-d=/selector seen, and message counts by SPF result, DKIM result, DMARC-aligned
-results and the disposition applied (`dmarc_day`, summed over reports);
-per source address its reverse-DNS name and organisation (`source`); TLS
-reports per policy domain and day: sessions by result type and MX host
-(`tls_day`).  `report` remembers each (kind, organisation, report id) once,
-so a report ingested twice counts once.
-
-The schema version is SQLite's `user_version`; `MIGRATIONS[n]` takes a store
-from version n to n+1, each in its own transaction, so an old file is brought
-up to date when opened and a newer one is refused.
+Reports are summed per policy domain and day (`dmarc_day`, `tls_day`); `report`
+remembers each (kind, organisation, report id) once, so a report ingested twice
+counts once.  The schema version is SQLite's `user_version`; `MIGRATIONS[n]` takes
+a store from version n to n+1 in its own transaction, so an old file is brought up
+to date when opened and a newer one is refused.
 """
 
 from __future__ import annotations

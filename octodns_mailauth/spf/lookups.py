@@ -164,8 +164,9 @@ class _Subtree:
     total: int  # node.total, kept: it walks the subtree
     domains: frozenset[str]  # the record domains in it, to see a loop through it
     # Every name it asked and every name above those: an analysis whose resolver
-    # answers its own zone itself may reuse it only when its zone is not among them.
-    zones: frozenset[str]
+    # answers its own zone itself may reuse it only when its zone is not among them
+    # (None: not noted, as the analysis that stored it had no own zone).
+    zones: frozenset[str] | None
 
 
 # Finished include/redirect subtrees by (target, term): vendor records recur in most
@@ -239,8 +240,11 @@ class _Analysis:
         self.own_zone = resolver.own_zone
         self.own_asked = 0  # names under own_zone asked: a subtree with one is not shared
         # Names asked so far, in order (a reused subtree adds its `zones`), when a
-        # memo is kept: a stored subtree's `zones` come from its slice of this.
-        self.asked: list[str] | None = [] if memo is not None else None
+        # memo is kept for a resolver with an own zone: a stored subtree's `zones`
+        # come from its slice of this.
+        self.asked: list[str] | None = (
+            [] if memo is not None and self.own_zone is not None else None
+        )
 
     # -- DNS -------------------------------------------------------------
 
@@ -248,7 +252,7 @@ class _Analysis:
         key = (name, rdtype)
         if self.asked is not None:
             self.asked.append(name)
-            if self.own_zone is not None and is_subdomain(name, self.own_zone):
+            if is_subdomain(name, self.own_zone):  # type: ignore[arg-type]
                 self.own_asked += 1
         if key not in self.cache:
             try:
@@ -470,12 +474,12 @@ class _Analysis:
             hit
             and hit.domains.isdisjoint(path)
             and self.counted + hit.total <= WALK_CAP
-            and (self.own_zone is None or self.own_zone not in hit.zones)
+            and (self.asked is None or (hit.zones is not None and self.own_zone not in hit.zones))
         ):
             node.children.append(hit.node)
             self.counted += hit.total
-            assert self.asked is not None
-            self.asked.extend(hit.zones)
+            if self.asked is not None:
+                self.asked.extend(hit.zones)  # type: ignore[arg-type]
             return
         loops, own_asked = self.loops, self.own_asked
         start = len(self.asked) if self.asked is not None else 0
@@ -490,9 +494,12 @@ class _Analysis:
             and self.own_asked == own_asked
             and self.counted <= WALK_CAP
         ):
-            assert self.asked is not None
             domains = frozenset(n.domain for n in child.walk())
-            zones = frozenset(z for name in self.asked[start:] for z in at_and_above(name))
+            zones = None
+            if self.asked is not None:
+                zones = frozenset(
+                    z for name in set(self.asked[start:]) for z in at_and_above(name)
+                )
             self.memo[key] = _Subtree(child, child.total, domains, zones)
 
 

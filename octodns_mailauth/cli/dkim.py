@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from ..dkim import export
@@ -42,10 +41,6 @@ def _policies(ws: Workspace, domain: str | None) -> list[Any]:
             print(f.format(), file=sys.stderr)
         raise UsageError("fix the policy files first")
     return [ws.policy_for(domain)] if domain else list(ws.policies)
-
-
-def _state_path(ws: Workspace) -> Path:
-    return ws.settings.dkim_state or default_path(ws.policies_dir())
 
 
 def _now(text: str | None) -> datetime:
@@ -87,7 +82,7 @@ def _rotate(ws: Workspace, args: argparse.Namespace) -> int:
     now = _now(args.now)
     report = advance_rotation(
         policies,
-        _state_path(ws),
+        ws.settings.dkim_state or default_path(ws.policies_dir()),
         _keystore(ws, create=not args.dry_run),
         now,
         dry_run=args.dry_run,

@@ -201,11 +201,6 @@ def adopt_and_write(
     return EXIT_OK
 
 
-def _render(domain: str, policy: dict[str, Any], source: str) -> str:
-    body = yaml.safe_dump(policy, sort_keys=False, default_flow_style=False, width=1 << 16)
-    return HEADER.format(domain=domain, source=source) + body
-
-
 def _compile_clean(
     settings: Settings, domain: str, adoption: Any, target: Path, published: Published
 ) -> tuple[str, Any, list[str]]:
@@ -217,7 +212,9 @@ def _compile_clean(
     ws = Workspace(settings, [])
     acknowledged: list[str] = []
     for _ in range(4):
-        text = _render(domain, adoption.policy, published.source)
+        text = HEADER.format(domain=domain, source=published.source) + yaml.safe_dump(
+            adoption.policy, sort_keys=False, default_flow_style=False, width=1 << 16
+        )
         try:
             lp = parse_policy(text, str(target), domain)
         except PolicyError as e:

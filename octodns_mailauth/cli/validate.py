@@ -48,14 +48,10 @@ def run(args: argparse.Namespace) -> int:
         for f in shown:
             print(f.format())
         if not args.quiet or errors:
-            print(summary(findings, len(ws.policies) + _unloaded(ws)), file=sys.stderr)
+            # Files that failed to load still count as policies in the summary.
+            unloaded = {f.location.file for f in ws.load_findings if f.location}
+            print(summary(findings, len(ws.policies) + len(unloaded)), file=sys.stderr)
     return EXIT_POLICY if errors else EXIT_OK
-
-
-def _unloaded(ws: object) -> int:
-    # Files that failed to load still count as policies in the summary.
-    files = {f.location.file for f in ws.load_findings if f.location}  # type: ignore[attr-defined]
-    return len(files)
 
 
 def _json(ws: object, results: list, findings: list[Finding]) -> None:

@@ -206,14 +206,13 @@ def attribute(
     }
     total = Tally()
     subdomains: Counter[str] = Counter()
-    cache: dict[str, tuple[DeclaredSender, Network | None] | None] = {}
+    by_address: dict[str, DeclaredSender | None] = {}
     for row in evidence.rows:
         total.add(row)
         if row.header_from != domain and is_subdomain(row.header_from, domain):
             subdomains[row.header_from] += row.messages
-        if row.source_ip not in cache:
-            cache[row.source_ip] = _by_address(row.source_ip, declared)
-        hit = cache[row.source_ip]
+        if row.source_ip not in by_address:
+            by_address[row.source_ip] = _by_address(row.source_ip, declared)
         # An include is used when a source sends from its addresses, whichever
         # sender the source is attributed to (two senders may share a vendor).
         for d in declared:
@@ -221,7 +220,7 @@ def attribute(
                 if _contains(nets, row.source_ip):
                     include_use[(d.name, target)] += row.messages
         how = "address"
-        sender = hit[0] if hit else None
+        sender = by_address[row.source_ip]
         if sender is None:
             sender, how = _by_identifier(row, declared)
         if sender is not None:
@@ -250,17 +249,15 @@ def _contains(nets: list[Network], ip: str) -> bool:
     return any(addr.version == n.version and addr in n for n in nets)
 
 
-def _by_address(
-    ip: str, declared: list[DeclaredSender]
-) -> tuple[DeclaredSender, Network | None] | None:
+def _by_address(ip: str, declared: list[DeclaredSender]) -> DeclaredSender | None:
     """The declared sender whose most specific range holds the address."""
     addr = ipaddress.ip_address(ip)
-    best: tuple[DeclaredSender, Network | None] | None = None
+    best: DeclaredSender | None = None
     best_len = -1
     for d in declared:
         for net in d.networks + [n for nets in d.includes.values() for n in nets]:
             if net.version == addr.version and addr in net and net.prefixlen > best_len:
-                best, best_len = (d, net), net.prefixlen
+                best, best_len = d, net.prefixlen
     return best
 
 

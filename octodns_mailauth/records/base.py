@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..findings import Location
-from ..names import normalize
+from ..names import relative_to
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,7 @@ class DesiredRecord:
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     def relative_name(self, zone: str) -> str:
-        zone = normalize(zone)
-        if self.name == zone:
-            return ""
-        return self.name[: -len(zone) - 1]
+        return relative_to(self.name, zone) or ""
 
 
 def escape_txt(value: str) -> str:

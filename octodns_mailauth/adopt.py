@@ -212,25 +212,19 @@ def _match_vendors(
                     if not m_name or not m_value:
                         continue
                     got = {**m_name.groupdict(), **m_value.groupdict()}
+                    got = {k: v for k, v in got.items() if v is not None}
+                    single = {k: v for k, v in got.items() if not tpl.entry.params[k].list}
                     mine = params.setdefault(tpl.entry.id, {})
-                    clash = False
-                    for pname, pvalue in got.items():
-                        if pvalue is None:
-                            continue
-                        if tpl.entry.params[pname].list:
-                            mine.setdefault(pname, [])
-                            if pvalue not in mine[pname]:
-                                mine[pname].append(pvalue)
-                        elif mine.get(pname, pvalue) != pvalue:
-                            clash = True
-                        else:
-                            mine[pname] = pvalue
-                    if clash:
+                    if any(mine.get(k, v) != v for k, v in single.items()):
                         notes.append(
                             f"{name} {rtype} {value!r} looks like {tpl.entry.name}'s, but with "
                             "parameters that differ from its other records: left in the zone"
                         )
                         continue
+                    mine.update(single)
+                    for k, v in got.items():
+                        if k not in single and v not in mine.setdefault(k, []):
+                            mine[k].append(v)
                     claimed.add(key)
                     identified.add(tpl.entry.id)
                     records.setdefault(tpl.entry.id, []).append(key)

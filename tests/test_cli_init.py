@@ -359,3 +359,25 @@ def test_adopt_takes_only_dkim_keys_the_policy_would_publish(bits: int, why: str
     assert (left.what, left.kind, left.blocking) == (name, "dkim", False)
     assert why in left.reason
     assert "senders" not in out.policy
+
+
+def test_adopt_vendor_records_with_clashing_parameters() -> None:
+    """Two Microsoft 365 selectors under different tenants: the second does not fit the
+    first's tenant (said in a note) and is adopted by its stated target instead."""
+    d = DOMAIN
+    view = {
+        (d, "TXT"): ("v=spf1 include:spf.protection.outlook.com -all",),
+        (f"selector1._domainkey.{d}", "CNAME"): (
+            f"selector1-{d.replace('.', '-')}._domainkey.contoso.onmicrosoft.com.",
+        ),
+        (f"selector2._domainkey.{d}", "CNAME"): (
+            f"selector2-{d.replace('.', '-')}._domainkey.fabrikam.onmicrosoft.com.",
+        ),
+    }
+    out = adopt(d, view, load_catalog([]))
+    [note] = [n for n in out.notes if "parameters that differ" in n]
+    assert note.startswith(f"selector2._domainkey.{d} CNAME")
+    [m365] = out.policy["senders"]
+    assert m365["tenant"] == "contoso"
+    assert m365["selector2_target"] == view[(f"selector2._domainkey.{d}", "CNAME")][0]
+    assert len([o for o in out.owned if o.type == "CNAME"]) == 2

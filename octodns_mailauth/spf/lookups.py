@@ -89,21 +89,8 @@ class LookupTree:
             stack.extend(reversed(node.children))
 
     def permerrors(self) -> list[str]:
-        """Limit violations, then every nested error, each prefixed by its include path."""
-        out: list[str] = []
-        if self.exceeded:
-            out.append(
-                f"{self.domain}: SPF evaluation needs {self.total} DNS lookups; "
-                f"more than {MAX_DNS_LOOKUPS} is a permerror ({SEC_LIMIT})"
-            )
-        if self.void_exceeded:
-            out.append(
-                f"{self.domain}: SPF evaluation has {self.void_total} void lookups "
-                f"(NXDOMAIN or no answer); more than {MAX_VOID_LOOKUPS} is a permerror "
-                f"({SEC_LIMIT})"
-            )
-        out.extend(self._nested("errors"))
-        return out
+        """Limit violations, then every nested error, as `findings` words them."""
+        return [f.detail() for f in self.findings() if f.severity is Severity.ERROR]
 
     def all_temp_errors(self) -> list[str]:
         return self._nested("temp_errors")

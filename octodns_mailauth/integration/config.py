@@ -30,6 +30,7 @@ from yaml.resolver import Resolver
 from ..dkim.keystore import DEFAULT_PASSPHRASE_ENV
 from ..errors import MailAuthError
 from ..names import normalize
+from ..redact import shown
 from .zonemap import ZoneMap
 
 PROCESSOR_CLASSES = {
@@ -79,10 +80,9 @@ class ProcessorSettings:
         names = [f"catalog[{i}]" for i in range(len(items))] if items is catalog else ["catalog"]
         for key, value in [*((k, values.get(k)) for k in _TEXT), *zip(names, items, strict=True)]:
             if value is not None and not isinstance(value, str):
-                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
                 raise ConfigError(
-                    f"{where}.{key}: expected a string, got {type(value).__name__} {shown}; "
-                    "fix the value in the octoDNS config"
+                    f"{where}.{key}: expected a string, got {type(value).__name__} "
+                    f"{shown(value)}; fix the value in the octoDNS config"
                 )
         for flag in ("generate_keys", "lenient"):
             if not isinstance(values.get(flag, False), bool):

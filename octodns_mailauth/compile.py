@@ -55,6 +55,10 @@ STEPS: list[Step] = [
     tlsrpt_step,
     bimi_step,
 ]
+# What walk_dns runs: the steps up to the last that asks DNS (the SPF step; the
+# evidence step would too, but a walk has no report evidence).  The later steps
+# only read what these produced.
+WALK_STEPS: list[Step] = STEPS[: STEPS.index(spf_step) + 1]
 
 
 def compile_policy(
@@ -68,6 +72,7 @@ def compile_policy(
     dkim_state: Any = None,
     evidence: EvidenceInput | None = None,
     spf_memo: SubtreeMemo | None = None,
+    steps: list[Step] = STEPS,
 ) -> CompileResult:
     """Compile one policy.  `zone` is the zone's own records (for checks that
     depend on them), `now` the time rotation and lock staleness are judged at,
@@ -76,7 +81,8 @@ def compile_policy(
     shares SPF include subtrees between compiles over one resolver whose
     results only say what was asked (walk_dns): a subtree reused from it asks
     the resolver nothing, so findings about what the resolver lacked would be
-    missing from this compile's result."""
+    missing from this compile's result.  `steps`: all of them, unless only what
+    they ask of DNS is wanted (WALK_STEPS)."""
     ctx = CompileContext(
         lp,
         catalog,
@@ -89,7 +95,7 @@ def compile_policy(
         evidence=evidence,
         spf_memo=spf_memo,
     )
-    for step in STEPS:
+    for step in steps:
         step(ctx)
     _check_collisions(ctx)
     return ctx.result
@@ -111,7 +117,7 @@ def walk_dns(
     memo: SubtreeMemo = {}
 
     def walk(lp: LoadedPolicy) -> None:
-        compile_policy(lp, catalog, _NoKeys(), resolver, spf_memo=memo)
+        compile_policy(lp, catalog, _NoKeys(), resolver, spf_memo=memo, steps=WALK_STEPS)
 
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="walk") as pool:
         list(pool.map(walk, policies))

@@ -13,8 +13,15 @@ from static_resolver import StaticResolver
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.spf import diff_lines
-from octodns_mailauth.compile import walk_dns
-from octodns_mailauth.dns.lockfile import LOCK_VERSION, LockError, LockResolver, SpfLock, open_lock
+from octodns_mailauth.compile import _NoKeys, compile_policy, walk_dns
+from octodns_mailauth.dns.lockfile import (
+    LOCK_VERSION,
+    LockError,
+    LockResolver,
+    RecordingResolver,
+    SpfLock,
+    open_lock,
+)
 from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.errors import MailAuthError
 from octodns_mailauth.policy.loader import load_policy_dir, parse_policy
@@ -457,3 +464,18 @@ def test_the_cli_names_the_newer_lock_and_exits_without_a_traceback(tmp_path: Pa
         assert proc.returncode != 0, out
         assert "Traceback" not in out
         assert f"{mail / 'spf-lock.json'}: lock file version 3 was written by a newer" in out
+
+
+def test_the_walk_asks_what_whole_compiles_ask() -> None:
+    """walk_dns runs the compile steps up to the last that asks DNS and shares SPF
+    subtrees between policies: it must still ask what compiling each whole policy
+    alone asks, or the lock would lack answers the compile needs."""
+    policies = load_policy_dir(ROOT / "zones/mail")
+    catalog = load_catalog([])
+    lock = SpfLock.load(ROOT / "zones/mail/spf-lock.json")
+    whole, walked = RecordingResolver(LockResolver(lock)), RecordingResolver(LockResolver(lock))
+    for lp in policies:
+        compile_policy(lp, catalog, _NoKeys(), whole)
+    assert walk_dns(policies, catalog, walked) == {lp.domain for lp in policies}
+    assert walked.asked == whole.asked
+    assert {name for name, _ in whole.asked} >= {"spf.protection.outlook.com", "sendgrid.net"}

@@ -95,9 +95,10 @@ def diff_locks(old: SpfLock | None, new: SpfLock) -> list[RangeChange]:
         b_txt = None if before is None else before.answers.get("TXT", [])
         a_txt = None if after is None else after.answers.get("TXT", [])
         change = RangeChange(name, before=b_txt, after=a_txt)
-        b_set, a_set = _ranges(b_txt), _ranges(a_txt)
-        change.added = sorted(a_set - b_set)
-        change.removed = sorted(b_set - a_set)
+        if b_txt != a_txt:  # most answers are as they were: nothing to parse
+            b_set, a_set = _ranges(b_txt), _ranges(a_txt)
+            change.added = sorted(a_set - b_set)
+            change.removed = sorted(b_set - a_set)
         if before is not None and after is not None:
             if before.nxdomain != after.nxdomain:
                 change.other.append("now NXDOMAIN" if after.nxdomain else "exists again")

@@ -33,7 +33,7 @@ class AddressSpace:
     written: dict[int, int] = field(default_factory=lambda: {4: 0, 6: 0})  # ranges before union
 
     def addresses(self, version: int) -> int:
-        return sum(n.num_addresses for n in (self.v4 if version == 4 else self.v6))
+        return sum(_size(n) for n in (self.v4 if version == 4 else self.v6))
 
     def share(self, version: int) -> float:
         return self.addresses(version) / _EVERYONE[version].num_addresses
@@ -76,8 +76,13 @@ def _disjoint(nets: Iterable[Network]) -> list[Network]:
         start = int(net.network_address)
         if start > last:
             out.append(net)
-            last = start + net.num_addresses - 1
+            last = start + _size(net) - 1
     return out
+
+
+def _size(net: Network) -> int:
+    """net.num_addresses, without the broadcast address ipaddress computes for it."""
+    return 1 << (net.max_prefixlen - net.prefixlen)
 
 
 def _walk(

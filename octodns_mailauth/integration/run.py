@@ -83,19 +83,16 @@ class PolicyRun:
             for name in at_and_above(domain):
                 self._below.setdefault(name, []).append(domain)
 
-    def place(self, compile_all: CompileAll | None = None) -> dict[str, CompileResult]:
+    def place(self, compile_all: CompileAll) -> dict[str, CompileResult]:
         """Compile every policy without a zone (dry), which says where its records
         go: a zone then finds the other policies that place records in it (a DMARC
         report authorization, say) without compiling them all.  Returns the results.
         `compile_all(domains, compile)` runs `compile` for each domain (bulk.py
-        spreads them over worker processes); by default they run here, in turn."""
-        if compile_all is None:
-            placed = {d: self.compile(lp, None, dry=True) for d, lp in self.policies.items()}
-        else:
-            done = compile_all(list(self.policies), self._dry_alone)
-            for domain, entry in done.items():
-                self._cache.setdefault(domain, []).append(entry)
-            placed = {domain: done[domain][0] for domain in self.policies}
+        spreads them over worker processes)."""
+        done = compile_all(list(self.policies), self._dry_alone)
+        for domain, entry in done.items():
+            self._cache.setdefault(domain, []).append(entry)
+        placed = {domain: done[domain][0] for domain in self.policies}
         for domain, result in placed.items():
             self._places[domain] = tuple(dict.fromkeys(r.name for r in result.records))
             for name in dict.fromkeys(n for r in self._places[domain] for n in at_and_above(r)):

@@ -92,8 +92,7 @@ def test_every_sample_is_stored_or_refused_with_its_reason(tmp_path: Path) -> No
                 assert "\n" not in item.reason
                 seen[name] = "refused: " + item.reason
             else:
-                with store.transaction():
-                    seen[name] = "stored" if store.add(item) else "duplicate"
+                seen[name] = "stored" if store.ingest([item]).stored else "duplicate"
         counts = rs.counts(store)
     assert set(seen) == set(EXPECTED)
     for name, outcome in EXPECTED.items():

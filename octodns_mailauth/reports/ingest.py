@@ -225,19 +225,17 @@ def read_bytes(
 
 
 def _gunzip(data: bytes) -> bytes:
-    out = io.BytesIO()
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        chunk = d.decompress(data, MAX_REPORT_BYTES + 1)
-        out.write(chunk)
-        if out.tell() > MAX_REPORT_BYTES or d.unconsumed_tail:
+        out = d.decompress(data, MAX_REPORT_BYTES + 1)
+        if len(out) > MAX_REPORT_BYTES or d.unconsumed_tail:
             raise _Bad(f"gzip data expands past {MAX_REPORT_BYTES} bytes")
-        out.write(d.flush())
+        out += d.flush()
     except zlib.error as e:
         raise _Bad(f"broken gzip data: {e}") from None
     if not d.eof:
         raise _Bad("truncated gzip data")
-    return out.getvalue()
+    return out
 
 
 def _zip(data: bytes, source: str, depth: int, known: Known) -> Iterator[Item]:

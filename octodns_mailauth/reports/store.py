@@ -271,14 +271,6 @@ class EvidenceStore:
 
     # --- writing ------------------------------------------------------------------------
 
-    def add(self, report: Report) -> bool:
-        """Store a report; False (and nothing stored) if it was stored before.
-        Call inside `transaction()` to store many at once."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        added = self._add(prepare(report), now)
-        self._flush()
-        return added
-
     def _add(self, report: Prepared, now: str) -> bool:
         """Claim the report's (kind, org, report id) and queue its rows for `_flush`."""
         cur = self.db.execute(

@@ -17,7 +17,7 @@ from .context import CompileResult
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
-from .integration.bulk import compile_all, fork_map
+from .integration.bulk import FirstPass
 from .integration.config import ProcessorSettings, load_config
 from .integration.inputs import CompileInputs
 from .integration.plan import check_plan, pending_in
@@ -103,27 +103,28 @@ class MailAuthProcessor(BaseProcessor):
                 reports=reports,  # DMARC report evidence for the rollout gate
             )
             self.inputs.catalog  # noqa: B018 (read now: a bad catalog fails here)
-            # Read in worker processes too when there are many (integration/bulk.py).
-            loaded = load_policy_dir(s.policies, each=lambda load, paths: fork_map(load, paths))
+            # Compile once without writing anything, so every policy error surfaces
+            # now.  The results are reused for each zone whose records agree with what
+            # they read (integration/run.py), by the zone validator and
+            # process_source_zone.  With many policies the files are read, and compiled
+            # the first time, in worker processes (integration/bulk.py); report
+            # evidence is read for the policies' domains, so only once they are known.
+            placeholders = PlaceholderKeys(self.keys)
+            dry = self._compiler(placeholders)
+            first = FirstPass(
+                lambda lp: (dry(lp, None), placeholders.used(lp.domain)),
+                lambda: self._prepare(s, id),
+                fuse=reports is None,
+            )
+            loaded = load_policy_dir(s.policies, each=first.each)
             self.policies = {lp.domain: lp for lp in loaded}
             self.inputs.domains = list(self.policies)
-            self.inputs.read()
-            self.config = load_config(s.config_file) if s.config_file else None
-            self.zones = self.config.zone_map(id) if self.config else None
-            self.inputs.zones = self.zones
+            if not first.prepared:
+                self._prepare(s, id)
         except (MailAuthError, KeyUnavailable) as e:
             raise MailAuthProcessorError(f"{id}: {e}") from None
-        # Compile once without writing anything, so every policy error surfaces now.
-        # The results are reused for each zone whose records agree with what they
-        # read (integration/run.py), by the zone validator and process_source_zone.
-        placeholders = PlaceholderKeys(self.keys)
-        self._run = PolicyRun(
-            self.policies,
-            self._compiler(self.keys),
-            self._compiler(placeholders),
-            placeholders.used,
-        )
-        placed = self._run.place(compile_all)
+        self._run = PolicyRun(self.policies, self._compiler(self.keys), dry, placeholders.used)
+        placed = self._run.place(first.compile_all)
         errors = [f for result in placed.values() for f in result.errors]
         errors += merge.claims((r for p in placed.values() for r in p.records), {})
         if self.zones is not None:
@@ -143,6 +144,14 @@ class MailAuthProcessor(BaseProcessor):
             s.config_file or "the zones octoDNS hands over",
         )
 
+    def _prepare(self, s: ProcessorSettings, id: str) -> None:
+        """What every compile shares, read before the first: the SPF lock, DKIM state,
+        report evidence, and the config's zones."""
+        self.inputs.read()
+        self.config = load_config(s.config_file) if s.config_file else None
+        self.zones = self.config.zone_map(id) if self.config else None
+        self.inputs.zones = self.zones
+
     @functools.cached_property
     def acknowledged(self) -> frozenset[tuple[str, str]]:
         """The policies' acknowledged destructive changes (integration/plan.py), read
@@ -150,7 +159,7 @@ class MailAuthProcessor(BaseProcessor):
         return frozenset(
             parse_ack(entry, lp.domain)
             for lp in self.policies.values()
-            for entry in lp.policy.acknowledge
+            for entry in lp.acknowledge
         )
 
     @functools.cached_property

@@ -20,6 +20,7 @@ from test_processor import edit_yaml as edit
 
 from octodns_mailauth import _workers as workers_module
 from octodns_mailauth.integration import bulk
+from octodns_mailauth.policy.loader import DeferredPolicy
 from octodns_mailauth.processor import MailAuthProcessor
 
 CONFIG = "zones/config.yaml"
@@ -85,7 +86,7 @@ def test_zones_get_from_workers_what_one_process_gives(
         # Nothing to change: every record the workers' results gave is the one
         # published from this process's; the same warnings, the same number.
         assert Manager(CONFIG).sync(dry_run=True) == 0
-    assert pools == [2, 2]  # policies read, then compiled
+    assert pools == [2]  # policies read and compiled in one pass
     assert _warnings(caplog) == alone
 
 
@@ -104,7 +105,7 @@ def test_an_error_in_a_worker_is_raised_as_one_here(
     assert "no DKIM key for selector" in alone, alone
     pools = _workers(monkeypatch, 2)
     assert build() == alone
-    assert pools == [2, 2]
+    assert pools == [2]
 
 
 def test_policy_errors_from_workers_are_every_file_s_in_order(
@@ -133,6 +134,57 @@ def test_policy_errors_from_workers_are_every_file_s_in_order(
     pools = _workers(monkeypatch, 2)
     assert build() == alone
     assert pools == [2]  # the files read in workers; with errors nothing is compiled
+
+
+def test_policies_from_workers_are_parsed_here_only_when_read(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _workers(monkeypatch, 1)
+    alone = MailAuthProcessor(
+        "mail", policies="zones/mail", keys="zones/.dkim", generate_keys=True
+    )
+    pools = _workers(monkeypatch, 2)
+    proc = MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim", generate_keys=True)
+    assert pools == [2]
+    deferred = list(proc.policies.values())
+    assert {type(lp) for lp in deferred} == {DeferredPolicy}
+    assert proc.acknowledged == alone.acknowledged  # from the workers, nothing parsed
+    assert not any("_parsed" in vars(lp) for lp in deferred)
+    for lp, there in zip(deferred, alone.policies.values(), strict=True):
+        # Parsed here again from the text the worker parsed: the same policy.
+        assert (lp.domain, lp.path, lp.policy, lp.lines) == (
+            there.domain,
+            there.path,
+            there.policy,
+            there.lines,
+        )
+        assert lp == there and lp.location("senders", 0) == there.location("senders", 0)
+
+
+@pytest.mark.parametrize("policy_error", [False, True])
+def test_shared_inputs_failing_before_the_workers_fail_as_in_one_process(
+    example: Path, monkeypatch: pytest.MonkeyPatch, policy_error: bool
+) -> None:
+    # The SPF lock is read before the workers start (they compile): when it is
+    # broken, the files are read first and the errors come in the usual order.
+    Path("zones/mail/spf-lock.json").write_text("{not json")
+    if policy_error:
+        Path("zones/mail/z.example.yaml").write_text("senders: [\n")
+
+    def build() -> str:
+        with pytest.raises(Exception) as e:
+            MailAuthProcessor(
+                "mail", policies="zones/mail", keys="zones/.dkim", generate_keys=True
+            )
+        return f"{type(e.value).__name__}: {e.value}"
+
+    _workers(monkeypatch, 1)
+    alone = build()
+    assert ("z.example.yaml:2" in alone) is policy_error, alone
+    assert ("spf-lock.json" in alone) is not policy_error, alone
+    pools = _workers(monkeypatch, 2)
+    assert build() == alone
+    assert pools == [2]  # the files read in workers, nothing compiled there
 
 
 def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:

@@ -23,10 +23,19 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .._workers import idle_cpus
 from ..context import CompileResult
+from ..errors import PolicyError
+from ..policy.loader import (
+    DeferredPolicy,
+    LoadedPolicy,
+    domain_from_filename,
+    parse_policy,
+    read_policy_file,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +68,88 @@ def compile_all(
     return out
 
 
+class FirstPass:
+    """Reading the policy files and their first (dry) compile in ONE pass of
+    worker processes, when the files are read in workers at all: each worker
+    compiles the policies it has just parsed, and sends back their text and
+    domain (a `DeferredPolicy`, parsed here again only if something reads it) with
+    the result.  Unpickling every parsed policy (pydantic models) here cost this
+    process about as much as all its other work in __init__.
+
+    `each` is for `load_policy_dir(each=...)`.  `prepare()` reads what every
+    compile shares (the config's zones, the SPF lock, the DKIM state); it runs
+    before the workers start, and when it fails (or `fuse` is false, or there
+    will be no workers) the files are read as before and nothing is compiled:
+    the caller then prepares and compiles after reading, in that order, so its
+    errors come in the same order as ever."""
+
+    def __init__(
+        self,
+        compile: Callable[[LoadedPolicy], tuple[CompileResult, bool]],
+        prepare: Callable[[], None],
+        *,
+        fuse: bool = True,
+        jobs: int | None = None,
+    ) -> None:
+        self._compile = compile
+        self._prepare = prepare
+        self._fuse = fuse
+        self._jobs = jobs
+        self.prepared = False
+        self._done: dict[str, tuple[CompileResult, bool] | Exception] = {}
+
+    def each(self, load: Callable[[Path], Any], paths: list[Path]) -> list[Any]:
+        jobs = self._jobs if self._jobs is not None else workers_for(len(paths))
+        if not (self._fuse and jobs > 1 and _can_fork()):
+            return fork_map(load, paths, jobs=jobs)
+        try:
+            self._prepare()
+        except Exception:
+            return fork_map(load, paths, jobs=jobs)  # the caller raises it after reading
+        self.prepared = True
+        out = []
+        for outcome in fork_map(self._read_and_compile, paths, jobs=jobs):
+            if isinstance(outcome, tuple):
+                lp, self._done[lp.domain] = outcome  # a domain read twice is an error
+                outcome = lp
+            out.append(outcome)
+        return out
+
+    def _read_and_compile(self, path: Path) -> Any:
+        try:
+            text = read_policy_file(path)
+            lp = parse_policy(text, str(path), domain_from_filename(path))
+        except PolicyError as e:
+            return list(e.findings)
+        done: tuple[CompileResult, bool] | Exception
+        try:
+            result, placeholder = self._compile(lp)
+            done = _for_zones(result), placeholder
+        except Exception as e:  # raised by the caller if every file reads well
+            done = e
+        return DeferredPolicy(text, lp.path, lp.domain, lp.acknowledge), done
+
+    def compile_all(
+        self, domains: Sequence[str], compile: Compile
+    ) -> dict[str, tuple[CompileResult, bool]]:
+        """A `compile_all` for PolicyRun.place: the workers' results when they
+        compiled (the first exception, in policy order, raised), else `compile_all`."""
+        if not self.prepared:
+            return compile_all(domains, compile)
+        out = {}
+        for domain in domains:
+            one = self._done[domain]
+            if isinstance(one, BaseException):
+                raise one
+            out[domain] = one
+        return out
+
+
+def workers_for(count: int) -> int:
+    """How many worker processes `count` items get: one per idle CPU, or 1 (here)."""
+    return idle_cpus(waiting=True) if count >= PARALLEL_MIN_POLICIES else 1
+
+
 def fork_map(
     fn: Callable[[T], R],
     items: Sequence[T],
@@ -71,7 +162,7 @@ def fork_map(
     exception `fn` raises is returned in its item's place and ends the list (as
     a loop here would stop there): the caller raises it."""
     if jobs is None:
-        jobs = idle_cpus(waiting=True) if len(items) >= PARALLEL_MIN_POLICIES else 1
+        jobs = workers_for(len(items))
     if jobs <= 1 or not _can_fork():
         return _run_chunk(here or fn, items)
     chunks = [items[i : i + CHUNK_POLICIES] for i in range(0, len(items), CHUNK_POLICIES)]

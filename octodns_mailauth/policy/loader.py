@@ -8,6 +8,7 @@ the compile step, which reports them as findings with the same locations.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,51 @@ class LoadedPolicy:
         for s, sender in enumerate(self.policy.senders):
             for k, key in enumerate(sender.dkim):
                 yield sender, key, self.location("senders", s, "dkim", k)
+
+    @property
+    def acknowledge(self) -> tuple[str, ...]:
+        return tuple(self.policy.acknowledge)
+
+
+class DeferredPolicy(LoadedPolicy):
+    """A policy another process parsed and checked from `text`: parsed here again,
+    from the same text, only when something reads it.  A run over thousands of
+    policies whose first compile happened in worker processes reuses those
+    results and rarely does; sending every parsed policy back costs more."""
+
+    def __init__(self, text: str, path: str, domain: str, acknowledge: tuple[str, ...]) -> None:
+        # Not the dataclass's fields: `policy` and `lines` are read on first use.
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "_acknowledge", acknowledge)
+
+    @functools.cached_property
+    def _parsed(self) -> LoadedPolicy:
+        lp = parse_policy(self.text, self.path, domain_from_filename(Path(self.path)))
+        assert lp.domain == self.domain, (lp.domain, self.domain)  # the same text, parsed
+        return lp
+
+    @property  # type: ignore[override]
+    def policy(self) -> Policy:
+        return self._parsed.policy
+
+    @property  # type: ignore[override]
+    def lines(self) -> LineMap:
+        return self._parsed.lines
+
+    @property
+    def acknowledge(self) -> tuple[str, ...]:
+        return self._acknowledge  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        return self._parsed == other
+
+    def __hash__(self) -> int:
+        return hash(self._parsed)
+
+    def __repr__(self) -> str:
+        return f"DeferredPolicy(path={self.path!r}, domain={self.domain!r})"
 
 
 def key_path(path: KeyPath) -> str:
@@ -312,6 +358,11 @@ def _domain(policy: Policy, path: str, lines: LineMap, from_file: str | None) ->
 
 def load_policy_file(path: str | Path) -> LoadedPolicy:
     path = Path(path)
+    return parse_policy(read_policy_file(path), str(path), domain_from_filename(path))
+
+
+def read_policy_file(path: Path) -> str:
+    """A policy file's text; PolicyError when it cannot be one."""
     try:
         # Read one byte past the cap so an oversized file is told apart; never
         # read a FIFO or device (they need not end).
@@ -332,7 +383,7 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
                 "a policy file is a few kilobytes: is this the right file?",
                 code="policy-io",
             )
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise PolicyError.one(
@@ -340,7 +391,6 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
             Location(str(path)),
             code="policy-io",
         ) from None
-    return parse_policy(text, str(path), domain_from_filename(path))
 
 
 def policy_files(folder: str | Path) -> list[Path]:

@@ -33,9 +33,7 @@ class Removal:
 
 
 def _text(rtype: str, node: Any) -> str | None:
-    if not isinstance(node, yaml.ScalarNode):
-        return None
-    return unescape_txt(node.value) if rtype == "TXT" else str(node.value)
+    return _as_text(rtype, node.value) if isinstance(node, yaml.ScalarNode) else None
 
 
 def _span(lines: list[str], node: Any, start: Any | None = None) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from .names import is_subdomain, normalize
+from .names import InvalidName, check_name, is_subdomain, normalize
 
 ACK_ENV = "OCTODNS_MAILAUTH_ACKNOWLEDGE"
 
@@ -29,10 +29,6 @@ CHANGES: dict[str, str] = {
     "spf-pass-all": "an SPF record that lets every address pass (+all or all of IPv4/IPv6)",
     "spf-remove": "delete an SPF record that authorised senders, or leave it authorising none",
 }
-
-# Labels may start with '_' here (_dmarc, _domainkey): these are DNS names, not host names.
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
-_NAME = re.compile(rf"(@|{_LABEL}(?:\.{_LABEL})*)\Z")
 
 
 class AckError(ValueError):
@@ -49,11 +45,13 @@ def parse_ack(text: str, domain: str | None = None) -> tuple[str, str]:
     parts = text.split()
     if len(parts) != 2:
         raise AckError(f"{text!r} is not `<change> <name>`, e.g. `dkim-delete old._domainkey`")
-    change, name = parts[0].lower(), normalize(parts[1])
+    change, name = parts[0].lower(), parts[1]
     if change not in CHANGES:
         raise AckError(f"unknown change {parts[0]!r} in {text!r}; known: {', '.join(CHANGES)}")
-    if not _NAME.match(name) or len(name) > 253:
-        raise AckError(f"{parts[1]!r} in {text!r} is not a DNS name")
+    try:  # `_dmarc`, `_domainkey`: DNS names, not host names
+        name = name if name == "@" else check_name(name, service_labels=True, min_labels=1)
+    except InvalidName:
+        raise AckError(f"{parts[1]!r} in {text!r} is not a DNS name") from None
     if domain is not None:
         domain = normalize(domain)
         if name == "@":

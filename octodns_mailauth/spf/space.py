@@ -31,9 +31,10 @@ class AddressSpace:
     v6: list[ipaddress.IPv6Network] = field(default_factory=list)
     pass_all: str | None = None
     written: dict[int, int] = field(default_factory=lambda: {4: 0, 6: 0})  # ranges before union
+    counted: dict[int, int] = field(default_factory=lambda: {4: 0, 6: 0})  # addresses in v4, v6
 
     def addresses(self, version: int) -> int:
-        return sum(_size(n) for n in (self.v4 if version == 4 else self.v6))
+        return self.counted[version]
 
     def share(self, version: int) -> float:
         return self.addresses(version) / _EVERYONE[version].num_addresses
@@ -61,28 +62,27 @@ def address_space(name: str, record: str, resolver: Resolver | None = None) -> A
     out = AddressSpace()
     _walk(name, record, resolver, nets, out, (), 0)
     out.written = {v: sum(1 for n in nets if n.version == v) for v in (4, 6)}
-    out.v4 = _disjoint(n for n in nets if n.version == 4)  # type: ignore[assignment]
-    out.v6 = _disjoint(n for n in nets if n.version == 6)  # type: ignore[assignment]
+    out.v4, out.counted[4] = _disjoint(n for n in nets if n.version == 4)  # type: ignore[assignment]
+    out.v6, out.counted[6] = _disjoint(n for n in nets if n.version == 6)  # type: ignore[assignment]
     return out
 
 
-def _disjoint(nets: Iterable[Network]) -> list[Network]:
-    """The ranges not inside another, sorted: their sizes add up to the union's.
-    CIDR ranges nest or lie apart, so one pass in address order does it
-    (ipaddress.collapse_addresses also joins neighbours, at several times the cost)."""
+def _disjoint(nets: Iterable[Network]) -> tuple[list[Network], int]:
+    """The ranges not inside another, sorted, and the addresses in them (their
+    sizes add up to the union's).  CIDR ranges nest or lie apart, so one pass in
+    address order does it (ipaddress.collapse_addresses also joins neighbours,
+    at several times the cost)."""
     out: list[Network] = []
+    total = 0
     last = -1  # the last address of the previous range kept
     for net in sorted(nets, key=lambda n: (int(n.network_address), n.prefixlen)):
         start = int(net.network_address)
         if start > last:
             out.append(net)
-            last = start + _size(net) - 1
-    return out
-
-
-def _size(net: Network) -> int:
-    """net.num_addresses, without the broadcast address ipaddress computes for it."""
-    return 1 << (net.max_prefixlen - net.prefixlen)
+            size = 1 << (net.max_prefixlen - net.prefixlen)  # num_addresses, less its cost
+            total += size
+            last = start + size - 1
+    return out, total
 
 
 def _walk(

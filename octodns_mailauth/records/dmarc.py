@@ -29,8 +29,8 @@ def owns(text: str) -> bool:
     return VERSION.match(text) is not None
 
 
-def dmarc_tags(settings: DmarcPolicySettings) -> list[tuple[str, str]]:
-    """The tags in publishing order: v first (required), p second (RFC 7489
+def dmarc_value(settings: DmarcPolicySettings) -> str:
+    """The record, tags in publishing order: v first (required), p second (RFC 7489
     receivers require it there), defaults left out so the record stays short
     and later default changes are inherited."""
     tags = [("v", "DMARC1"), ("p", settings.p.value)]
@@ -60,11 +60,7 @@ def dmarc_tags(settings: DmarcPolicySettings) -> list[tuple[str, str]]:
             tags.append(("rf", ",".join(legacy.rf)))
         if legacy.ri is not None:
             tags.append(("ri", str(legacy.ri)))
-    return tags
-
-
-def dmarc_value(settings: DmarcPolicySettings) -> str:
-    return "; ".join(f"{k}={v}" for k, v in dmarc_tags(settings))
+    return "; ".join(f"{k}={v}" for k, v in tags)
 
 
 def parked_value(rua: list[str]) -> str:

@@ -143,12 +143,9 @@ class SpfRecord:
     def modifiers(self) -> list[Modifier]:
         return [t for t in self.terms if isinstance(t, Modifier)]
 
-    def _modifier(self, name: str) -> str | None:
-        return next((m.value for m in self.modifiers if m.name == name), None)
-
     @property
     def redirect(self) -> str | None:
-        return self._modifier("redirect")
+        return next((m.value for m in self.modifiers if m.name == "redirect"), None)
 
     @cached_property
     def all(self) -> Mechanism | None:

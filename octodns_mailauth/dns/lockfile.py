@@ -24,7 +24,7 @@ DnsError(kind="missing") and the SPF step tells the user to run refresh.
 Versions: 1 held SPF answers, and later also DKIM target keys, which a version 1
 lock may lack (they read as "unverified" until the next refresh).  2 is the same
 shape, written by a refresh that resolves delegated DKIM targets too.  A version
-1 lock is migrated when read and written as 2 by the next refresh; a version
+1 lock is read as it is and written as 2 by the next refresh; a version
 newer than LOCK_VERSION is refused (a newer release wrote it).
 Names under the policies' own domains are never stored: the zone answers those.
 `spf/refresh.py` rewrites the lock; this module only reads, writes and answers.
@@ -118,8 +118,8 @@ class SpfLock:
                 f"host); or, to go back to this version's format, `{REBUILD_COMMAND}` "
                 "replaces it with what DNS answers now"
             )
-        try:
-            return cls._from_json(path, _migrate(data, version))
+        try:  # versions 1 and 2 have one shape (see above)
+            return cls._from_json(path, data)
         except LockError as err:
             raise LockError(f"{err}; fix it or {rebuild}") from None
 
@@ -186,23 +186,6 @@ class SpfLock:
     def oldest(self) -> datetime | None:
         times = [e.resolved for e in self.entries.values()]
         return min(times) if times else self.refreshed
-
-
-def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """`data` of `version` as LOCK_VERSION content, one step at a time."""
-    while version < LOCK_VERSION:
-        data = _MIGRATIONS[version](data)
-        version += 1
-    return data
-
-
-def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    # Same shape: version 2 only promises DKIM target keys, which a version 1 lock
-    # may lack; those read as "missing" (unverified) until the next refresh.
-    return {**data, "version": 2}
-
-
-_MIGRATIONS = {1: _v1_to_v2}
 
 
 class LockResolver(Resolver):

@@ -182,23 +182,16 @@ class Workspace:
 def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
     """Every policy in the folder, or the files/folders given.  Policy errors
     become findings (exit 1), a path that does not exist a UsageError (exit 2)."""
-    loaded: list[LoadedPolicy] = []
     findings: list[Finding] = []
-    targets: list[tuple[Path, bool]] = []
-    if paths:
-        for raw in paths:
-            path = Path(raw)
-            if path.is_dir():
-                targets.append((path, True))
-            elif path.is_file():
-                targets.append((path, False))
-            else:
-                raise UsageError(f"{raw}: no such file or folder")
-    else:
-        targets.append((require_policies(settings), True))
     files: list[Path] = []
-    for path, is_dir in targets:
-        files.extend(policy_files(path) if is_dir else [path])
+    for raw in paths or [require_policies(settings)]:
+        path = Path(raw)
+        if path.is_dir():
+            files += policy_files(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
     # File by file (not load_policy_dir), so one broken file does not hide the
     # compile findings of all the others.
     by_domain: dict[str, LoadedPolicy] = {}
@@ -209,11 +202,8 @@ def load(settings: Settings, paths: list[str] | None = None) -> Workspace:
             findings.extend(e.findings)
             continue
         first = by_domain.get(lp.domain)
-        if first is not None:
-            if Path(first.path).resolve() == Path(lp.path).resolve():
-                continue  # the same file named twice
+        if first is None:
+            by_domain[lp.domain] = lp
+        elif Path(first.path).resolve() != Path(lp.path).resolve():  # not one file named twice
             findings.append(second_policy(lp, first))
-            continue
-        by_domain[lp.domain] = lp
-        loaded.append(lp)
-    return Workspace(settings, loaded, findings)
+    return Workspace(settings, list(by_domain.values()), findings)

@@ -348,24 +348,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(given)
     try:
         return _dispatch(args)
-    except UsageError as e:
-        print(f"octodns-mailauth: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("octodns-mailauth: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK  # `... | head`
-    except Exception as e:  # noqa: BLE001 - the last net: no traceback for users
-        if isinstance(e, PolicyError):
-            # Errors with file and line (a broken DKIM state file, say): policy errors.
-            for finding in e.findings:
-                print(finding.format())
-            return EXIT_POLICY
-        if isinstance(e, MailAuthError | OSError | KeyUnavailable):
-            print(f"octodns-mailauth: error: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except PolicyError as e:
+        # Errors with file and line (a broken DKIM state file, say): policy errors.
+        for finding in e.findings:
+            print(finding.format())
+        return EXIT_POLICY
+    except (UsageError, MailAuthError, OSError, KeyUnavailable) as e:  # no traceback for users
+        print(f"octodns-mailauth: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 # The module of each command whose name differs; only the command that runs is

@@ -69,14 +69,12 @@ class _Edits:
 
     def apply(self) -> list[str]:
         out: list[str] = []
-        for i, line in enumerate(self.lines + [""]):
+        for i, line in enumerate(self.lines):
             out += self.insert.get(i, [])
-            if i == len(self.lines):
-                break
             new = self.replace.get(i, line)
             if new is not None:
                 out.append(new)
-        return out
+        return out + self.insert.get(len(self.lines), [])
 
 
 def _indent(line: str) -> int:

@@ -153,15 +153,7 @@ def markdown(report: DomainReport) -> str:
     r = report.result
     stage, evidence = r.details.dmarc_stage, r.details.evidence
     out = [f"### {report.domain}", ""]
-    shown = [f for f in r.findings if f.severity is not Severity.INFO]
-    if shown:
-        out.append(
-            md_table(
-                ["severity", "where", "message"],
-                [[f.severity.value, str(f.location or ""), f.detail()] for f in shown],
-            )
-        )
-        out.append("")
+    out += _findings_markdown([f for f in r.findings if f.severity is not Severity.INFO])
     out.append("**Records**")
     out.append("")
     rows = []
@@ -207,6 +199,13 @@ def markdown(report: DomainReport) -> str:
     return "\n".join(out)
 
 
+def _findings_markdown(findings: list[Finding], text: Any = Finding.detail) -> list[str]:
+    if not findings:
+        return []
+    rows = [[f.severity.value, str(f.location or ""), text(f)] for f in findings]
+    return [md_table(["severity", "where", "message"], rows), ""]
+
+
 def validate_markdown(ws: Any, results: list[tuple[Any, Any]], findings: list[Finding]) -> str:
     """Every finding, then each domain's section (`markdown`)."""
     errors = sum(f.severity is Severity.ERROR for f in findings)
@@ -218,14 +217,7 @@ def validate_markdown(ws: Any, results: list[tuple[Any, Any]], findings: list[Fi
     ]
     # Findings from files that did not load have no domain section: list them first.
     loose = list(ws.load_findings) + ws.zone_findings()
-    if loose:
-        out.append(
-            md_table(
-                ["severity", "where", "message"],
-                [[f.severity.value, str(f.location or ""), f.message] for f in loose],
-            )
-        )
-        out.append("")
+    out += _findings_markdown(loose, lambda f: f.message)
     for lp, result in results:
         out.append(markdown(build(lp, result)))
     if ws.keys.placeholders:

@@ -44,8 +44,14 @@ class Finding:
 
     def format(self) -> str:
         """`file:line: severity: message (key path) [RFC]; hint` as editors read it."""
-        head = f"{self.location}: " if self.location else ""
-        return f"{head}{self.severity.value}: {self.detail()}"
+        # Kept once made (not a field: `replace` makes a new finding without it, and
+        # pickling keeps it): a worker process formats what this process logs.
+        text: str | None = self.__dict__.get("_formatted")
+        if text is None:
+            head = f"{self.location}: " if self.location else ""
+            text = f"{head}{self.severity.value}: {self.detail()}"
+            object.__setattr__(self, "_formatted", text)
+        return text
 
     def detail(self) -> str:
         """The message with its key path, RFC and hint, without file and severity.

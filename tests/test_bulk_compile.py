@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import pickle
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from test_processor import add_reporting_zones
 from test_processor import edit_yaml as edit
 
 from octodns_mailauth import _workers as workers_module
+from octodns_mailauth.context import CompileResult
+from octodns_mailauth.findings import Finding, Location, Severity
 from octodns_mailauth.integration import bulk
 from octodns_mailauth.policy.loader import DeferredPolicy
 from octodns_mailauth.processor import MailAuthProcessor
@@ -185,6 +189,24 @@ def test_shared_inputs_failing_before_the_workers_fail_as_in_one_process(
     pools = _workers(monkeypatch, 2)
     assert build() == alone
     assert pools == [2]  # the files read in workers, nothing compiled there
+
+
+def test_findings_come_back_formatted_as_here() -> None:
+    # Workers format what the processor logs; the text kept is the one made here,
+    # and a finding changed by `replace` formats itself anew.
+    where = Location("mail/a.example.yaml", 3, "senders[0]")
+    warning = Finding(Severity.WARNING, "w", where, "fix it", rfc="RFC 7208 §4.6.4")
+    info = Finding(Severity.INFO, "i", where)
+    result = CompileResult("a.example", findings=[warning, info])
+    back = pickle.loads(pickle.dumps(bulk._for_zones(result)))
+    assert [vars(f).get("_formatted") for f in back.findings] == [warning.format(), None]
+    assert back.findings == [warning, info]
+    assert back.findings[0].format() == replace(warning).format()  # made anew
+    assert (
+        replace(back.findings[0], message="v")
+        .format()
+        .endswith("v (at senders[0]) [RFC 7208 §4.6.4]; hint: fix it")
+    )
 
 
 def test_workers_end_when_their_process_is_killed(tmp_path: Path) -> None:

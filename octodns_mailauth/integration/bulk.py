@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from .._workers import idle_cpus
 from ..context import CompileResult
 from ..errors import PolicyError
+from ..findings import Severity
 from ..policy.loader import (
     DeferredPolicy,
     LoadedPolicy,
@@ -217,7 +218,12 @@ def _run_chunk(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]:
 
 def _for_zones(result: CompileResult) -> CompileResult:
     """What a zone's plan reads of a result (integration/run.py): its records,
-    findings and zone reads; the steps' details stay in the worker."""
+    findings and zone reads; the steps' details stay in the worker.  The findings
+    the processor logs go formatted (Finding.format keeps its text): formatting
+    them here, in parallel, spares the process that logs them."""
+    for finding in result.findings:
+        if finding.severity is not Severity.INFO:
+            finding.format()
     return CompileResult(
         result.domain, result.records, result.findings, zone_reads=result.zone_reads
     )

@@ -160,25 +160,14 @@ def records_octodns(
     return text
 
 
-def txt_strings(value: str) -> list[str]:
-    """Split TXT text into character-strings of at most 255 octets (RFC 7208 §3.3:
-    receivers concatenate them without spaces)."""
+def txt_rdata(value: str) -> str:
+    """TXT text as zone-file rdata: character-strings of at most 255 octets (RFC 7208
+    §3.3: receivers join them without spaces), quoted and escaped by dnspython."""
+    from dns.rdtypes.ANY.TXT import TXT  # lazy: only `records --format bind` needs it
+
     data = value.encode("utf-8")
     chunks = [data[i : i + MAX_STRING] for i in range(0, len(data), MAX_STRING)] or [b""]
-    return [_quote(chunk) for chunk in chunks]
-
-
-def _quote(chunk: bytes) -> str:
-    out = []
-    for byte in chunk:
-        c = chr(byte)
-        if c in '"\\':
-            out.append("\\" + c)
-        elif 0x20 <= byte < 0x7F:
-            out.append(c)
-        else:
-            out.append(f"\\{byte:03d}")  # RFC 1035 §5.1 \DDD
-    return '"' + "".join(out) + '"'
+    return str(TXT("IN", "TXT", chunks).to_text())
 
 
 def records_bind(records: Iterable[DesiredRecord], placeholders: Collection[str] = ()) -> str:
@@ -187,7 +176,7 @@ def records_bind(records: Iterable[DesiredRecord], placeholders: Collection[str]
         if _is_placeholder(r, placeholders):
             lines.append(f"; {r.name} {r.type}: {PLACEHOLDER_NOTE}, do not copy its p= value")
         for value in r.values:
-            rdata = " ".join(txt_strings(value)) if r.type == "TXT" else value
+            rdata = txt_rdata(value) if r.type == "TXT" else value
             lines.append(f"{r.name}.\t{r.ttl}\tIN\t{r.type}\t{rdata}")
     return "\n".join(lines)
 

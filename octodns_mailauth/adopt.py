@@ -429,23 +429,20 @@ def _adopt_dkim_key(
     out: Adoption, selector: str, values: tuple[str, ...]
 ) -> dict[str, Any] | None:
     name = key_name(selector, out.domain)
+
+    def leave(reason: str) -> None:  # in the zone as it is
+        out.unexpressed.append(Unexpressed(name, reason, "dkim", False))
+
     if len(values) != 1:
-        out.unexpressed.append(
-            Unexpressed(name, f"{len(values)} TXT values at one selector", "dkim", False)
-        )
-        return None
+        return leave(f"{len(values)} TXT values at one selector")
     value = values[0]
     try:
         key = parse_key_record(value)
         tags = parse_dkim_txt(value)
     except DkimKeyError as e:
-        out.unexpressed.append(Unexpressed(name, f"not a usable key record: {e}", "dkim", False))
-        return None
+        return leave(f"not a usable key record: {e}")
     if key.public_key is None:
-        out.unexpressed.append(
-            Unexpressed(name, "a revoked key (p= empty): left in the zone as it is", "dkim", False)
-        )
-        return None
+        return leave("a revoked key (p= empty): left in the zone as it is")
     entry: dict[str, Any] = {"selector": selector}
     if key.algorithm == "ed25519":
         entry["algorithm"] = "ed25519"
@@ -457,24 +454,14 @@ def _adopt_dkim_key(
             check_published_key(key.public_key)
             check_rsa_bits(bits)
         except DkimKeyError as e:
-            reason = f"{e}; left in the zone: replace it with a new selector"
-            out.unexpressed.append(Unexpressed(name, reason, "dkim", False))
-            return None
+            return leave(f"{e}; left in the zone: replace it with a new selector")
         entry["algorithm"] = "rsa"
         if bits != 2048:
             entry["bits"] = bits
     entry["public_key"] = key.p
     extra = set(tags) - {"v", "k", "p", "t", "h", "s", "n"}
     if extra or tags.get("h", "sha256") != "sha256" or key.flags not in ((), ("y",)):
-        out.unexpressed.append(
-            Unexpressed(
-                name,
-                "tags the policy cannot write (" + ", ".join(sorted(extra) or ["h=/t="]) + ")",
-                "dkim",
-                False,
-            )
-        )
-        return None
+        return leave(f"tags the policy cannot write ({', '.join(sorted(extra) or ['h=/t='])})")
     if key.testing:
         entry["testing"] = True
     if "h" in tags:

@@ -73,7 +73,6 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
     policies_by_zone: dict[str, list[str]] = {}
     for lp in ws.policies:
         policies_by_zone.setdefault(ws.zone_for(lp.domain), []).append(lp.domain)
-    config = settings.octo.path
     rows = []
     for zone in settings.octo.zone_names() if settings.octo else ():
         zconf = settings.octo.zone_conf(zone)
@@ -82,19 +81,11 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
         runs = zone in mine
         if alias:
             target = str(alias).rstrip(".")
-            rows.append(
-                ZoneRow(
-                    zone,
-                    policy,
-                    target,
-                    "?",
-                    "?",
-                    "?",
-                    f"alias of {target}: gets {target}'s mail records as they are; give it "
-                    "its own zone and policy if it sends mail as itself",
-                    [],
-                )  # fmt: skip
+            why = (
+                f"alias of {target}: gets {target}'s mail records as they are; give it its "
+                "own zone and policy if it sends mail as itself"
             )
+            rows.append(ZoneRow(zone, policy, target, "?", "?", "?", why, []))
             continue
         source = ws.source_zone(zone)
         view = zone_view(source.zone, lambda r: False) if source is not None else {}
@@ -107,22 +98,14 @@ def coverage_rows(settings: Any) -> list[ZoneRow]:
             if not runs:
                 suggestion = f"add `processors: [{settings.id}]` to the zone"
         elif mail["mx"] == "yes" or mail["sends"]:
-            suggestion = f"octodns-mailauth init {zone} --config {config}"
+            suggestion = f"octodns-mailauth init {zone} --config {settings.octo.path}"
         else:
             suggestion = f"parked: true in {settings.policies}/{zone}.yaml"
         if not policy and not runs:
             suggestion += f" (and add `processors: [{settings.id}]` to the zone)"
+        unread = list(source.skipped) if source is not None else []
         rows.append(
-            ZoneRow(
-                zone,
-                policy,
-                None,
-                mail["mx"],
-                mail["spf"],
-                mail["dmarc"],
-                suggestion,
-                list(source.skipped) if source is not None else [],
-            )  # fmt: skip
+            ZoneRow(zone, policy, None, mail["mx"], mail["spf"], mail["dmarc"], suggestion, unread)
         )
     return rows
 

@@ -1,7 +1,7 @@
 """Where compile gets DKIM public keys: the keystore edge.
 
-`KeystoreKeys` generates a missing key (never replacing one) and checks a
-public key written into the policy against the private key when both exist.
+`KeystoreKeys` generates a missing key in memory, stored by `commit` (never
+replacing one), and checks a public key in the policy against the private key.
 It opens the keystore folder only when a key is needed, so validating a
 policy writes nothing.  `PlaceholderKeys` never writes: it lets `octodns-validate`
 and the CLI compile a policy whose keys are not generated yet.
@@ -10,7 +10,6 @@ and the CLI compile a policy whose keys are not generated yet.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,12 @@ class KeystoreKeys:
         *,
         passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
         generate: bool = True,
-        log: logging.Logger | None = None,
-        defer: bool = False,
     ) -> None:
         self.root = Path(root) if root is not None else None
         self.passphrase_env = passphrase_env
         self.generate = generate
-        self.log = log or logging.getLogger("KeystoreKeys")
-        # defer: a key generated while planning stays in memory (`pending`) until
-        # `commit`, so a plan that is refused, or only shown, writes nothing.
-        self.defer = defer
+        # A key generated while planning stays in memory (`pending`) until `commit`,
+        # so a plan that is refused, or only shown, writes nothing.
         self.pending: dict[tuple[str, str], Any] = {}
         # The pending keys by every name at or above their domain: a zone's plan
         # finds its own (pending_under) without scanning every pending key, which
@@ -131,23 +126,10 @@ class KeystoreKeys:
                     "where the keystore lives (or set generate_keys: true when it is on "
                     "this machine)"
                 )
-            if self.defer:
-                if store is not None:
-                    store.check_passphrase()  # a wrong one fails now, not after generating
-                private = generate_private_key(key.algorithm, key.bits)
-                self._add_pending(domain, key.selector, private)
-                return private
-            store = self.store(create=True)
-            assert store is not None
-            private, created = store.ensure(domain, key.selector, key.algorithm, key.bits)
-            if created:
-                self.log.info(
-                    "generated DKIM key %s (%s) for %s in %s",
-                    key.selector,
-                    key.algorithm,
-                    domain,
-                    self.root,
-                )
+            if store is not None:
+                store.check_passphrase()  # a wrong one fails now, not after generating
+            private = generate_private_key(key.algorithm, key.bits)
+            self._add_pending(domain, key.selector, private)
             return private
         except (KeystoreError, DkimKeyError) as e:
             raise KeyUnavailable(str(e)) from None

@@ -85,14 +85,10 @@ class MailAuthProcessor(BaseProcessor):
             s = ProcessorSettings.check(id, id, settings)
             super().__init__(id, lenient=s.lenient)
             reports = parse_reports_settings(s.reports, f"processors.{id}")
-            # defer: keys generated while planning are written only when the plan is
-            # applied (integration/plan.py), never by a plan that is refused or shown.
+            # Keys generated while planning are written only when the plan is applied
+            # (integration/plan.py), never by a plan that is refused or shown.
             self.keys = KeystoreKeys(
-                s.keys,
-                passphrase_env=s.passphrase_env,
-                generate=s.generate_keys,
-                log=self.log,
-                defer=True,
+                s.keys, passphrase_env=s.passphrase_env, generate=s.generate_keys
             )
             self.inputs = CompileInputs(
                 lambda: self.keys,

@@ -17,7 +17,7 @@ def test_at_and_above() -> None:
 
 
 def test_pending_keys_are_found_by_zone_and_leave_when_written(tmp_path: Path) -> None:
-    keys = KeystoreKeys(tmp_path / "keys", generate=True, defer=True)
+    keys = KeystoreKeys(tmp_path / "keys", generate=True)
     domains = ["example.com", "sub.example.com", "example.net", "other-example.com"]
     for domain in domains:
         keys.public_key(domain, DkimKey(selector="s1", algorithm="ed25519"))

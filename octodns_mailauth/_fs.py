@@ -24,6 +24,23 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+def read_regular(fd: int, size: int, limit: int | None = None) -> bytes:
+    """The bytes of the regular file open at `fd` (`size`: its size from fstat), up
+    to `limit`: in one read(2) when the file is as fstat said, since a read of a
+    regular file returns less than asked only at its end (a run reads thousands of
+    small files, and each system call counts)."""
+    chunks: list[bytes] = []
+    total = 0
+    while limit is None or total < limit:
+        want = max(size + 1 - total, 4096) if limit is None else limit - total
+        chunk = os.read(fd, want)
+        chunks.append(chunk)
+        total += len(chunk)
+        if len(chunk) < want:
+            break
+    return b"".join(chunks)
+
+
 def fsync_dir(path: str | Path) -> None:
     """Make a new or renamed directory entry durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from octodns_mailauth._fs import read_regular
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
@@ -111,6 +112,52 @@ def test_a_folder_named_like_a_policy_is_an_error(tmp_path: Path) -> None:
         finding.message
     )
     assert finding.location is not None and finding.location.file.endswith("x.example.yaml")
+
+
+def test_a_pipe_or_dangling_link_named_like_a_policy_is_an_error(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.example.yaml")  # opened, it would wait for a writer
+    (tmp_path / "gone.example.yaml").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(PolicyError) as info:
+        load_policy_dir(tmp_path)
+    gone, pipe = info.value.findings
+    assert "pipe.example.yaml is named like a policy file but is not a regular file" in (
+        pipe.message
+    )
+    assert gone.message == "cannot read policy file: No such file or directory", gone
+
+
+def test_a_policy_file_is_read_in_one_read_unless_it_grew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    real_read = os.read
+
+    def counted(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", counted)
+    path = tmp_path / "example.com.yaml"
+    path.write_text("dmarc: {policy: reject}\n")
+    assert load_policy_file(path).policy.dmarc.policy == "reject"
+    assert len(reads) == 1, reads  # stat, open, read, close: no read to see the end
+    # A file longer than its fstat size (it grew meanwhile) is read to its end.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reads.clear()
+        assert read_regular(fd, 3) == path.read_bytes() and len(reads) == 1
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert read_regular(fd, 3, 5) == path.read_bytes()[:5]
+    finally:
+        os.close(fd)
+    big = b"x" * 10_000
+    path.write_bytes(big)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reads.clear()
+        assert read_regular(fd, 10) == big and len(reads) == 3, reads  # 4096 at a time
+    finally:
+        os.close(fd)
 
 
 # --- 2. the BIMI logo file ------------------------------------------------------------------

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .._fs import atomic_write, fsync_dir, locked, remove_stray_temps
+from .._fs import atomic_write, fsync_dir, locked, read_regular, remove_stray_temps
 from ..names import MAX_SELECTOR, InvalidName, check_name, is_selector
 from . import keys
 from .keys import Algorithm, DkimKeyError, PrivateKey
@@ -107,9 +107,10 @@ class Keystore:
 
     def exists(self, domain: str, selector: str) -> bool:
         path = self.path_for(domain, selector)
-        if not os.path.lexists(path.parent):
+        try:
+            self._check_dir(path.parent, what="domain key")  # never through a symlink
+        except FileNotFoundError:
             return False
-        self._check_dir(path.parent, what="domain key")  # never through a symlink
         return os.path.lexists(path)
 
     def domains(self) -> list[str]:
@@ -265,10 +266,7 @@ class Keystore:
                     f"private key {path} is accessible to other users "
                     f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`"
                 )
-            chunks = []
-            while chunk := os.read(fd, max(st.st_size + 1, 4096)):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return read_regular(fd, st.st_size)
         finally:
             os.close(fd)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .._fs import read_regular
 from ..errors import PolicyError
 from ..findings import Finding, Location, Severity
 from ..names import InvalidName, check_name
@@ -366,7 +369,8 @@ def read_policy_file(path: Path) -> str:
     try:
         # Read one byte past the cap so an oversized file is told apart; never
         # read a FIFO or device (they need not end).
-        if path.exists() and not path.is_file():
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
             raise PolicyError.one(
                 f"{path.name} is named like a policy file but is not a regular file "
                 "(a folder, device or pipe)",
@@ -374,8 +378,11 @@ def read_policy_file(path: Path) -> str:
                 "policy folders hold one <domain>.yaml file per domain: rename or move it",
                 code="policy-io",
             )
-        with path.open("rb") as f:
-            raw = f.read(MAX_POLICY_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            raw = read_regular(fd, st.st_size, MAX_POLICY_BYTES + 1)
+        finally:
+            os.close(fd)
         if len(raw) > MAX_POLICY_BYTES:
             raise PolicyError.one(
                 f"the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB",

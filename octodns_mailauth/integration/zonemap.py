@@ -90,6 +90,6 @@ def in_zone(zone: Any, name: str) -> bool:
     rel = relative_to(name, zone.name)
     if rel is None:
         return False
-    if rel == "":
+    if rel == "" or not zone.sub_zones:
         return True
-    return zone_of(rel, zone.sub_zones or set()) is None
+    return zone_of(rel, zone.sub_zones) is None

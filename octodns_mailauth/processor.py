@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from octodns.processor.base import BaseProcessor
@@ -76,8 +74,13 @@ class MailAuthProcessor(BaseProcessor):
     def __init__(self, id: str, **settings: Any) -> None:
         # Thousands of policies and results are made here and all stay: each cyclic
         # garbage collection meanwhile would walk every one of them again.
-        with _gc_paused():
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
             self._build(id, settings)
+        finally:
+            if enabled:
+                gc.enable()
 
     def _build(self, id: str, settings: dict[str, Any]) -> None:
         self.log = logging.getLogger(f"MailAuthProcessor[{id}]")
@@ -279,17 +282,6 @@ class MailAuthProcessor(BaseProcessor):
                 f"{self.id}: zone {name}. runs this processor but is not in the octoDNS config "
                 "named by its config_file; set config_file to the config this processor is in"
             )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _receives_mail(zone: Any) -> bool:

@@ -353,15 +353,13 @@ class Keystore:
                 return self._read_key(path), False
             self.check_passphrase()
             key = make_key()
-            if self._write_new(path, keys.private_key_to_pem(key, passphrase)):
+            pem = keys.private_key_to_pem(key, passphrase)
+            try:
+                written = atomic_write(path, pem, FILE_MODE, overwrite=False)
+            except OSError as exc:
+                raise KeystoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+            if written:
                 return key, True
             # Someone wrote the key between our check and our link (only possible where flock
             # is not honoured, e.g. some network file systems): theirs stays, as link(2) decided.
             return self._read_key(path), False
-
-    def _write_new(self, path: Path, data: bytes) -> bool:
-        """Write ``data`` to ``path`` atomically unless it exists. False if it already did."""
-        try:
-            return atomic_write(path, data, FILE_MODE, overwrite=False)
-        except OSError as exc:
-            raise KeystoreError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -213,6 +213,13 @@ def test_init_without_a_source_is_a_usage_error(adopt_zone: Path) -> None:
     assert "--config FILE" in proc.stderr and "--nameserver" in proc.stderr
 
 
+def test_init_for_a_domain_no_configured_zone_holds(adopt_zone: Path) -> None:
+    proc = cli("init", "elsewhere.test", "--config", CONFIG)
+    assert proc.returncode == 2
+    assert f"elsewhere.test: no zone in {CONFIG} contains it" in proc.stderr
+    assert not Path("zones/mail/elsewhere.test.yaml").exists()
+
+
 @pytest.mark.parametrize(
     ("spf", "why"),
     [

@@ -63,14 +63,12 @@ def published_from_config(settings: Settings, domain: str) -> Published:
     The one place init reads the octoDNS config's zones."""
     ws = Workspace(settings, [])
     zone = ws.zone_for(domain)
-    if settings.zones is not None and zone not in settings.zones.zones:
+    source = ws.source_zone(zone)
+    if source is None:
         raise UsageError(
             f"{domain}: no zone in {settings.octo.path} contains it; add {domain}. under "
             "zones: first (or read live DNS with --nameserver)"
         )
-    source = ws.source_zone(zone)
-    if source is None:
-        raise UsageError(f"{domain}: zone {zone}. is not in {settings.octo.path}")
     if source.skipped:
         print(
             f"note: zone {zone}: sources {', '.join(source.skipped)} are not YamlProvider "

@@ -71,6 +71,10 @@ class SenderFacts:
     # the senders step for the later ones; None when they had problems.
     params: dict[str, Any] | None = None
 
+    @property
+    def label(self) -> str:
+        return f"sender {self.name!r}" + (f" ({self.provider.name})" if self.provider else "")
+
 
 @dataclass
 class CompileResult:

@@ -85,7 +85,7 @@ def delegation_step(ctx: CompileContext) -> None:
         if not mine:
             continue
         where = facts.location or ctx.location("senders", facts.index)
-        label = f"sender {facts.name!r}" + (f" ({facts.provider.name})" if facts.provider else "")
+        label = facts.label
         d = facts.delegated_d or domain
         own_keys = bool(ctx.lp.policy.senders[facts.index].dkim) and d == domain
         if not own_keys and not any(t.verified for t in mine):

@@ -244,10 +244,6 @@ def _parse_entry(entry: Any, i: int, lines: LineMap, bad: Any) -> RotatedKey | N
     )
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return None if value is None else utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def render_state(state: RotationState) -> str:
     rows = []
     for key in sort_keys(state.keys):
@@ -261,9 +257,9 @@ def render_state(state: RotationState) -> str:
             row["bits"] = key.bits
         row["status"] = key.status.value
         for name in ("published", "activated", "retired", "revoked"):
-            stamp = _stamp(getattr(key, name))
-            if stamp is not None:
-                row[name] = stamp
+            value = getattr(key, name)
+            if value is not None:
+                row[name] = utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
         row["p"] = key.p
         rows.append(row)
     body = yaml.safe_dump(

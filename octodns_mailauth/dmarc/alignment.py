@@ -10,7 +10,7 @@ aligned DKIM signature survives it.
 
 from __future__ import annotations
 
-from ..catalog import CatalogError, Entry, render
+from ..catalog import CatalogError, render
 from ..context import CompileContext, SenderFacts
 from ..findings import Severity
 from ..names import normalize
@@ -130,10 +130,6 @@ def _custom_d(facts: SenderFacts) -> str | None:
     return _render(entry.dkim.d, facts.params)
 
 
-def _label(row: AlignmentRow, entry: Entry | None) -> str:
-    return f"sender {row.sender!r}" + (f" ({entry.name})" if entry else "")
-
-
 def _fixes(ctx: CompileContext, facts: SenderFacts, row: AlignmentRow) -> list[str]:
     """How this sender could align: a custom return-path, a custom DKIM key."""
     entry = facts.provider
@@ -180,9 +176,8 @@ def _findings(
     settings: DmarcPolicySettings | None,
     enforced: bool,
 ) -> None:
-    entry = facts.provider
     where = facts.location or ctx.location("senders", facts.index)
-    label = _label(row, entry)
+    label = facts.label
     ids = (
         f"SPF checks {row.mail_from or 'nothing'}, DKIM signs as "
         f"{', '.join(row.dkim_domains) or 'nothing'}"

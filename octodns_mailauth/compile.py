@@ -28,13 +28,13 @@ from .policy.loader import LoadedPolicy
 from .records.base import DesiredRecord
 from .reports.gate import evidence_step
 from .senders import senders_step
+from .spf.lookups import SubtreeMemo
 from .spf.step import spf_step
 from .tlsrpt import tlsrpt_step
 from .zoneview import ZoneReads, ZoneView
 
 if TYPE_CHECKING:
     from .reports.store import EvidenceInput
-    from .spf.lookups import SubtreeMemo
 
 Step = Callable[[CompileContext], None]
 
@@ -114,7 +114,8 @@ def walk_dns(
     the policies' own domains.  The SPF analyses share one memo: a vendor's include
     tree is asked once whatever asks it, and walked once, not once per policy."""
     policies = list(policies)
-    memo: SubtreeMemo = {}
+    # Each policy's SPF step answers its own domain's names from its zone.
+    memo = SubtreeMemo(lp.domain for lp in policies)
 
     def walk(lp: LoadedPolicy) -> None:
         compile_policy(lp, catalog, _NoKeys(), resolver, spf_memo=memo, steps=WALK_STEPS)

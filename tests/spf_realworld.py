@@ -109,7 +109,7 @@ def ours(domains: Iterable[str], resolver: Any) -> dict[str, Verdict]:
     other, sharing include subtrees (the answers are the same throughout)."""
     from octodns_mailauth.spf.lookups import SubtreeMemo, analyze
 
-    memo: SubtreeMemo = {}
+    memo = SubtreeMemo()
     return {d: our_verdict(d, analyze(d, resolver, memo=memo)) for d in domains}
 
 

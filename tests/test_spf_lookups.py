@@ -319,7 +319,7 @@ def test_shared_subtrees_are_the_trees_a_fresh_walk_builds() -> None:
     roots = ["a.example", "b.example", "c.example", "self.example", "back.example"]
     roots += ["cap.example", "wide2.example", "loop1.example"]
     res = zone(records)
-    memo: SubtreeMemo = {}
+    memo = SubtreeMemo()
     shared = {root: analyze(root, res, memo=memo) for root in roots}
     for root in roots:
         alone = analyze(root, res)
@@ -345,7 +345,7 @@ def test_a_shared_subtree_is_not_reused_where_it_would_loop() -> None:
             "v2.example": "v=spf1 ip4:192.0.2.0/24 -all",
         }
     )
-    memo: dict = {}  # type: ignore[type-arg]
+    memo = SubtreeMemo()
     analyze("b.example", res, memo=memo)
     assert memo  # the subtree was stored
     draft = "v=spf1 include:v.example -all"
@@ -356,37 +356,35 @@ def test_a_shared_subtree_is_not_reused_where_it_would_loop() -> None:
 
 def test_a_shared_subtree_never_carries_a_resolvers_own_answers() -> None:
     """Each compile answers names under its own domain from its zone (the SPF
-    step's ZoneLayer); a memo shared between compiles over one lock shares only
-    subtrees that asked no such name: one that did is not stored, and one stored
-    from elsewhere is not reused by a resolver that owns a name in it."""
-    lock = {
+    step's ZoneLayer); a memo shared between compiles over one lock stores no
+    subtree that asked a name under any of those domains, as another compile
+    would get another answer there."""
+    records = {
         "vendor.example": "v=spf1 include:spf.own.example include:leaf.example -all",
         "spf.own.example": "v=spf1 ip4:192.0.2.0/24 -all",  # what the world sees
         "leaf.example": "v=spf1 ip4:198.51.100.0/24 -all",
+        "new.example": "v=spf1 ip4:203.0.113.0/24 -all",
     }
 
     class Owning(StaticResolver):
         """Answers own.example's names itself, as a compile of own.example does."""
-
-        own_zone = "own.example"
 
         def query(self, name: str, rdtype: str) -> list[str]:
             if name == "spf.own.example" and rdtype == "TXT":
                 return ["v=spf1 include:new.example -all"]  # the draft about to be published
             return super().query(name, rdtype)
 
-    records = {**lock, "new.example": "v=spf1 ip4:203.0.113.0/24 -all"}
     shared, owning = zone(records), Owning({(n, "TXT"): [t] for n, t in records.items()})
     record = "v=spf1 include:vendor.example -all"
-    memo: SubtreeMemo = {}
-    first = analyze("other.example", shared, record, memo=memo)  # stores vendor.example's tree
-    assert ("vendor.example", "include:vendor.example") in memo
-    got = analyze("own.example", owning, record, memo=memo)
-    assert spf_tree_lines(got) == spf_tree_lines(analyze("own.example", owning, record))
-    assert "new.example" in {n.domain for n in got.walk()}  # its own answer, not the memo's
-    assert got.children[0] is not first.children[0]
-    # And the tree that asked an own name is not stored for the others.
-    memo.clear()
-    analyze("own.example", owning, record, memo=memo)
-    assert ("vendor.example", "include:vendor.example") not in memo
-    assert ("leaf.example", "include:leaf.example") in memo  # asks nothing of own.example
+    alone = spf_tree_lines(analyze("own.example", owning, record))
+    assert "new.example" in "\n".join(alone)  # its own answer
+
+    memo = SubtreeMemo(own_zones={"own.example"})
+    analyze("other.example", shared, record, memo=memo)
+    assert ("vendor.example", "include:vendor.example") not in memo  # it asked spf.own.example
+    assert ("leaf.example", "include:leaf.example") in memo  # nothing of own.example
+    assert spf_tree_lines(analyze("own.example", owning, record, memo=memo)) == alone
+    # Without own_zones the other compile's answer would be shared, wrongly.
+    unaware = SubtreeMemo()
+    analyze("other.example", shared, record, memo=unaware)
+    assert spf_tree_lines(analyze("own.example", owning, record, memo=unaware)) != alone

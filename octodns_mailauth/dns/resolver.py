@@ -49,10 +49,6 @@ class Resolver(Protocol):
     offline: bool = False
     # Where answers come from, for messages: "the SPF lock zones/spf-lock.json".
     source: str = "DNS"
-    # Names at or below this domain are answered by this resolver itself (the zone
-    # being compiled), not by the source it wraps: SPF analyses that share a memo
-    # over one source share no subtree that asked such a name (spf/lookups.py).
-    own_zone: str | None = None
 
     def query(self, name: str, rdtype: str) -> list[str]:
         """Answer for (name, rdtype), e.g. ("_spf.google.com", "TXT").

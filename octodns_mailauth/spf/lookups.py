@@ -10,13 +10,13 @@ gets).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..dns.resolver import TEMPORARY, DnsError, Resolver
 from ..findings import Finding, Location, Severity
-from ..names import at_and_above, is_subdomain, normalize
+from ..names import normalize, zone_of
 from ..records.spf import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
 
 MAX_DNS_LOOKUPS = 10
@@ -150,15 +150,19 @@ class _Subtree:
     node: LookupTree  # finished; shared read-only by every tree that reaches it
     total: int  # node.total, kept: it walks the subtree
     domains: frozenset[str]  # the record domains in it, to see a loop through it
-    # Every name it asked and every name above those: an analysis whose resolver
-    # answers its own zone itself may reuse it only when its zone is not among them
-    # (None: not noted, as the analysis that stored it had no own zone).
-    zones: frozenset[str] | None
 
 
-# Finished include/redirect subtrees by (target, term): vendor records recur in most
-# trees, so analyses over one source of answers walk each of them once.
-SubtreeMemo = dict[tuple[str, str], _Subtree]
+class SubtreeMemo(dict[tuple[str, str], _Subtree]):
+    """Finished include/redirect subtrees by (target, term): vendor records recur in
+    most trees, so analyses over one source of answers walk each of them once.
+
+    `own_zones`: domains whose names some of the analyses answer themselves, not
+    from the shared source (the SPF step answers the zone it compiles from that
+    zone): a subtree that asked a name under one is not stored."""
+
+    def __init__(self, own_zones: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.own_zones = frozenset(own_zones)
 
 
 def analyze(
@@ -169,9 +173,8 @@ def analyze(
     With `record`, analyse that text as if published at `domain` (to check a
     record before it is deployed); otherwise fetch the TXT record at `domain`.
     `memo` shares finished subtrees between analyses whose resolvers give the
-    same answers throughout (one cache or lock), except at names under the
-    resolver's `own_zone`, which no shared subtree asked: trees may then share
-    nodes, so treat them as read-only.
+    same answers throughout (one cache or lock), except under the memo's
+    `own_zones`: trees may then share nodes, so treat them as read-only.
     """
     return _Analysis(resolver, memo).root(normalize(domain), record)
 
@@ -224,23 +227,15 @@ class _Analysis:
         self.counted = 0  # lookups counted so far, in walk order
         self.memo = memo
         self.loops = 0  # loop errors found so far: a subtree with one depends on its path
-        self.own_zone = resolver.own_zone
-        self.own_asked = 0  # names under own_zone asked: a subtree with one is not shared
-        # Names asked so far, in order (a reused subtree adds its `zones`), when a
-        # memo is kept for a resolver with an own zone: a stored subtree's `zones`
-        # come from its slice of this.
-        self.asked: list[str] | None = (
-            [] if memo is not None and self.own_zone is not None else None
-        )
+        self.own_zones = memo.own_zones if memo is not None else frozenset()
+        self.owned = 0  # names under own_zones asked: a subtree with one is not stored
 
     # -- DNS -------------------------------------------------------------
 
     def ask(self, name: str, rdtype: str) -> list[str]:
         key = (name, rdtype)
-        if self.asked is not None:
-            self.asked.append(name)
-            if is_subdomain(name, self.own_zone):  # type: ignore[arg-type]
-                self.own_asked += 1
+        if self.own_zones and zone_of(name, self.own_zones) is not None:
+            self.owned += 1
         if key not in self.cache:
             try:
                 self.cache[key] = self.resolver.query(name, rdtype)
@@ -455,21 +450,12 @@ class _Analysis:
         key = (target, label)
         hit = self.memo.get(key) if self.memo is not None else None
         # The same subtree a fresh walk would build: no loop back into this path,
-        # the walk cap not reached inside it, and no name in it that this
-        # resolver answers itself.
-        if (
-            hit
-            and hit.domains.isdisjoint(path)
-            and self.counted + hit.total <= WALK_CAP
-            and (self.asked is None or (hit.zones is not None and self.own_zone not in hit.zones))
-        ):
+        # and the walk cap not reached inside it.
+        if hit and hit.domains.isdisjoint(path) and self.counted + hit.total <= WALK_CAP:
             node.children.append(hit.node)
             self.counted += hit.total
-            if self.asked is not None:
-                self.asked.extend(hit.zones)  # type: ignore[arg-type]
             return
-        loops, own_asked = self.loops, self.own_asked
-        start = len(self.asked) if self.asked is not None else 0
+        loops, owned = self.loops, self.owned
         child = LookupTree(target, via=label)
         node.children.append(child)
         child.record = self.fetch_record(child, required=True)
@@ -478,16 +464,11 @@ class _Analysis:
         if (
             self.memo is not None
             and self.loops == loops
-            and self.own_asked == own_asked
+            and self.owned == owned
             and self.counted <= WALK_CAP
         ):
             domains = frozenset(n.domain for n in child.walk())
-            zones = None
-            if self.asked is not None:
-                zones = frozenset(
-                    z for name in set(self.asked[start:]) for z in at_and_above(name)
-                )
-            self.memo[key] = _Subtree(child, child.total, domains, zones)
+            self.memo[key] = _Subtree(child, child.total, domains)
 
 
 _QUERY_TYPES: dict[str, tuple[str, ...]] = {

@@ -42,7 +42,6 @@ class ZoneLayer(Resolver):
     def __init__(self, ctx: CompileContext, inner: Resolver | None) -> None:
         self.ctx = ctx
         self.inner = inner
-        self.own_zone = ctx.domain  # answered here: no shared SPF subtree asked it
         self.memo = ctx.spf_memo
         self.offline = inner is None or inner.offline
         self.extra: dict[str, list[str]] = {}  # name -> TXT values we are about to publish

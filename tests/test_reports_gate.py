@@ -336,3 +336,21 @@ def test_example_workflow_evidence_job(month: Path) -> None:
     assert text.startswith("## Policy changes the DMARC reports suggest")
     assert "```diff\n" + EXPECTED_COM.rstrip("\n") + "\n```" in text
     assert Path("evidence/index.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["validate", "--reports-db", "r.db", "--reports-days", "500"], "--reports-days 500: "),
+        (["validate", "--reports-days", "0"], "--reports-days 0: give at least 1"),
+        (["validate", "--reports-days", "7"], "--reports-days needs a reports database"),
+        (["reports", "suggest", "--db", "r.db", "--days", "401"], "--days 401: "),
+        (["reports", "html", "-o", "out", "--db", "r.db", "--days", "0"], "--days 0: give"),
+    ],
+)
+def test_report_window_flags_out_of_range_are_usage_errors(
+    example: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main([*args, "--config", CONFIG]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -72,6 +72,8 @@ def resolve(args: Any) -> Settings:
 
 def reports_over(current: Any, db: str | None, days: int | None, days_flag: str) -> Any:
     """The processor's `reports:` settings with a database and a window from flags."""
+    from pydantic import ValidationError
+
     from ..reports.settings import ReportsSettings  # lazy: see read_config
 
     data = current.model_dump() if current is not None else {}
@@ -83,7 +85,10 @@ def reports_over(current: Any, db: str | None, days: int | None, days_flag: str)
         data["days"] = days
     if "db" not in data:
         raise UsageError(f"{days_flag} needs a reports database: give --reports-db FILE too")
-    return ReportsSettings.model_validate(data)
+    try:
+        return ReportsSettings.model_validate(data)
+    except ValidationError as e:  # the config's values passed: the days are out of range
+        raise UsageError(f"{days_flag} {days}: {e.errors()[0]['msg']}") from None
 
 
 def require_policies(settings: Settings) -> Path:

@@ -18,7 +18,8 @@ _PEM = re.compile(
 )
 # A long base64 run: a key body pasted without its BEGIN/END lines.  DKIM p=
 # values are public, but we cannot tell them from a private key body here.
-_B64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}={0,2}")  # a PEM line is 64
+_B64_MIN = 60  # a PEM line is 64
+_B64_RUN = re.compile(rf"[A-Za-z0-9+/]{{{_B64_MIN},}}={{0,2}}")
 
 
 def looks_secret(text: str) -> bool:
@@ -28,8 +29,14 @@ def looks_secret(text: str) -> bool:
 
 def redact(text: str) -> str:
     """`text` with PEM blocks and long base64 runs replaced by placeholders."""
-    text = _PEM.sub("<PEM block, not shown>", text)
-    return _B64_RUN.sub(lambda m: f"{m.group(0)[:8]}...<{len(m.group(0))} characters>", text)
+    # Each pattern only where it can match (a PEM block starts with dashes, a run has
+    # no white space): most messages have neither, and the run's pattern is tried at
+    # every character (every finding the processor logs is redacted).
+    if "-----" in text:
+        text = _PEM.sub("<PEM block, not shown>", text)
+    if max(map(len, text.split()), default=0) >= _B64_MIN:
+        text = _B64_RUN.sub(lambda m: f"{m.group(0)[:8]}...<{len(m.group(0))} characters>", text)
+    return text
 
 
 def shown(value: object) -> str:

@@ -20,16 +20,11 @@ from .orgdomain import aligned
 from .step import declared_org_domains
 
 _NEXT = {Stage.monitor: Stage.quarantine, Stage.quarantine: Stage.reject, Stage.reject: None}
-_WEAKER = {
-    DmarcPolicy.reject: DmarcPolicy.quarantine,
-    DmarcPolicy.quarantine: DmarcPolicy.none,
-    DmarcPolicy.none: DmarcPolicy.none,
-}
 
 
 def effective_policy(settings: DmarcPolicySettings) -> DmarcPolicy:
     """What receivers apply to failing mail: t=y takes one step off (RFC 9989 §4.7)."""
-    return _WEAKER[settings.p] if settings.testing else settings.p
+    return settings.p.weaker() if settings.testing else settings.p
 
 
 def alignment_step(ctx: CompileContext) -> None:

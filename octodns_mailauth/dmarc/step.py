@@ -12,8 +12,6 @@ from .orgdomain import is_public_suffix, organizational_domain
 from .reports import EXTERNAL_DESTINATION_CODE, external_destinations
 from .uri import parse_report_uri
 
-_STRENGTH = {DmarcPolicy.none: 0, DmarcPolicy.quarantine: 1, DmarcPolicy.reject: 2}
-
 
 def declared_org_domains(ctx: CompileContext) -> list[str]:
     """Domains this policy declares Organizational (psd=n, RFC 9989 §4.10.2)."""
@@ -104,7 +102,7 @@ def _check_settings(ctx: CompileContext, settings: DmarcPolicySettings, org: str
         ("subdomain_policy", "sp", settings.subdomain_policy),
         ("nonexistent_policy", "np", settings.nonexistent_policy),
     ):
-        if value is not None and _STRENGTH[value] < _STRENGTH[settings.p]:
+        if value is not None and value.strength < settings.p.strength:
             ctx.find(
                 Severity.WARNING,
                 f"{tag}={value.value} is weaker than p={settings.p.value}: mail forged from "

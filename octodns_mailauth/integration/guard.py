@@ -27,13 +27,15 @@ from ..dkim.keys import DkimKeyError
 from ..dkim.rotation import KeyStatus, RotationState
 from ..dns.resolver import Resolver
 from ..names import relative_to, zone_of
+from ..policy.dmarc import DmarcPolicy
 from ..records import txt_kind_matches
 from ..records.dkim import parse_key_record, split_key_name
 from ..records.dmarc import parse_dmarc
 from ..records.spf import SpfSyntaxError, parse
 from ..spf.space import address_space
 
-_DMARC_RANK = {"none": 0, "quarantine": 1, "reject": 2}
+# What each p=, sp=, np= value enforces, in the order DmarcPolicy declares.
+_DMARC_RANK = {p.value: p.strength for p in DmarcPolicy}
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,20 @@ from .base import Strings, _Strict, empty_list, refuse_unknown_key
 
 
 class DmarcPolicy(str, Enum):
+    """p=, sp=, np=, declared from the most lenient to the strictest (RFC 9989 §4.7)."""
+
     none = "none"
     quarantine = "quarantine"
     reject = "reject"
+
+    @property
+    def strength(self) -> int:
+        """Its place in that order: none 0, quarantine 1, reject 2."""
+        return self._member_names_.index(self.name)
+
+    def weaker(self) -> DmarcPolicy:
+        """One step more lenient (none stays none): what t=y makes of it."""
+        return list(DmarcPolicy)[max(self.strength - 1, 0)]
 
 
 class Stage(str, Enum):

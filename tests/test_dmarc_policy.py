@@ -201,8 +201,8 @@ def test_organizational_domain_offline_psl() -> None:
     assert not aligned("mail.example.com", "example.com", False, ["mail.example.com"])
 
 
-def test_public_suffix_list_by_tld_matches_the_whole_list() -> None:
-    """orgdomain parses only the rules under a name's TLD: for the rules of a
+def test_public_suffix_list_by_name_matches_the_whole_list() -> None:
+    """orgdomain parses only the rules that match a name: for the rules of a
     spread of TLDs (wildcards, exceptions, private sections and IDNs among them)
     and names at, above and below each rule, IDNs in both forms, the answers are
     the whole list's."""
@@ -234,3 +234,15 @@ def test_public_suffix_list_by_tld_matches_the_whole_list() -> None:
         assert mine.publicsuffix(name) == whole.publicsuffix(name), name
     assert any(n.startswith("xn--") for n in names) and any("!" in r for r in rules)
     assert len(names) > 3000
+
+
+def test_public_suffix_list_rules_are_whole_lines() -> None:
+    """orgdomain looks rules up as whole lines of the shipped list: a rule is read up
+    to the first whitespace of its line, so none may have whitespace after it (the
+    list's own linter refuses it) and lines end with a bare LF."""
+    from publicsuffixlist import PSLFILE
+
+    lines = open(PSLFILE, "rb").read().split(b"\n")
+    rules = [line for line in lines if line and not line.startswith(b"//")]
+    assert len(rules) > 9000
+    assert [r for r in rules if r.split() != [r] or r.lower() != r] == []

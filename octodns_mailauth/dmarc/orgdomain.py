@@ -18,52 +18,52 @@ from ..names import normalize, zone_of
 
 
 @lru_cache(maxsize=1)
-def _list_bytes() -> bytes:
-    """The list (UTF-8) framed by newlines, so a TLD's rules are found with
-    `bytes.find`: searching the bytes, and decoding only the rules found, costs a
-    fraction of decoding the whole list."""
+def _lines() -> frozenset[bytes]:
+    """Every line of the list (UTF-8).  A rule is a whole line: the list's own
+    linter allows no whitespace in one (a test holds the shipped list to that), and
+    comment (`//`) and blank lines never equal a rule asked for.  Splitting and
+    hashing the lines costs a fraction of parsing (or even finding) the rules of a
+    TLD, which `validate` would otherwise pay at every commit."""
     with open(PSLFILE, "rb") as f:
-        return b"\n" + f.read() + b"\n"
+        return frozenset(f.read().split(b"\n"))
 
 
-def _rules_ending_in(tld: str) -> list[str]:
-    """The rules (`tld`, `*.tld`, `a.b.tld`, `!c.tld`) whose last label is `tld`, in
-    list order.  A rule is read up to the first whitespace of its line; comment lines
-    (`//`) are not rules."""
-    text, label = _list_bytes(), tld.encode("utf-8")
-    found = []
-    for needle, whole_line in ((b"\n" + label, True), (b"." + label, False)):
-        at = text.find(needle)
-        while at != -1:
-            end = at + len(needle)
-            if text[end : end + 1].isspace():  # the label ends there
-                start = at + 1 if whole_line else text.rfind(b"\n", 0, at) + 1
-                rule = text[start:end]
-                if not rule.startswith(b"//") and rule.split(maxsplit=1) == [rule]:
-                    found.append((start, rule.decode("utf-8")))
-            at = text.find(needle, end)
-    return [rule for _, rule in sorted(found)]
+def _rules_for(name: str) -> tuple[str, ...]:
+    """The rules of the list that match `name`, which alone decide its suffixes:
+    for each suffix S of the name, `S`, `*.S` (the label below S) and `!S`.  The
+    list writes IDNs in Unicode; names arrive as A-labels, so a Unicode rule found
+    is given in both forms (the library would otherwise encode every rule)."""
+    lines, found = _lines(), []
+    forms = [name.lower()]
+    if "xn--" in forms[0]:
+        forms.append(".".join(map(_u_label, forms[0].split("."))))
+    for form in forms:
+        suffix = form.encode("utf-8")
+        while True:
+            found += [r for r in (suffix, b"*." + suffix, b"!" + suffix) if r in lines]
+            dot = suffix.find(b".")
+            if dot < 0:
+                break
+            suffix = suffix[dot + 1 :]
+    rules = {r.decode("utf-8") for r in found}
+    return tuple(sorted(rules | {_a_labels(r) for r in rules if not r.isascii()}))
 
 
-@lru_cache(maxsize=512)  # TLDs; a bound, as names come from policies and zones
-def _psl(tld: str) -> PublicSuffixList:
-    """The Public Suffix List for names under `tld` (the bundled list: no download).
+@lru_cache(maxsize=512)  # rule sets; a bound, as names come from policies and zones
+def _psl(rules: tuple[str, ...]) -> PublicSuffixList:
+    """The Public Suffix List (the bundled one: no download) cut to `rules`: the
+    same answers for every name those are all the matching rules of.  Names
+    under one TLD without rules of their own (most of them) share one."""
+    return PublicSuffixList(rules, accept_encoded_idn=False)
 
-    A name's suffixes all end in its last label, so only the rules ending in it
-    can match; parsing those alone costs a fraction of parsing (and IDN-encoding)
-    the whole list, which validate would otherwise pay at every commit.  A TLD the
-    list lacks gets an empty list: unknown TLDs are public suffixes either way."""
-    forms = [tld]
-    if tld.startswith("xn--"):
+
+def _u_label(label: str) -> str:
+    if label.startswith("xn--"):
         try:
-            forms.append(tld.encode("ascii").decode("idna"))  # the list writes IDNs in Unicode
+            return label.encode("ascii").decode("idna")
         except UnicodeError:
             pass
-    rules = [rule for form in forms for rule in _rules_ending_in(form)]
-    # Names arrive as A-labels: add those forms of the IDN rules (the library
-    # would otherwise encode every rule, ASCII ones included).
-    rules += [_a_labels(rule) for rule in rules if not rule.isascii()]
-    return PublicSuffixList(rules, accept_encoded_idn=False)
+    return label
 
 
 def _a_labels(rule: str) -> str:
@@ -72,7 +72,7 @@ def _a_labels(rule: str) -> str:
 
 
 def _list_for(name: str) -> PublicSuffixList:
-    return _psl(name.rsplit(".", 1)[-1])
+    return _psl(_rules_for(name))
 
 
 def is_public_suffix(name: str) -> bool:

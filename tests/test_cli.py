@@ -73,6 +73,30 @@ def test_validate_paths_like_pre_commit(example: Path) -> None:
     assert cli("validate", COM).returncode == 0
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["mta-sts", "policy"],
+        ["dkim", "keygen"],
+        ["dkim", "export"],
+        ["lock", "refresh"],
+    ],
+)
+def test_a_policy_file_that_fails_to_load_is_a_policy_error(
+    example: Path, command: list[str]
+) -> None:
+    """Every command over all policies stops at a broken file with its finding and
+    exit 1 (README: 1 = policy errors), writing nothing."""
+    bad = Path("zones/mail/broken.example.yaml")
+    bad.write_text("senders:\n  - name: x\n    bogus: 1\n")
+    before = sorted(str(p) for p in Path("zones").rglob("*") if p.is_file())
+    proc = cli(*command, "--config", CONFIG)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{bad}:3: error: unknown key 'bogus'" in proc.stdout
+    assert sorted(str(p) for p in Path("zones").rglob("*") if p.is_file()) == before
+
+
 def test_validate_json(example: Path) -> None:
     proc = cli("validate", "--config", CONFIG, "--format", "json")
     data = json.loads(proc.stdout)

@@ -36,10 +36,7 @@ def _keystore(ws: Workspace, *, create: bool) -> Any:
 
 
 def _policies(ws: Workspace, domain: str | None) -> list[Any]:
-    if ws.load_findings:
-        for f in ws.load_findings:
-            print(f.format(), file=sys.stderr)
-        raise UsageError("fix the policy files first")
+    ws.require_loaded()
     return [ws.policy_for(domain)] if domain else list(ws.policies)
 
 

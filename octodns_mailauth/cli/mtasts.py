@@ -14,10 +14,7 @@ from .workspace import load
 
 def run(args: argparse.Namespace) -> int:
     ws = load(resolve(args))
-    if ws.load_findings:
-        for f in ws.load_findings:
-            print(f.format(), file=sys.stderr)
-        return EXIT_POLICY
+    ws.require_loaded()
     policies = [ws.policy_for(args.domain)] if args.domain else ws.policies
     results = []
     for lp in policies:

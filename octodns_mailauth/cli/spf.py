@@ -24,10 +24,7 @@ def run(args: argparse.Namespace) -> int:
     # The deadline counts from the start: loading policies is part of the command.
     deadline = time.monotonic() + args.timeout
     ws = load(resolve(args))
-    if ws.load_findings:
-        for f in ws.load_findings:
-            print(f.format(), file=sys.stderr)
-        raise UsageError("fix the policy files before refreshing the SPF lock")
+    ws.require_loaded()
     lock_path = ws.settings.spf_lock or ws.policies_dir() / DEFAULT_LOCK_NAME
     if not lock_path.parent.is_dir():
         raise UsageError(f"SPF lock {lock_path}: folder {lock_path.parent} does not exist")

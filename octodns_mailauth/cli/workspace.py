@@ -139,6 +139,12 @@ class Workspace:
                 )
         return out
 
+    def require_loaded(self) -> None:
+        """For commands that act on every policy: a policy file that failed to
+        load stops the command before anything is written (exit 1, as validate)."""
+        if self.load_findings:
+            raise PolicyError(self.load_findings)
+
     def policy_for(self, domain: str) -> LoadedPolicy:
         wanted = normalize(domain)
         for lp in self.policies:

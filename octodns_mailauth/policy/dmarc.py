@@ -16,9 +16,9 @@ from ..names import mailto_to_ascii
 from .base import Strings, _Strict, empty_list, refuse_unknown_key
 
 
+# Declared from the most lenient to the strictest (RFC 9989 §4.7); a comment, not a
+# docstring, which would become the JSON Schema's description.
 class DmarcPolicy(str, Enum):
-    """p=, sp=, np=, declared from the most lenient to the strictest (RFC 9989 §4.7)."""
-
     none = "none"
     quarantine = "quarantine"
     reject = "reject"

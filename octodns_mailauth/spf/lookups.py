@@ -18,6 +18,7 @@ from ..dns.resolver import TEMPORARY, DnsError, Resolver
 from ..findings import Finding, Location, Severity
 from ..names import normalize, zone_of
 from ..records.spf import Mechanism, SpfRecord, SpfSyntaxError, has_macro, parse, select_records
+from .space import SpaceMemo
 
 MAX_DNS_LOOKUPS = 10
 MAX_VOID_LOOKUPS = 2
@@ -163,6 +164,8 @@ class SubtreeMemo(dict[tuple[str, str], _Subtree]):
     def __init__(self, own_zones: Iterable[str] = ()) -> None:
         super().__init__()
         self.own_zones = frozenset(own_zones)
+        # The address-space check's finished targets, under the same rule.
+        self.space = SpaceMemo(self.own_zones)
 
 
 def analyze(

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..dns.resolver import DnsError, Resolver
-from ..names import normalize
+from ..names import normalize, zone_of
 from ..records.spf import SpfSyntaxError, has_macro, parse, select_records
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -55,12 +55,54 @@ class AddressSpace:
         return self.addresses(version) > 2 ** ((32 if version == 4 else 128) - prefix)
 
 
-def address_space(name: str, record: str, resolver: Resolver | None = None) -> AddressSpace:
+@dataclass(frozen=True)
+class _Reach:
+    """What one include/redirect target adds, walked with nothing cut short."""
+
+    nets: tuple[Network, ...]  # its pass ranges, in walk order
+    pass_all: str | None  # the first record in it ending in '+all'
+    domains: frozenset[str]  # the records in it, to see a loop through it
+    height: int  # the levels of records in it, to see the depth limit cut it
+
+
+class SpaceMemo(dict[str, _Reach]):
+    """Finished include/redirect targets' address spaces: vendor records recur in
+    most policies, so address_space calls over one source of answers walk each
+    once.  `own_zones` as SubtreeMemo's (spf/lookups.py): a target whose walk
+    asked a name under one is answered differently per policy, so not stored."""
+
+    def __init__(self, own_zones: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.own_zones = frozenset(own_zones)
+
+
+class _Walk:
+    """One address_space call: the ranges met, and what makes a target's part
+    depend on where it was reached from (a loop or the depth limit cut it, a
+    name under an own zone asked), so the memo stores only the parts that do not."""
+
+    def __init__(self, resolver: Resolver | None, memo: SpaceMemo | None) -> None:
+        self.resolver = resolver
+        self.memo = memo
+        self.nets: list[Network] = []
+        self.pass_all: str | None = None
+        self.cut = 0  # loops and depth limits met so far
+        self.owned = 0  # names under memo.own_zones asked so far
+        self.domains: list[str] = []  # records walked, in order
+        self.height = 0  # the deepest record reached so far, in levels below the root
+
+
+def address_space(
+    name: str, record: str, resolver: Resolver | None = None, *, memo: SpaceMemo | None = None
+) -> AddressSpace:
     """Every range `record` (published at `name`) lets pass, following pass
-    includes and redirects through `resolver` when one is given."""
-    nets: list[Network] = []
-    out = AddressSpace()
-    _walk(name, record, resolver, nets, out, (), 0)
+    includes and redirects through `resolver` when one is given.  `memo` shares
+    finished targets between calls whose resolvers give the same answers
+    throughout, except under its `own_zones`."""
+    walk = _Walk(resolver, memo)
+    _walk(name, record, walk, (), 0)
+    nets = walk.nets
+    out = AddressSpace(pass_all=walk.pass_all)
     out.written = {v: sum(1 for n in nets if n.version == v) for v in (4, 6)}
     out.v4, out.counted[4] = _disjoint(n for n in nets if n.version == 4)  # type: ignore[assignment]
     out.v6, out.counted[6] = _disjoint(n for n in nets if n.version == 6)  # type: ignore[assignment]
@@ -85,15 +127,7 @@ def _disjoint(nets: Iterable[Network]) -> tuple[list[Network], int]:
     return out, total
 
 
-def _walk(
-    name: str,
-    text: str,
-    resolver: Resolver | None,
-    nets: list[Network],
-    out: AddressSpace,
-    path: tuple[str, ...],
-    depth: int,
-) -> None:
+def _walk(name: str, text: str, walk: _Walk, path: tuple[str, ...], depth: int) -> None:
     try:
         record = parse(text)
     except SpfSyntaxError:
@@ -102,35 +136,57 @@ def _walk(
         if mech.qualifier != "+":
             continue  # fail/softfail/neutral terms never make mail pass
         if mech.name == "all":
-            out.pass_all = out.pass_all or (name or "the record")
+            walk.pass_all = walk.pass_all or (name or "the record")
         elif mech.name in ("ip4", "ip6") and mech.network is not None:
-            nets.append(mech.network)
+            walk.nets.append(mech.network)
         elif mech.name in ("a", "mx"):
             # `a/0` passes every IPv4 host whatever the A record holds.
             if mech.cidr4 == 0:
-                nets.append(_EVERYONE[4])
+                walk.nets.append(_EVERYONE[4])
             if mech.cidr6 == 0:
-                nets.append(_EVERYONE[6])
+                walk.nets.append(_EVERYONE[6])
         elif mech.name == "include" and mech.domain_spec:
-            _follow(mech.domain_spec, resolver, nets, out, (*path, name), depth)
+            _follow(mech.domain_spec, walk, (*path, name), depth)
     if record.effective_redirect:
-        _follow(record.effective_redirect, resolver, nets, out, (*path, name), depth)
+        _follow(record.effective_redirect, walk, (*path, name), depth)
 
 
-def _follow(
-    target: str,
-    resolver: Resolver | None,
-    nets: list[Network],
-    out: AddressSpace,
-    path: tuple[str, ...],
-    depth: int,
-) -> None:
+def _follow(target: str, walk: _Walk, path: tuple[str, ...], depth: int) -> None:
     target = normalize(target)
-    if resolver is None or has_macro(target) or target in path or depth >= _MAX_DEPTH:
+    if walk.resolver is None or has_macro(target):
         return
+    if target in path or depth >= _MAX_DEPTH:
+        walk.cut += 1
+        return
+    memo = walk.memo
+    hit = memo.get(target) if memo is not None else None
+    # What a fresh walk from here would add: no loop back into this path, and
+    # the depth limit not reached inside it.
+    if hit is not None and hit.domains.isdisjoint(path) and depth + hit.height <= _MAX_DEPTH:
+        walk.nets.extend(hit.nets)
+        walk.pass_all = walk.pass_all or hit.pass_all
+        walk.domains.extend(hit.domains)
+        walk.height = max(walk.height, depth + hit.height)
+        return
+    nets, pass_all, domains = len(walk.nets), walk.pass_all, len(walk.domains)
+    cut, owned, height = walk.cut, walk.owned, walk.height
+    if memo is not None and memo.own_zones and zone_of(target, memo.own_zones) is not None:
+        walk.owned += 1
+    walk.pass_all = None  # this target's own first '+all', restored below
+    walk.domains.append(target)
+    walk.height = depth + 1
     try:
-        text = select_records(resolver.query(target, "TXT"))
+        text = select_records(walk.resolver.query(target, "TXT"))
     except (DnsError, SpfSyntaxError):
-        return
+        text = None
     if text is not None:
-        _walk(target, text, resolver, nets, out, path, depth + 1)
+        _walk(target, text, walk, path, depth + 1)
+    if memo is not None and walk.cut == cut and walk.owned == owned:
+        memo[target] = _Reach(
+            tuple(walk.nets[nets:]),
+            walk.pass_all,
+            frozenset(walk.domains[domains:]),
+            walk.height - depth,
+        )
+    walk.pass_all = pass_all or walk.pass_all
+    walk.height = max(height, walk.height)

@@ -21,6 +21,7 @@ from ..records.spf import SpfSyntaxError, has_macro, parse, select_records
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _EVERYONE = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
 _MAX_DEPTH = 10
+_Span = tuple[int, int, int, Network]  # (version, first address, prefix length, range)
 
 
 @dataclass
@@ -59,7 +60,7 @@ class AddressSpace:
 class _Reach:
     """What one include/redirect target adds, walked with nothing cut short."""
 
-    nets: tuple[Network, ...]  # its pass ranges, in walk order
+    nets: tuple[_Span, ...]  # its pass ranges, in walk order
     pass_all: str | None  # the first record in it ending in '+all'
     domains: frozenset[str]  # the records in it, to see a loop through it
     height: int  # the levels of records in it, to see the depth limit cut it
@@ -84,7 +85,7 @@ class _Walk:
     def __init__(self, resolver: Resolver | None, memo: SpaceMemo | None) -> None:
         self.resolver = resolver
         self.memo = memo
-        self.nets: list[Network] = []
+        self.nets: list[_Span] = []
         self.pass_all: str | None = None
         self.cut = 0  # loops and depth limits met so far
         self.owned = 0  # names under memo.own_zones asked so far
@@ -101,15 +102,25 @@ def address_space(
     throughout, except under its `own_zones`."""
     walk = _Walk(resolver, memo)
     _walk(name, record, walk, (), 0)
-    nets = walk.nets
     out = AddressSpace(pass_all=walk.pass_all)
-    out.written = {v: sum(1 for n in nets if n.version == v) for v in (4, 6)}
-    out.v4, out.counted[4] = _disjoint(n for n in nets if n.version == 4)  # type: ignore[assignment]
-    out.v6, out.counted[6] = _disjoint(n for n in nets if n.version == 6)  # type: ignore[assignment]
+    v4 = sorted(s[1:] for s in walk.nets if s[0] == 4)
+    v6 = sorted(s[1:] for s in walk.nets if s[0] == 6)
+    out.written = {4: len(v4), 6: len(v6)}
+    out.v4, out.counted[4] = _disjoint(v4, 32)  # type: ignore[assignment]
+    out.v6, out.counted[6] = _disjoint(v6, 128)  # type: ignore[assignment]
     return out
 
 
-def _disjoint(nets: Iterable[Network]) -> tuple[list[Network], int]:
+def _span(net: Network) -> _Span:
+    """A range with its family, first address and prefix length read once: the
+    union sorts by them, and ipaddress computes each on every access."""
+    return net.version, int(net.network_address), net.prefixlen, net
+
+
+_SPAN_EVERYONE = {v: _span(n) for v, n in _EVERYONE.items()}
+
+
+def _disjoint(spans: list[tuple[int, int, Network]], bits: int) -> tuple[list[Network], int]:
     """The ranges not inside another, sorted, and the addresses in them (their
     sizes add up to the union's).  CIDR ranges nest or lie apart, so one pass in
     address order does it (ipaddress.collapse_addresses also joins neighbours,
@@ -117,11 +128,10 @@ def _disjoint(nets: Iterable[Network]) -> tuple[list[Network], int]:
     out: list[Network] = []
     total = 0
     last = -1  # the last address of the previous range kept
-    for net in sorted(nets, key=lambda n: (int(n.network_address), n.prefixlen)):
-        start = int(net.network_address)
+    for start, prefixlen, net in spans:  # sorted: by address, the wider range first
         if start > last:
             out.append(net)
-            size = 1 << (net.max_prefixlen - net.prefixlen)  # num_addresses, less its cost
+            size = 1 << (bits - prefixlen)  # num_addresses, less its cost
             total += size
             last = start + size - 1
     return out, total
@@ -138,13 +148,13 @@ def _walk(name: str, text: str, walk: _Walk, path: tuple[str, ...], depth: int) 
         if mech.name == "all":
             walk.pass_all = walk.pass_all or (name or "the record")
         elif mech.name in ("ip4", "ip6") and mech.network is not None:
-            walk.nets.append(mech.network)
+            walk.nets.append(_span(mech.network))
         elif mech.name in ("a", "mx"):
             # `a/0` passes every IPv4 host whatever the A record holds.
             if mech.cidr4 == 0:
-                walk.nets.append(_EVERYONE[4])
+                walk.nets.append(_SPAN_EVERYONE[4])
             if mech.cidr6 == 0:
-                walk.nets.append(_EVERYONE[6])
+                walk.nets.append(_SPAN_EVERYONE[6])
         elif mech.name == "include" and mech.domain_spec:
             _follow(mech.domain_spec, walk, (*path, name), depth)
     if record.effective_redirect:

@@ -92,6 +92,8 @@ def diff_locks(old: SpfLock | None, new: SpfLock) -> list[RangeChange]:
     changes: list[RangeChange] = []
     for name in sorted(set(old_entries) | set(new.entries)):
         before, after = old_entries.get(name), new.entries.get(name)
+        if _same(before, after):
+            continue  # most answers are as they were: nothing to compare
         b_txt = None if before is None else before.answers.get("TXT", [])
         a_txt = None if after is None else after.answers.get("TXT", [])
         change = RangeChange(name, before=b_txt, after=a_txt)
@@ -197,8 +199,8 @@ def _gone(old: SpfLock, new: SpfLock) -> list[tuple[str, str, str]]:
     out = []
     for name, before in sorted(old.entries.items()):
         after = new.entries.get(name)
-        if after is None or before.nxdomain:
-            continue  # not asked this time (failed above it, or no longer needed)
+        if after is None or before.nxdomain or _same(before, after):
+            continue  # not asked this time (failed above it, or no longer needed), or as it was
         for rdtype, answers in sorted(before.answers.items()):
             was = _holds(rdtype, answers)
             if was is None:
@@ -208,6 +210,16 @@ def _gone(old: SpfLock, new: SpfLock) -> list[tuple[str, str, str]]:
             elif rdtype in after.answers and _holds(rdtype, after.answers[rdtype]) is None:
                 out.append((name, rdtype, f"no {was}" if rdtype == "TXT" else "no records"))
     return out
+
+
+def _same(before: LockEntry | None, after: LockEntry | None) -> bool:
+    """The same answers (when they were resolved aside)."""
+    return (
+        before is not None
+        and after is not None
+        and before.nxdomain == after.nxdomain
+        and before.answers == after.answers
+    )
 
 
 def _holds(rdtype: str, answers: list[str]) -> str | None:

@@ -32,7 +32,9 @@ def read_regular(fd: int, size: int, limit: int | None = None) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while limit is None or total < limit:
-        want = max(size + 1 - total, 4096) if limit is None else limit - total
+        want = max(size + 1 - total, 4096)  # a buffer of that size is allocated
+        if limit is not None:
+            want = min(want, limit - total)
         chunk = os.read(fd, want)
         chunks.append(chunk)
         total += len(chunk)

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from .. import mtasts
+from ..errors import PolicyError
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .settings import UsageError, resolve
 from .workspace import load
@@ -14,16 +15,19 @@ from .workspace import load
 
 def run(args: argparse.Namespace) -> int:
     ws = load(resolve(args))
-    ws.require_loaded()
-    policies = [ws.policy_for(args.domain)] if args.domain else ws.policies
     results = []
-    for lp in policies:
-        result = ws.compile(lp)
-        if result.errors:
-            for f in result.errors:
-                print(f.format(), file=sys.stderr)
-            return EXIT_POLICY
-        results.append(result)
+    try:
+        ws.require_loaded()
+        for lp in [ws.policy_for(args.domain)] if args.domain else ws.policies:
+            result = ws.compile(lp)
+            if result.errors:
+                raise PolicyError(result.errors)
+            results.append(result)
+    except PolicyError as e:
+        # Standard output is the policy document: findings never go into it.
+        for f in e.findings:
+            print(f.format(), file=sys.stderr)
+        return EXIT_POLICY
     if args.output:
         for path in mtasts.write_policy_files(results, args.output):
             print(f"wrote {path}")

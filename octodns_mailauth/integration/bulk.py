@@ -49,11 +49,9 @@ PARALLEL_MIN_POLICIES = 200
 CHUNK_POLICIES = 50  # per task: results come back while others compile
 
 
-def compile_all(
-    domains: Sequence[str], compile: Compile, *, jobs: int | None = None
-) -> dict[str, tuple[CompileResult, bool]]:
-    """`compile(domain)` for every domain, in worker processes when worth it
-    (`jobs`: how many; default one per idle CPU).  The results, by domain, in order;
+def compile_all(domains: Sequence[str], compile: Compile) -> dict[str, tuple[CompileResult, bool]]:
+    """`compile(domain)` for every domain, in worker processes when worth it (one
+    per idle CPU).  The results, by domain, in order;
     the first exception, in that order, is raised."""
 
     def slim(domain: str) -> tuple[CompileResult, bool]:
@@ -61,7 +59,7 @@ def compile_all(
         return _for_zones(result), placeholder
 
     out: dict[str, tuple[CompileResult, bool]] = {}
-    done = fork_map(slim, domains, jobs=jobs, here=compile)
+    done = fork_map(slim, domains, here=compile)
     for domain, one in zip(domains, done, strict=False):  # it ends at an exception
         if isinstance(one, BaseException):
             raise one
@@ -90,17 +88,15 @@ class FirstPass:
         prepare: Callable[[], None],
         *,
         fuse: bool = True,
-        jobs: int | None = None,
     ) -> None:
         self._compile = compile
         self._prepare = prepare
         self._fuse = fuse
-        self._jobs = jobs
         self.prepared = False
         self._done: dict[str, tuple[CompileResult, bool] | Exception] = {}
 
     def each(self, load: Callable[[Path], Any], paths: list[Path]) -> list[Any]:
-        jobs = self._jobs if self._jobs is not None else workers_for(len(paths))
+        jobs = workers_for(len(paths))
         if not (self._fuse and jobs > 1 and _can_fork()):
             return fork_map(load, paths, jobs=jobs)
         try:

@@ -26,7 +26,7 @@ class DmarcPolicy(str, Enum):
     @property
     def strength(self) -> int:
         """Its place in that order: none 0, quarantine 1, reject 2."""
-        return self._member_names_.index(self.name)
+        return list(DmarcPolicy).index(self)
 
     def weaker(self) -> DmarcPolicy:
         """One step more lenient (none stays none): what t=y makes of it."""

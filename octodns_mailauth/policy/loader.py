@@ -367,19 +367,21 @@ def load_policy_file(path: str | Path) -> LoadedPolicy:
 def read_policy_file(path: Path) -> str:
     """A policy file's text; PolicyError when it cannot be one."""
     try:
-        # Read one byte past the cap so an oversized file is told apart; never
-        # read a FIFO or device (they need not end).
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise PolicyError.one(
-                f"{path.name} is named like a policy file but is not a regular file "
-                "(a folder, device or pipe)",
-                Location(str(path)),
-                "policy folders hold one <domain>.yaml file per domain: rename or move it",
-                code="policy-io",
-            )
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # Never read a FIFO or device (they need not end): the file is checked
+        # where it was opened (without blocking on a pipe), so it cannot be swapped
+        # between the check and the read.  One byte past the cap tells an
+        # oversized file apart.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PolicyError.one(
+                    f"{path.name} is named like a policy file but is not a regular file "
+                    "(a folder, device or pipe)",
+                    Location(str(path)),
+                    "policy folders hold one <domain>.yaml file per domain: rename or move it",
+                    code="policy-io",
+                )
             raw = read_regular(fd, st.st_size, MAX_POLICY_BYTES + 1)
         finally:
             os.close(fd)

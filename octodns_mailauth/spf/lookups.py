@@ -163,7 +163,7 @@ class SubtreeMemo(dict[tuple[str, str], _Subtree]):
 
     def __init__(self, own_zones: Iterable[str] = ()) -> None:
         super().__init__()
-        self.own_zones = frozenset(own_zones)
+        self.own_zones = frozenset(map(normalize, own_zones))
         # The address-space check's finished targets, under the same rule.
         self.space = SpaceMemo(self.own_zones)
 

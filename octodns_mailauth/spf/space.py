@@ -74,7 +74,7 @@ class SpaceMemo(dict[str, _Reach]):
 
     def __init__(self, own_zones: Iterable[str] = ()) -> None:
         super().__init__()
-        self.own_zones = frozenset(own_zones)
+        self.own_zones = frozenset(map(normalize, own_zones))
 
 
 class _Walk:

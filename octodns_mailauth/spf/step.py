@@ -290,7 +290,7 @@ def _check_space(
     """The union of every range the record lets pass, its own terms, flattened
     ones and (through the lock) its includes: all of IPv4 or IPv6 is +all in
     disguise, whatever the split; past the policy's ceiling is worth a look."""
-    memo = ctx.spf_memo.space if ctx.spf_memo is not None else None
+    memo = layer.memo.space if layer.memo is not None else None
     space = address_space(name, record, layer, memo=memo)
     why = space.everyone()
     if why:

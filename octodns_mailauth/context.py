@@ -139,8 +139,9 @@ class CompileContext:
         *,
         code: str,
         rfc: str | None = None,
+        cause: str | None = None,
     ) -> None:
-        self.result.findings.append(Finding(severity, message, where, hint, rfc, code))
+        self.result.findings.append(Finding(severity, message, where, hint, rfc, code, cause))
 
     def add(self, record: DesiredRecord) -> None:
         # Each name was checked where it entered, but joined ones can still

@@ -41,6 +41,9 @@ class Finding:
     hint: str | None = None  # how to fix it
     rfc: str | None = None  # e.g. "RFC 7208 §4.6.4"
     code: str | None = None  # stable machine id, e.g. "spf-too-many-lookups"
+    # A cause it shares with every policy of the run (dns/lockfile.NO_LOCK): the
+    # processor says that once per run, not once per policy (processor.py).
+    cause: str | None = None
 
     def format(self) -> str:
         """`file:line: severity: message (key path) [RFC]; hint` as editors read it."""

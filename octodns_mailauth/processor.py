@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from octodns.processor.base import BaseProcessor
@@ -12,6 +15,7 @@ from octodns.zone import Zone
 
 from .acknowledge import parse_ack
 from .context import CompileResult
+from .dns.lockfile import DEFAULT_LOCK_NAME, NO_LOCK, REFRESH_COMMAND
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
@@ -124,6 +128,10 @@ class MailAuthProcessor(BaseProcessor):
             raise MailAuthProcessorError(f"{id}: {e}") from None
         self._run = PolicyRun(self.policies, self._compiler(self.keys), dry, placeholders.used)
         placed = self._run.place(first.compile_all)
+        # A cause every policy shares is logged once, when a zone first meets it.
+        self._run_wide = _run_wide(placed, Path(s.policies) / DEFAULT_LOCK_NAME)
+        self._said: set[str] = set()
+        self._said_lock = threading.Lock()
         errors = [f for result in placed.values() for f in result.errors]
         errors += merge.claims((r for p in placed.values() for r in p.records), {})
         if self.zones is not None:
@@ -264,7 +272,15 @@ class MailAuthProcessor(BaseProcessor):
 
     def _warn(self, findings: list[Finding]) -> None:
         for finding in findings:
-            if finding.severity is not Severity.INFO:
+            if finding.severity is Severity.INFO:
+                continue
+            if finding.cause in self._run_wide:
+                with self._said_lock:  # zones run in threads (octoDNS max_workers)
+                    said = finding.cause in self._said
+                    self._said.add(finding.cause)
+                if not said:
+                    self.log.warning("%s", self._run_wide[finding.cause])
+            else:
                 self.log.warning("%s", finding.format())
 
     def _compiler(self, keys: Any) -> Any:
@@ -282,6 +298,52 @@ class MailAuthProcessor(BaseProcessor):
                 f"{self.id}: zone {name}. runs this processor but is not in the octoDNS config "
                 "named by its config_file; set config_file to the config this processor is in"
             )
+
+
+def _run_wide(results: Mapping[str, CompileResult], lock: Path) -> dict[str, str]:
+    """What to log, once per run, for each cause the policies' findings share
+    (Finding.cause) instead of each of those findings: without an SPF lock file,
+    every policy with an include and every delegated DKIM key would say so, 10,000
+    identical lines for 10,000 domains.  The counts and first policies say what it
+    affects; `octodns-mailauth validate` and `explain` still show each one."""
+    found: dict[str, list[Finding]] = {"spf-lock-missing": [], "dkim-target-unverified": []}
+    domains: dict[str, list[str]] = {code: [] for code in found}
+    for domain, result in results.items():
+        for f in result.findings:
+            if f.cause == NO_LOCK and f.code in found:
+                found[f.code].append(f)
+                domains[f.code].append(domain)
+    spf, dkim = found.values()
+    if not (spf or dkim):
+        return {}
+    what = []
+    if spf:
+        what.append(
+            "the records SPF includes are not followed, so nested DNS lookups are not counted "
+            f"({_policies(domains['spf-lock-missing'])})"
+        )
+    if dkim:
+        what.append(
+            f"{len(dkim)} delegated DKIM key(s) at vendors' CNAME targets are unverified "
+            f"({_policies(domains['dkim-target-unverified'])})"
+        )
+    summary = Finding(
+        Severity.WARNING,
+        f"no SPF lock file ({lock}): {'; '.join(what)}; said once for the run, not per domain",
+        None,
+        f"run `{REFRESH_COMMAND}` to resolve and record them",
+        rfc="; ".join(dict.fromkeys(f[0].rfc for f in (spf, dkim) if f and f[0].rfc)) or None,
+        code="spf-lock-missing",
+    )
+    return {NO_LOCK: summary.format()}
+
+
+def _policies(domains: Iterable[str], shown: int = 3) -> str:
+    """`5 policies: a.example, b.example, c.example and 2 more`."""
+    names = list(dict.fromkeys(domains))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    noun = "policy" if len(names) == 1 else "policies"
+    return f"{len(names)} {noun}: {', '.join(names[:shown])}{more}"
 
 
 def _receives_mail(zone: Any) -> bool:

@@ -17,7 +17,7 @@ from octodns_mailauth.cli import report
 from octodns_mailauth.compile import compile_policy, walk_dns
 from octodns_mailauth.context import CompileResult
 from octodns_mailauth.dkim.delegation import check_target
-from octodns_mailauth.dns.lockfile import REFRESH_COMMAND, LockResolver, SpfLock
+from octodns_mailauth.dns.lockfile import NO_LOCK, REFRESH_COMMAND, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError, Resolver
 from octodns_mailauth.keysource import placeholder_public_key
 from octodns_mailauth.outcome import TargetStatus, Verdict
@@ -126,6 +126,7 @@ def test_without_a_lock_every_target_is_unverified() -> None:
     assert {r.verdict for r in rows(result).values()} == {Verdict.UNVERIFIED}
     unverified = [f for f in result.findings if f.code == "dkim-target-unverified"]
     assert len(unverified) == 4 and all("no lock file" in f.message for f in unverified)
+    assert {f.cause for f in unverified} == {NO_LOCK}  # the processor says it once per run
     assert all("refresh" in (f.hint or "") for f in unverified)
 
 
@@ -166,6 +167,7 @@ def test_lock_refresh_records_the_key_each_target_reaches(tmp_path: Path) -> Non
     result = compile_text(POLICY, LockResolver(lock))
     (f,) = [f for f in result.findings if f.code == "dkim-target-unverified"]
     assert MS1 in f.message and "refresh" in (f.hint or "")
+    assert f.cause is None  # this lock lacks the name: a fact of this policy's
     assert rows(result)["office"].verdict is Verdict.DKIM  # selector2 still verifies
 
 
@@ -255,3 +257,7 @@ def test_a_target_under_the_domain_is_answered_by_the_zone(tmp_path: Path) -> No
     assert verdict({**apex, (target, "TXT"): (KEY_RECORD,)}) == (Verdict.DKIM, [])
     assert verdict(apex) == (Verdict.UNVERIFIED, ["dkim-target-no-key"])  # NXDOMAIN
     assert verdict({}) == (Verdict.UNVERIFIED, ["dkim-target-unverified"])  # zone not known
+    # Without a lock file too: what it waits for is the zone, not the lock.
+    alone = compile_policy(lp, load_catalog([tmp_path]), Keys(), None, {})
+    (f,) = [f for f in alone.findings if f.code == "dkim-target-unverified"]
+    assert f.cause is None and "no lock file" not in f.message

@@ -466,3 +466,37 @@ def test_processor_repr_and_direct_construction(example: Path) -> None:
     )
     with pytest.raises(MailAuthProcessorError, match="policy folder .* does not exist"):
         MailAuthProcessor("mail", policies="zones/missing")
+
+
+def test_no_lock_file_is_said_once_per_run_per_domain_facts_per_domain(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without an SPF lock, every include and delegated DKIM key would warn the same
+    run-wide condition for every domain: one line says it, with what it affects;
+    what is true of one domain (its alignment) is still said for that domain."""
+    from octodns.zone import Zone
+
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    office = "{name: office, provider: microsoft365, tenant: t%d, dkim_targets: legacy}"
+    domains = [f"d{i}.example" for i in range(4)]
+    for i, domain in enumerate(domains[:3]):
+        (mail / f"{domain}.yaml").write_text(f"senders:\n  - {office % i}\n")
+    # Its own servers only: nothing of it depends on the lock.
+    (mail / "d3.example.yaml").write_text("senders:\n  - {name: relay, ip4: [192.0.2.1]}\n")
+    for run in range(2):  # each run (each processor octoDNS builds) says it once
+        caplog.clear()
+        proc = MailAuthProcessor("mailauth", policies=str(mail))
+        with caplog.at_level(logging.WARNING):
+            for domain in domains:
+                proc.process_source_zone(Zone(f"{domain}.", []), sources=[])
+        lines = [r.getMessage() for r in caplog.records if r.name == "MailAuthProcessor[mailauth]"]
+        (once,) = [ln for ln in lines if "lock file" in ln]
+        assert once.startswith(f"warning: no SPF lock file ({mail / 'spf-lock.json'}): ")
+        assert (
+            "not followed" in once and "(3 policies: d0.example, d1.example, d2.example)" in once
+        )
+        assert "6 delegated DKIM key(s)" in once and "lock refresh" in once
+        assert "d3.example" not in once
+        aligned = [ln for ln in lines if "its DKIM alignment is unverified" in ln]
+        assert [ln.split(".yaml")[0].rsplit("/", 1)[1] for ln in aligned] == domains[:3], run

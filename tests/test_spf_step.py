@@ -20,7 +20,7 @@ from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.cli.report import DomainReport
 from octodns_mailauth.compile import compile_policy
 from octodns_mailauth.context import CompileResult
-from octodns_mailauth.dns.lockfile import LockEntry, LockResolver, SpfLock
+from octodns_mailauth.dns.lockfile import NO_LOCK, LockEntry, LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.errors import KeyUnavailable
 from octodns_mailauth.findings import Severity
@@ -165,6 +165,7 @@ def test_flatten_without_lock_entry_says_run_refresh() -> None:
     assert missing and "unknown.example TXT" in missing[0].message
     assert "lock refresh" in (missing[0].hint or "")
     assert missing[0].severity is Severity.WARNING
+    assert missing[0].cause is None  # this policy's lock lacks it: not a run-wide cause
 
 
 def test_stale_lock_warns_and_fresh_does_not() -> None:
@@ -182,6 +183,7 @@ def test_no_lock_is_a_warning_and_nothing_is_counted() -> None:
     assert not result.errors  # 3 top-level lookups; nested ones unknown
     (note,) = [f for f in result.findings if f.code == "spf-lock-missing"]
     assert note.severity is Severity.WARNING and "no SPF lock" in note.message
+    assert note.cause == NO_LOCK  # the processor says it once per run
     assert result.details.spf_not_followed == [
         "big-esp.example",
         "crm.example",

@@ -13,7 +13,7 @@ usable key record counts as verified.
 from __future__ import annotations
 
 from ..context import CompileContext, SenderFacts
-from ..dns.lockfile import REFRESH_COMMAND
+from ..dns.lockfile import NO_LOCK, REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Severity
 from ..outcome import DelegatedTarget, TargetStatus
@@ -123,4 +123,6 @@ def delegation_step(ctx: CompileContext) -> None:
                     f"run `{REFRESH_COMMAND}` to resolve and record it",
                     rfc=SEC_KEY,
                     code="dkim-target-unverified",
+                    # A target outside the domain is looked up in the lock alone.
+                    cause=NO_LOCK if ctx.resolver is None and facts not in own else None,
                 )

@@ -49,6 +49,9 @@ LOCK_VERSION = 2
 DEFAULT_LOCK_NAME = "spf-lock.json"
 REFRESH_COMMAND = "octodns-mailauth lock refresh"  # alias: spf refresh
 REBUILD_COMMAND = f"{REFRESH_COMMAND} --rebuild"
+# Finding.cause of what a compile without a lock finds for that reason alone
+# (includes not followed, delegated DKIM keys unverified): one cause for the run.
+NO_LOCK = "no-spf-lock"
 
 
 class LockError(MailAuthError):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from itertools import combinations
 
 from ..context import CompileContext, SpfTerm
-from ..dns.lockfile import REFRESH_COMMAND
+from ..dns.lockfile import NO_LOCK, REFRESH_COMMAND
 from ..dns.resolver import DnsError, Resolver
 from ..findings import Location, Severity
 from ..names import is_subdomain, normalize
@@ -737,6 +737,7 @@ def _lock_findings(ctx: CompileContext, layer: ZoneLayer, where: Location) -> No
             f"run `{REFRESH_COMMAND}` to record them",
             rfc=SEC_LIMIT,
             code="spf-lock-missing",
+            cause=NO_LOCK if ctx.resolver is None else None,
         )
     if ctx.resolver is not None and layer.used_inner:
         oldest = ctx.resolver.oldest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -225,7 +226,8 @@ class MailAuthProcessor(BaseProcessor):
             else:
                 self.log.info("process_source_zone: no mail policy for %s, zone left as is", zone)
         merge.apply(desired, plan.merge, lenient)
-        self._warn_unstored_keys(desired)
+        if not _planned_by_octodns():
+            self._warn_unstored_keys(desired)
         return desired
 
     def _warn_unstored_keys(self, zone: Any) -> None:
@@ -344,6 +346,19 @@ def _policies(domains: Iterable[str], shown: int = 3) -> str:
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     noun = "policy" if len(names) == 1 else "policies"
     return f"{len(names)} {noun}: {', '.join(names[:shown])}{more}"
+
+
+def _planned_by_octodns() -> bool:
+    """Whether octoDNS's sync is processing the zone (`Manager._populate_and_plan`,
+    which plans it with its processors, so `process_plan` follows and writes the keys
+    the plan publishes when it is applied).  octoDNS tells a processor nothing of
+    its caller; `octodns-dump` (`Manager.dump`) applies the zone with no plan."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "octodns.manager":
+            return frame.f_code.co_name == "_populate_and_plan"
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _receives_mail(zone: Any) -> bool:

@@ -246,7 +246,8 @@ def _check(key: str, got: Any) -> None:
 
 
 def test_compiled_policies_match_the_golden() -> None:
-    got = compiled()
+    # The lock's path is in its messages: the checkout's own, not the golden's.
+    got = json.loads(json.dumps(compiled()).replace(str(ROOT), "<root>"))
     assert len(got) > 500  # the variants are there
     assert sum("records" in v for v in got.values()) > 20
     assert sum("error" in v for v in got.values()) > 400

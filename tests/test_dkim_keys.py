@@ -523,3 +523,34 @@ def test_one_key_size_rule_for_every_route() -> None:
     for key in (rsa_of(2048), rsa_of(4096), ed25519.Ed25519PrivateKey.generate().public_key()):
         assert check_published_key(key) is None
         assert check_published_key(key, vendor="Postmark") is None
+
+
+def test_the_formats_and_der_loader_are_cryptographys_public_ones() -> None:
+    # keys.py takes them from where `serialization` re-exports them from (its import
+    # costs every `validate`); a cryptography that moved them must fail here, not drift.
+    from cryptography.hazmat.primitives import serialization
+
+    assert keys.Encoding is serialization.Encoding
+    assert keys.PublicFormat is serialization.PublicFormat
+    assert keys._load_der_public_key is serialization.load_der_public_key
+
+
+def test_public_keys_need_no_serialization_package() -> None:
+    """What `validate` does with keys (decode the state file's p= values, encode
+    placeholder keys) leaves cryptography's `serialization` package unimported."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from octodns_mailauth.dkim import keys
+rsa_p = keys.public_key_b64(keys.keyless_rsa_public_key(2048))
+ed_p = keys.public_key_b64(keys.generate_private_key("ed25519"))
+assert keys.key_bits(keys.public_key_from_b64("rsa", rsa_p)) == 2048
+assert keys.public_key_b64(keys.public_key_from_b64("ed25519", ed_p)) == ed_p
+print(sorted(m for m in sys.modules if m.startswith("cryptography.hazmat.primitives.serial")))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -16,8 +16,27 @@ import re
 from typing import Literal, Union, get_args
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+# cryptography's `serialization` package (SSH, PKCS#7, PKCS#12 ...) would cost every
+# `validate` 70M instructions, more than the rest of cryptography, for three names it
+# re-exports: the formats from `_serialization` (which the key types import anyway) and the
+# DER loader from the Rust bindings.  Taken from there (a test checks they are the public
+# names); from the package if a cryptography version moves them.  Private keys (PEM) are
+# rare on that path and import the package where they are read or written.
+try:
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+    from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+
+    _load_der_public_key = _rust_openssl.keys.load_der_public_key
+except (ImportError, AttributeError):  # pragma: no cover - another cryptography layout
+    from cryptography.hazmat.primitives.serialization import (  # type: ignore[assignment]
+        Encoding,
+        PublicFormat,
+    )
+    from cryptography.hazmat.primitives.serialization import (
+        load_der_public_key as _load_der_public_key,
+    )
 
 Algorithm = Literal["ed25519", "rsa"]
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
@@ -159,11 +178,9 @@ def public_key_b64(key: PrivateKey | PublicKey) -> str:
     """
     pub = _public(key)
     if isinstance(pub, ed25519.Ed25519PublicKey):
-        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
     else:
-        raw = pub.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        raw = pub.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(raw).decode("ascii")
 
 
@@ -190,7 +207,7 @@ def public_key_from_b64(algorithm: Algorithm, p: str) -> PublicKey:
             )
         return ed25519.Ed25519PublicKey.from_public_bytes(raw)
     try:  # SubjectPublicKeyInfo, or else a bare PKCS#1 RSAPublicKey
-        pub = serialization.load_der_public_key(raw)
+        pub = _load_der_public_key(raw)
     except (ValueError, UnsupportedAlgorithm):
         raise DkimKeyError(
             "p= is not a DER RSA public key (SubjectPublicKeyInfo or PKCS#1)"
@@ -230,6 +247,8 @@ def private_key_from_pem(data: bytes, passphrase: bytes | None) -> PrivateKey:
     ``passphrase`` is used only if the PEM is encrypted, so a store can hold both plain and
     encrypted keys while a passphrase is being introduced.
     """
+    from cryptography.hazmat.primitives import serialization  # see the imports above
+
     encrypted = pem_is_encrypted(data)
     if encrypted and not passphrase:
         raise DkimKeyError("the private key is encrypted and no passphrase was given")
@@ -251,6 +270,8 @@ def private_key_from_pem(data: bytes, passphrase: bytes | None) -> PrivateKey:
 
 def private_key_to_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
     """Serialise as PKCS#8 PEM, encrypted with the best available cipher if ``passphrase``."""
+    from cryptography.hazmat.primitives import serialization  # see the imports above
+
     _public(key)  # type check with our error message
     if passphrase is not None and not isinstance(passphrase, bytes):
         raise DkimKeyError("the passphrase must be bytes")

@@ -257,6 +257,43 @@ def test_mbox_messages_and_tls_attachments(tmp_path: Path) -> None:
     assert by_type[("mx1.mail.company-y.example", "certificate-expired")] == 100
 
 
+def _mbox_messages_before(data: bytes) -> list[bytes]:
+    """How an mbox was split before the pattern was made searchable by its first byte."""
+    import re
+
+    parts = re.split(rb"(?:^|\r?\n)From [^\n]*\n", data)
+    return [re.sub(rb"(?m)^>(>*From )", rb"\1", p) for p in parts if p.strip()]
+
+
+def test_mbox_split_is_as_before_on_generated_mboxes() -> None:
+    import random
+
+    rng = random.Random(15)
+    pieces = [
+        b"From a@b Mon Jan  1 00:00:00 2024",
+        b"From ",
+        b">From x",
+        b">>From y",
+        b"From",
+        b"body",
+        b" From z",
+        b"",
+        b"\r",
+        b"x>From q",
+        b"From\r",
+        b">From",
+        b"Fro",
+    ]
+    breaks = [b"\n", b"\r\n", b"\n\n", b"\r", b""]
+    split = 0
+    for _ in range(3000):
+        data = b"".join(rng.choice(pieces) + rng.choice(breaks) for _ in range(rng.randrange(12)))
+        expected = _mbox_messages_before(data)
+        assert ingest.mbox_messages(data) == expected, data
+        split += len(expected) > 1
+    assert split > 300  # many generated mboxes held several messages
+
+
 def _parsedmarc(report_id: str = "pm-1") -> dict:
     return {
         "xml_schema": "draft",

@@ -261,3 +261,34 @@ def test_a_target_under_the_domain_is_answered_by_the_zone(tmp_path: Path) -> No
     alone = compile_policy(lp, load_catalog([tmp_path]), Keys(), None, {})
     (f,) = [f for f in alone.findings if f.code == "dkim-target-unverified"]
     assert f.cause is None and "no lock file" not in f.message
+
+
+def test_a_senders_target_outside_the_domain_is_the_locks_beside_one_in_the_zone(
+    tmp_path: Path,
+) -> None:
+    """A sender with one target under the domain and one outside it: the zone
+    answers the first, the lock the second (not the zone, and "no lock file" only
+    when there is none)."""
+    two = "    - {name: house2._domainkey, type: CNAME, value: '{key_id}.keys.house.example.'}\n"
+    (tmp_path / "house.yaml").write_text(HOUSE.replace("return_path:", two + "return_path:"))
+    text = "senders:\n  - {name: crm, provider: house, key_id: k42}\ndmarc: {stage: monitor}\n"
+    lp = parse_policy(text, "mail/example.com.yaml", "example.com")
+    zone = {("example.com", "NS"): ("ns1.example.com.",)}
+    zone[("k42.keys.example.com", "TXT")] = (KEY_RECORD,)
+    outside = "k42.keys.house.example"
+
+    def targets(resolver: Resolver | None) -> list[tuple[str, str | None]]:
+        result = compile_policy(lp, load_catalog([tmp_path]), Keys(), resolver, zone)
+        assert rows(result)["crm"].verdict is Verdict.DKIM  # type: ignore[attr-defined]
+        return [(f.message, f.cause) for f in result.findings if f.code.startswith("dkim-t")]
+
+    assert targets(StaticResolver({(outside, "TXT"): [KEY_RECORD]})) == []  # the lock's key
+    (unanswered,) = targets(Failing("missing"))
+    assert (
+        f"{outside} (for house2._domainkey.example.com) is unverified: no answer in DNS"
+        in (unanswered[0])
+    )
+    assert unanswered[1] is None
+    (no_lock,) = targets(None)
+    assert no_lock[0].endswith("is unverified: no lock file") and outside in no_lock[0]
+    assert no_lock[1] == NO_LOCK  # said once per run by the processor

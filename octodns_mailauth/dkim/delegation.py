@@ -56,12 +56,18 @@ def check_target(
     return TargetStatus.NO_KEY, "no usable DKIM key record: " + "; ".join(problems), None
 
 
-def verify_targets(senders: list[SenderFacts], resolver: Resolver | None) -> list[DelegatedTarget]:
+def verify_targets(
+    senders: list[SenderFacts], resolver: Resolver | None, zone: ZoneLayer | None = None
+) -> list[DelegatedTarget]:
+    """Each delegated target resolved: by `zone` when it is under the zone's domain
+    (our zone answers it, never the lock: that holds third-party names only), else
+    by `resolver`."""
     return [
-        DelegatedTarget(facts.name, name, target, *check_target(resolver, target, vendor))
+        DelegatedTarget(facts.name, name, target, *check_target(by, target, vendor))
         for facts in senders
         for vendor in [facts.provider.name if facts.provider else "the vendor"]
         for name, target in facts.delegated
+        for by in [zone if zone is not None and zone.own(target) else resolver]
     ]
 
 
@@ -71,15 +77,8 @@ def delegation_step(ctx: CompileContext) -> None:
     if ctx.result.details.parked:
         return
     domain = ctx.domain
-    own = [
-        f
-        for f in ctx.result.senders
-        if f.delegated and any(t.rstrip(".").endswith("." + domain) for _, t in f.delegated)
-    ]
-    outside = [f for f in ctx.result.senders if f.delegated and f not in own]
-    targets = verify_targets(outside, ctx.resolver)
-    for facts in own:  # a target under our own domain: our zone answers it
-        targets += verify_targets([facts], ZoneLayer(ctx, None))
+    zone = ZoneLayer(ctx, None)
+    targets = verify_targets(ctx.result.senders, ctx.resolver, zone)
     for facts in ctx.result.senders:
         mine = [t for t in targets if t.sender == facts.name]
         if not mine:
@@ -124,5 +123,5 @@ def delegation_step(ctx: CompileContext) -> None:
                     rfc=SEC_KEY,
                     code="dkim-target-unverified",
                     # A target outside the domain is looked up in the lock alone.
-                    cause=NO_LOCK if ctx.resolver is None and facts not in own else None,
+                    cause=NO_LOCK if ctx.resolver is None and not zone.own(t.target) else None,
                 )

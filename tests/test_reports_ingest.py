@@ -294,6 +294,49 @@ def test_mbox_split_is_as_before_on_generated_mboxes() -> None:
     assert split > 300  # many generated mboxes held several messages
 
 
+def test_messages_are_parsed_as_by_the_whole_parser_on_generated_messages() -> None:
+    import email.parser
+    import random
+    from email.policy import compat32
+
+    def shape(msg: object) -> tuple:
+        return (
+            msg._headers,  # type: ignore[attr-defined]
+            msg._payload,  # type: ignore[attr-defined]
+            msg.get_unixfrom(),  # type: ignore[attr-defined]
+            [type(d) for d in msg.defects],  # type: ignore[attr-defined]
+        )
+
+    rng = random.Random(15)
+    lines = [
+        b"From a@b Mon Jan  1 00:00:00 2024",
+        b"Subject: x",
+        b"Content-Type: text/plain",
+        b" folded",
+        b"\tfolded",
+        b"no header here",
+        b"",
+        b"X-A:",
+        b"body line",
+        b"\xe9t\xe9",
+        b"Bad Header: y",
+        b":",
+        b"--b",
+        b"From x",
+    ]
+    breaks = [b"\n", b"\r\n", b"\r", b"\n\n", b"\n\r\n"]
+    cut = 0
+    for _ in range(3000):
+        data = b"".join(rng.choice(lines) + rng.choice(breaks) for _ in range(rng.randrange(10)))
+        before = email.parser.BytesParser(policy=compat32).parsebytes(data, headersonly=True)
+        assert shape(ingest._parse_message(data)) == shape(before), data
+        text = data.decode("latin-1")
+        before = email.parser.Parser(policy=compat32).parsestr(text, headersonly=True)
+        assert shape(ingest._parse_message(text)) == shape(before), text
+        cut += b"\n\n" in data or b"\n\r\n" in data
+    assert cut > 1000  # many had a blank line, where the parse is cut
+
+
 def _parsedmarc(report_id: str = "pm-1") -> dict:
     return {
         "xml_schema": "draft",

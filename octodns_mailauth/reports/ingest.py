@@ -367,8 +367,19 @@ _MAX_MIME_DEPTH = 8  # multiparts and attached messages within one message
 def _parse_message(data: bytes | str) -> Message:
     """A message's headers; its body stays one string until `_mime_walk` splits it."""
     if isinstance(data, bytes):
-        return email.parser.BytesParser(policy=compat32).parsebytes(data, headersonly=True)
-    return email.parser.Parser(policy=compat32).parsestr(data, headersonly=True)
+        data = data.decode("ascii", "surrogateescape")  # as email's BytesParser does
+    # The parser reads a body line by line only to join the lines again, so it is given
+    # the text up to the first blank line, where the header section has ended (RFC 5322
+    # §2.1), and the body is added in one piece: the same message, fewer lines read.
+    end = min((data.find(sep) for sep in ("\n\n", "\n\r\n") if sep in data), default=-1)
+    if end == -1:
+        return email.parser.Parser(policy=compat32).parsestr(data, headersonly=True)
+    end = data.index("\n", end + 1) + 1  # after the blank line
+    msg = email.parser.Parser(policy=compat32).parsestr(data[:end], headersonly=True)
+    if msg.get_payload():  # a line that is no header ended the section before: read all
+        return email.parser.Parser(policy=compat32).parsestr(data, headersonly=True)
+    msg.set_payload(data[end:])
+    return msg
 
 
 def _mime_walk(msg: Message, depth: int = 0) -> Iterator[tuple[Message, bool]]:

@@ -6,9 +6,10 @@ asks its processor what the zone would get (`MailAuthProcessor.zone_findings`)
 and returns every error as one reason, so all of a zone's conflicts show in
 one run.  `octodns-validate` stops at the first zone that fails: there the
 reasons also carry every other zone's errors, each naming its zone, so one run
-shows all zones' (see `_other_zones`).  It holds its processor weakly: octoDNS
-keeps zone validators in a process-wide registry, and a dropped processor must
-not keep validating.
+shows all zones' (see `_other_zones`), each error once a run (with `--all`
+octoDNS goes on, and a zone does not repeat what the first carried).  It holds
+its processor weakly: octoDNS keeps zone validators in a process-wide registry,
+and a dropped processor must not keep validating.
 """
 
 from __future__ import annotations
@@ -27,17 +28,28 @@ class MailAuthZoneValidator(ZoneValidator):
     def __init__(self, id: str, processor: Any) -> None:
         super().__init__(id)  # no sets: active whatever sets the config enables
         self._processor = weakref.ref(processor)
+        # (zone, error) pairs given so far in this run: when octoDNS goes on after a
+        # failing zone (`--all`), one that zone carried is not given again by its own.
+        self._said: set[tuple[str, str]] = set()
+        self._validated: set[str] = set()  # the zones of this run
 
     def validate(self, zone: Any) -> list[ValidationReason]:
         processor = self._processor()
         if processor is None:
             return []
-        reasons = [self._reason(f.format()) for f in processor.zone_findings(zone)]
-        if reasons and not processor.processed:
-            reasons += self._other_zones(processor, normalize(zone.name))
-        return reasons
+        name = normalize(zone.name)
+        if name in self._validated:  # octoDNS validates each zone once a run: a new run
+            self._validated.clear()
+            self._said.clear()
+        self._validated.add(name)
+        errors = [(name, f.format()) for f in processor.zone_findings(zone)]
+        if errors and not processor.processed:
+            errors += self._other_zones(processor, name)
+        errors = [e for e in dict.fromkeys(errors) if e not in self._said]
+        self._said.update(errors)
+        return [self._reason(text if z == name else f"zone {z}.: {text}") for z, text in errors]
 
-    def _other_zones(self, processor: Any, name: str) -> list[ValidationReason]:
+    def _other_zones(self, processor: Any, name: str) -> list[tuple[str, str]]:
         """The errors of every other zone octoDNS would validate after failing at
         `name`: those running the processor, read from their YAML sources as
         `octodns-validate` reads them, except alias and lenient zones and those
@@ -49,7 +61,7 @@ class MailAuthZoneValidator(ZoneValidator):
         config, zones = processor.config, processor.zones
         if config.zone_conf(name).get("lenient"):
             return []
-        out: list[ValidationReason] = []
+        out: list[tuple[str, str]] = []
         before = True
         for other in config.zone_names():
             conf = config.zone_conf(other)
@@ -68,7 +80,7 @@ class MailAuthZoneValidator(ZoneValidator):
                 errors = [f.format() for f in processor.zone_findings(source, warn=False)]
             if errors and before and config.is_static(other):
                 return []
-            out += [self._reason(f"zone {other}.: {error}") for error in errors]
+            out += [(other, error) for error in errors]
         return out
 
     def _reason(self, text: str) -> ValidationReason:

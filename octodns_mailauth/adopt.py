@@ -216,10 +216,12 @@ def _match_vendors(
                     single = {k: v for k, v in got.items() if not tpl.entry.params[k].list}
                     mine = params.setdefault(tpl.entry.id, {})
                     if any(mine.get(k, v) != v for k, v in single.items()):
-                        notes.append(
+                        note = (
                             f"{name} {rtype} {value!r} looks like {tpl.entry.name}'s, but with "
                             "parameters that differ from its other records: left in the zone"
                         )
+                        if note not in notes:  # one per record, whichever templates fit it
+                            notes.append(note)
                         continue
                     mine.update(single)
                     for k, v in got.items():

@@ -388,3 +388,44 @@ def test_adopt_vendor_records_with_clashing_parameters() -> None:
     assert m365["tenant"] == "contoso"
     assert m365["selector2_target"] == view[(f"selector2._domainkey.{d}", "CNAME")][0]
     assert len([o for o in out.owned if o.type == "CNAME"]) == 2
+
+
+# Amazon SES as it is in opt-in regions, where the Easy DKIM targets name the region
+# (<token>.dkim.<region>.amazonses.com): a list parameter and a single one in one record.
+SES_REGIONAL = """\
+id: sesregional
+name: Amazon SES (opt-in region)
+docs: https://docs.aws.amazon.com/ses/latest/dg/send-email-authentication-dkim-easy.html
+params:
+  dkim_tokens: {type: token, list: true, pattern: '^[a-z0-9]{32}$', help: the tokens}
+  region: {type: token, pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]$', help: the region}
+dkim:
+  d: '{domain}'
+  requires: [dkim_tokens, region]
+  records:
+    - name: '{item}._domainkey'
+      type: CNAME
+      value: '{item}.dkim.{region}.amazonses.com.'
+      foreach: dkim_tokens
+"""
+
+
+def test_adopt_leaves_a_clashing_record_out_of_a_list_parameter(tmp_path: Path) -> None:
+    """Amazon SES DKIM tokens (a list parameter) where one record's region differs:
+    that record is left in the zone, and its token is not in the adopted list."""
+    (tmp_path / "sesregional.yaml").write_text(SES_REGIONAL)
+    tokens = [c * 32 for c in "abc"]
+    regions = ["af-south-1", "af-south-1", "eu-south-1"]
+    view = {(DOMAIN, "TXT"): ("v=spf1 -all",)}
+    for token, region in zip(tokens, regions, strict=True):
+        view[(f"{token}._domainkey.{DOMAIN}", "CNAME")] = (
+            f"{token}.dkim.{region}.amazonses.com.",
+        )
+    out = adopt(DOMAIN, view, load_catalog([tmp_path]))
+    [ses] = out.policy["senders"]
+    assert (ses["provider"], ses["region"]) == ("sesregional", "af-south-1")
+    assert ses["dkim_tokens"] == tokens[:2]
+    [note] = [n for n in out.notes if "parameters that differ" in n]  # said once
+    assert note.startswith(f"{tokens[2]}._domainkey.{DOMAIN} CNAME")
+    owned = sorted(o.name for o in out.owned if o.type == "CNAME")
+    assert owned == [f"{t}._domainkey.{DOMAIN}" for t in tokens[:2]]

@@ -242,14 +242,15 @@ return_path:
 
 def test_a_target_under_the_domain_is_answered_by_the_zone(tmp_path: Path) -> None:
     """A delegated selector whose target is in our own zone: the zone answers it,
-    never the lock (which holds third-party names only)."""
+    never the lock (which holds third-party names only; this one has a key there)."""
     (tmp_path / "house.yaml").write_text(HOUSE)
     text = "senders:\n  - {name: crm, provider: house, key_id: k42}\ndmarc: {stage: monitor}\n"
     lp = parse_policy(text, "mail/example.com.yaml", "example.com")
     target = "k42.keys.example.com"
+    lock = StaticResolver({(target, "TXT"): [KEY_RECORD]})
 
     def verdict(zone: dict[tuple[str, str], tuple[str, ...]]) -> tuple[object, list[str]]:
-        result = compile_policy(lp, load_catalog([tmp_path]), Keys(), StaticResolver({}), zone)
+        result = compile_policy(lp, load_catalog([tmp_path]), Keys(), lock, zone)
         codes = [f.code for f in result.findings if f.code.startswith("dkim-target")]
         return rows(result)["crm"].verdict, codes  # type: ignore[attr-defined]
 

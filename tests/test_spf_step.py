@@ -465,3 +465,29 @@ def test_split_moves_bare_a_and_mx_as_explicit_names() -> None:
     assert tree.void_total == 0  # the moved terms find example.com's A and MX
     assert rep.spf_per_sender == {"a": 2, "split records": 1}
     assert sum(rep.spf_per_sender.values()) == tree.total
+
+
+def test_the_published_record_is_analysed_as_published_not_as_drafted() -> None:
+    """The step reuses the draft's analysis only where it is the published
+    record's.  Publishing at a name makes the name exist: an `a` term there that
+    found NXDOMAIN in the draft finds no data once the record is in place, and
+    the findings must say what receivers will see."""
+    zone = {("example.com", "A"): ("192.0.2.80",)}
+    text = "senders:\n  - {name: relay, a: true, return_path: bounce.example.com}\n"
+    result = compile_text(text, lock_of({}), zone)
+    assert spf_at(result, "bounce.example.com") == "v=spf1 a -all"
+    independent = analyze("bounce.example.com", _published(result, zone))
+    (expected,) = independent.all_notes()
+    assert "bounce.example.com has no A/AAAA records" in expected  # not NXDOMAIN
+    notes = [f.message for f in result.findings if f.code == "spf-note"]
+    assert notes == [expected]
+    # The apex's record is the draft too and asks nothing of its own name: its
+    # analysis is reused, and matches an independent one all the same.
+    apex = result.details.spf
+    assert isinstance(apex, LookupTree)
+    again = analyze("example.com", _published(result, zone))
+    assert (apex.record, apex.total, apex.all_notes()) == (
+        again.record,
+        again.total,
+        again.all_notes(),
+    )

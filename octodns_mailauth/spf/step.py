@@ -47,6 +47,7 @@ class ZoneLayer(Resolver):
         self.extra: dict[str, list[str]] = {}  # name -> TXT values we are about to publish
         self.missing: dict[tuple[str, str], None] = {}
         self.used_inner = False  # did anything depend on the lock (for the staleness check)
+        self.asked_own: set[str] = set()  # names under the domain asked so far
 
     def own(self, name: str) -> bool:
         return is_subdomain(name, self.ctx.domain)
@@ -54,6 +55,7 @@ class ZoneLayer(Resolver):
     def query(self, name: str, rdtype: str) -> list[str]:
         name, rdtype = normalize(name), rdtype.upper()
         if self.own(name):
+            self.asked_own.add(name)
             return self._own(name, rdtype)
         if self.inner is None:
             self.missing[(name, rdtype)] = None
@@ -256,7 +258,13 @@ def _publish(
             rfc=SEC_SIZE,
             code="spf-size",
         )
-    tree = analyze(name, layer, top, memo=layer.memo)
+    # The draft's analysis is the published record's when the record is the
+    # draft, unsplit, and nothing asked about `name` itself: publishing sets only
+    # `name`'s TXT in the layer (an analysis rooted there never asks that: it
+    # would be a loop), but a name with a record exists, so its A or MX asked
+    # before answered NXDOMAIN and now answers no data.
+    same = top == draft and len(split.records) == 1 and name not in layer.asked_own
+    tree = before if same else analyze(name, layer, top, memo=layer.memo)
     _check_space(ctx, layer, name, top, where)
     per_sender = lookups_by_sender(
         tree, _senders_of(ordered, name), {n for n, _ in split.records[1:]}

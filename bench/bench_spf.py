@@ -22,9 +22,10 @@ Our verdicts and lookup counts, compared with checkdmarc's, are those of the
 analysis from the lock the last timed refresh wrote; "offline = live" compares
 them with the same analysis through that refresh's resolver, which must ask
 nothing more (each answer is in its cache).
-Every DNS message any of them sends is counted on the wire (dns.query.udp/tcp,
-which dnspython's resolver uses) per (name, type), and the server's own counters
-confirm the totals.  Timings are the best of --repeat cold runs taken in turns.
+Every DNS message any of them sends is counted on the wire
+(dns.query.send_udp/send_tcp, which dnspython's resolver and ours send through)
+per (name, type), and the server's own counters confirm the totals.  Timings are
+the best of --repeat cold runs taken in turns.
 A lock is recorded first (one untimed refresh), so each timed refresh rewrites an
 existing lock, as a scheduled one does, and each round also times the offline
 analysis, OFFLINE_PER_ROUND times: it takes milliseconds where checkdmarc takes
@@ -80,30 +81,28 @@ DEFAULT_TIMEOUT = 30.0  # `lock refresh --timeout`'s default (cli/__init__.py)
 
 
 class WireCount:
-    """Counts the DNS messages sent through dns.query.udp/tcp, per (name, type, transport)."""
+    """Counts the DNS messages sent through dns.query.send_udp/send_tcp, per
+    (name, type, transport): every dnspython query goes out through one of them
+    (dns.query.udp/tcp, which dnspython's resolver uses, call them; ours calls
+    them itself)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str, str]] = Counter()
-        udp, tcp = dns.query.udp, dns.query.tcp
+        send_udp, send_tcp = dns.query.send_udp, dns.query.send_tcp
 
-        def counted_udp(q: dns.message.Message, *args: Any, **kwargs: Any) -> Any:
-            self._note(q, "udp")
-            return udp(q, *args, **kwargs)
+        def counted_udp(sock: Any, what: Any, *args: Any, **kwargs: Any) -> Any:
+            self._note(what, "udp")
+            return send_udp(sock, what, *args, **kwargs)
 
-        def counted_tcp(q: dns.message.Message, *args: Any, **kwargs: Any) -> Any:
-            self._note(q, "tcp")
-            return tcp(q, *args, **kwargs)
+        def counted_tcp(sock: Any, what: Any, *args: Any, **kwargs: Any) -> Any:
+            self._note(what, "tcp")
+            return send_tcp(sock, what, *args, **kwargs)
 
-        dns.query.udp, dns.query.tcp = counted_udp, counted_tcp  # type: ignore[assignment]
+        dns.query.send_udp, dns.query.send_tcp = counted_udp, counted_tcp  # type: ignore[assignment]
 
-    def _note(self, q: dns.message.Message, transport: str) -> None:
-        question = q.question[0]
-        key = (
-            question.name.to_text(omit_final_dot=True).lower(),
-            dns.rdatatype.to_text(question.rdtype),
-            transport,
-        )
+    def _note(self, what: dns.message.Message | bytes, transport: str) -> None:
+        key = (*_question(what), transport)
         with self._lock:
             self._counts[key] += 1
 
@@ -112,6 +111,21 @@ class WireCount:
         with self._lock:
             counts, self._counts = self._counts, Counter()
         return counts
+
+
+def _question(what: dns.message.Message | bytes) -> tuple[str, str]:
+    """(name, type) a query asks.  From wire format, read directly: a query's
+    question is its first name, never compressed (RFC 1035 §4.1.4), and parsing
+    the whole message would add dnspython's parsing cost to every query timed."""
+    if isinstance(what, dns.message.Message):
+        q = what.question[0]
+        return q.name.to_text(omit_final_dot=True).lower(), dns.rdatatype.to_text(q.rdtype)
+    labels, i = [], 12
+    while what[i]:
+        labels.append(what[i + 1 : i + 1 + what[i]].decode("ascii", "replace"))
+        i += 1 + what[i]
+    rdtype = int.from_bytes(what[i + 1 : i + 3], "big")
+    return ".".join(labels).lower(), dns.rdatatype.to_text(rdtype)
 
 
 class Traffic:

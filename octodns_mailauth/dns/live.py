@@ -1,8 +1,9 @@
 """The live resolver: the only dnspython client, at the network edge.
 
 Each (name, type) is asked at most once per LiveResolver (a per-run cache, errors
-included), and `prefetch` issues the queries it is handed concurrently on a thread
-pool, so an SPF tree is fetched level by level with each level in parallel.
+included), and `prefetch` issues the queries it is handed at once, all in flight
+together on one I/O thread, so an SPF tree is fetched level by level with each
+level in parallel.
 Answers are plain strings (see resolver.Resolver); failures raise DnsError with a
 kind the caller can act on.  An optional deadline bounds the whole run: once it
 passes, every query not yet answered fails at once as a timeout.
@@ -11,21 +12,27 @@ passes, every query not yet answered fails at once as a timeout.
 from __future__ import annotations
 
 import ipaddress
+import selectors
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import dns.exception
-import dns.name
+import dns.message
 import dns.nameserver
+import dns.query
+import dns.rcode
 import dns.resolver
 
 from ..names import normalize
 from .resolver import DnsError, Resolver
 
 Answer = list[str] | DnsError
+EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no fragmented UDP answers
 
 
 class NameserverError(ValueError):
@@ -57,13 +64,38 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     return host, port
 
 
+@dataclass(eq=False)
+class _Flight:
+    """One (name, type) being asked: its attempt, the server it is at, and the
+    socket and message of the query in flight (None between attempts)."""
+
+    key: tuple[str, str]
+    attempt: int = 0
+    server: int = 0  # index into the resolver's servers, within this attempt
+    refused: bool = False  # a server of this attempt answered REFUSED
+    sock: socket.socket | None = None
+    message: dns.message.QueryMessage | None = None
+    expiration: float = 0.0
+    last: DnsError | None = None
+
+
 class LiveResolver(Resolver):
     """A caching, concurrent resolver over dnspython.
 
     `nameservers`: `host[:port]` strings; None uses the system configuration
     (/etc/resolv.conf).  `timeout` is per attempt, `retries` how many more
     attempts a timed-out or SERVFAIL query gets; `deadline` (a `time.monotonic()`
-    value) ends every attempt, retries included, at that moment.
+    value) ends every attempt, retries included, at that moment.  `workers`:
+    how many queries may be in flight at once.
+
+    One I/O thread sends every UDP query and reads every answer, each query on a
+    socket of its own (its own random source port), all waited on by one
+    selector: a thread per query costs each query several hand-overs of the GIL
+    with the threads that compile, which on a small machine cost more than the
+    query.  dnspython builds and parses every message (dns.query.send_udp,
+    dns.message.from_wire); a truncated answer is asked again over TCP
+    (dns.query.tcp) on a thread of its own.  The thread ends when nothing is in
+    flight, so a resolver never closed leaves nothing running.
     """
 
     def __init__(
@@ -77,49 +109,47 @@ class LiveResolver(Resolver):
     ) -> None:
         if nameservers is None:
             try:
-                self._resolver = dns.resolver.Resolver(configure=True)
+                system = dns.resolver.Resolver(configure=True)
             except dns.resolver.NoResolverConfiguration as err:
                 raise NameserverError(f"no system resolver configured ({err})") from None
+            self._servers = [_endpoint(n, system) for n in system.nameservers]
+            if not self._servers:
+                raise NameserverError("no system resolver configured (no nameserver listed)")
             self.source = "the system resolver"
         else:
             names = list(nameservers)
             if not names:
                 raise NameserverError("no nameserver given")
-            self._resolver = dns.resolver.Resolver(configure=False)
-            self._resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*parse_nameserver(n)) for n in names
-            ]
+            self._servers = [parse_nameserver(n) for n in names]
             self.source = ", ".join(names)
-        self._resolver.timeout = timeout
-        self._resolver.lifetime = timeout
-        self._resolver.cache = None  # our own cache below also keeps negative answers
-        self._resolver.use_edns(0, 0, 1232)
         self.timeout = timeout
         self.retries = retries
-        self.workers = workers
+        self.workers = max(1, workers)
         self.deadline = deadline
         self._cache: dict[tuple[str, str], Answer] = {}
         self._aliases: dict[tuple[str, str], str] = {}
         self._pending: dict[tuple[str, str], Future[Answer]] = {}
         self._mutex = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self.queries_sent = 0  # wire queries, retries included: for benchmarks and tests
+        # The I/O thread's work: flights to start, and a socket pair to wake it.
+        self._queue: deque[_Flight] = deque()
+        self._thread: threading.Thread | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._tcp: ThreadPoolExecutor | None = None
+        self._tcp_busy = 0  # truncated answers being asked again over TCP
+        self._idle = threading.Condition(self._mutex)  # the I/O thread or a TCP ask ended
+        # Queries asked, retries included (a truncated answer asked again over
+        # TCP is the same query): for benchmarks and tests.
+        self.queries_sent = 0
 
     # -- Resolver protocol --------------------------------------------------
 
     def query(self, name: str, rdtype: str) -> list[str]:
         key = (normalize(name), rdtype.upper())
-        mine: Future[Answer] | None = None
         with self._mutex:
             answer = self._cache.get(key)
-            future = self._pending.get(key) if answer is None else None
-            if answer is None and future is None:
-                # Ask it here, but let other threads wanting it wait for this answer.
-                mine = self._pending[key] = Future()
-        if mine is not None:
-            answer = self._remember(key)
-            mine.set_result(answer)
-        elif answer is None:
+            future = None if answer is not None else self._ensure(key)
+        if answer is None:
             assert future is not None
             answer = future.result()
         if isinstance(answer, DnsError):
@@ -129,26 +159,22 @@ class LiveResolver(Resolver):
     def prefetch(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Start every unasked pair now, in parallel; `query` then waits for its own."""
         with self._mutex:
-            todo: dict[tuple[str, str], None] = {}
             for name, rdtype in pairs:
                 key = (normalize(name), rdtype.upper())
-                if key not in self._cache and key not in self._pending:
-                    todo[key] = None
-            if not todo:
-                return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dns")
-            for key in todo:
-                self._pending[key] = self._pool.submit(self._remember, key)
+                if key not in self._cache:
+                    self._ensure(key)
 
     def alias(self, name: str, rdtype: str) -> str | None:
         """The CNAME target an answered `query(name, rdtype)` came through, if any."""
         return self._aliases.get((normalize(name), rdtype.upper()))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Wait for the queries in flight; a closed resolver may be used again."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._thread is None and not self._tcp_busy)
+        if self._tcp is not None:
+            self._tcp.shutdown(wait=True)
+            self._tcp = None
 
     def __enter__(self) -> LiveResolver:
         return self
@@ -156,59 +182,281 @@ class LiveResolver(Resolver):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- wire -----------------------------------------------------------------
+    # -- the I/O thread -------------------------------------------------------
 
-    def _remember(self, key: tuple[str, str]) -> Answer:
-        answer = self._ask(*key)
+    def _ensure(self, key: tuple[str, str]) -> Future[Answer]:
+        """The future for `key`, its query started if it was not (under the mutex)."""
+        future = self._pending.get(key)
+        if future is None:
+            future = self._pending[key] = Future()
+            self._submit(_Flight(key))
+        return future
+
+    def _submit(self, flight: _Flight) -> None:
+        """Hand `flight` to the I/O thread, starting one if none runs (under the mutex)."""
+        self._queue.append(flight)
+        if self._thread is None:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._thread = threading.Thread(
+                target=self._run, args=(self._wake_r,), name="dns", daemon=True
+            )
+            self._thread.start()
+        elif len(self._queue) == 1 and self._wake_w is not None:
+            try:
+                self._wake_w.send(b"\0")
+            except BlockingIOError:
+                pass  # wake-ups are waiting already
+
+    def _run(self, wake: socket.socket) -> None:
+        flights: set[_Flight] = set()  # UDP queries in flight
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(wake, selectors.EVENT_READ)
+            while True:
+                with self._mutex:
+                    starting = []
+                    while self._queue and len(flights) + len(starting) < self.workers:
+                        starting.append(self._queue.popleft())
+                    if not starting and not flights:
+                        self._stopped()  # the next query starts another thread
+                        return
+                for flight in starting:
+                    self._send(sel, flights, flight)
+                if not flights:
+                    continue
+                timeout = max(0.0, min(f.expiration for f in flights) - time.monotonic())
+                for selected, _ in sel.select(timeout):
+                    if selected.data is None:
+                        _drain(selected.fileobj)  # type: ignore[arg-type]
+                    else:
+                        self._receive(sel, flights, selected.data)
+                now = time.monotonic()
+                for flight in [f for f in flights if f.expiration <= now]:
+                    self._land(sel, flights, flight)
+                    host, port = self._servers[flight.server]
+                    flight.last = self._error(flight, "timeout", f"no answer from {host}:{port}")
+                    self._retry(flight)
+        except BaseException as err:
+            # Nobody may wait forever on a query this thread will not finish.
+            with self._mutex:
+                lost = [*flights, *self._queue]
+                self._queue.clear()
+                self._stopped()
+            for flight in lost:
+                self._finish(flight, self._error(flight, "servfail", _short(err)))
+            raise
+        finally:
+            for flight in flights:
+                if flight.sock is not None:
+                    flight.sock.close()
+            sel.close()
+
+    def _stopped(self) -> None:
+        """The I/O thread ends (under the mutex)."""
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
+        self._wake_r = self._wake_w = None
+        self._thread = None
+        self._idle.notify_all()
+
+    def _send(self, sel: selectors.BaseSelector, flights: set[_Flight], flight: _Flight) -> None:
+        lifetime = self._lifetime()
+        if lifetime <= 0:
+            self._finish(
+                flight, flight.last or self._error(flight, "timeout", "the deadline passed")
+            )
+            return
+        name, rdtype = flight.key
+        host, port = self._servers[flight.server]
+        message = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
         with self._mutex:
-            self._cache[key] = answer
-            self._pending.pop(key, None)
-        return answer
+            self.queries_sent += 1
+        try:
+            dns.query.send_udp(sock, message, (host, port))
+        except OSError as err:
+            sock.close()
+            self._server_failed(flight, "servfail", _short(err))
+            return
+        flight.sock, flight.message = sock, message
+        flight.expiration = time.monotonic() + lifetime
+        sel.register(sock, selectors.EVENT_READ, flight)
+        flights.add(flight)
+
+    def _land(self, sel: selectors.BaseSelector, flights: set[_Flight], flight: _Flight) -> None:
+        """Take `flight` out of the air: its socket closed, no longer waited on."""
+        assert flight.sock is not None
+        sel.unregister(flight.sock)
+        flight.sock.close()
+        flight.sock = None
+        flights.discard(flight)
+
+    def _receive(
+        self, sel: selectors.BaseSelector, flights: set[_Flight], flight: _Flight
+    ) -> None:
+        """Read what arrived for `flight`; datagrams that are not its answer are
+        dropped and the wait goes on, as dnspython's ignore_unexpected/ignore_errors."""
+        assert flight.sock is not None and flight.message is not None
+        server = self._servers[flight.server]
+        while True:
+            try:
+                wire, source = flight.sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError as err:
+                self._land(sel, flights, flight)
+                self._server_failed(flight, "servfail", _short(err))
+                return
+            if not _same_address(source, server):
+                continue
+            try:
+                response = dns.message.from_wire(wire, raise_on_truncation=True)
+            except dns.message.Truncated as err:
+                if not flight.message.is_response(err.message()):
+                    continue
+                self._land(sel, flights, flight)
+                self._over_tcp(flight)
+                return
+            except Exception:
+                continue  # malformed: not the answer
+            if not flight.message.is_response(response):
+                continue
+            self._land(sel, flights, flight)
+            self._answered(flight, response)
+            return
+
+    def _over_tcp(self, flight: _Flight) -> None:
+        """Ask a truncated answer's question again over TCP (RFC 7766), on a
+        thread of its own: a TCP exchange blocks."""
+        with self._mutex:
+            if self._tcp is None:
+                self._tcp = ThreadPoolExecutor(4, thread_name_prefix="dns-tcp")
+            self._tcp_busy += 1
+            self._tcp.submit(self._ask_tcp, flight)
+
+    def _ask_tcp(self, flight: _Flight) -> None:
+        assert flight.message is not None
+        host, port = self._servers[flight.server]
+        try:
+            lifetime = self._lifetime()
+            if lifetime <= 0:
+                flight.last = self._error(flight, "timeout", "the deadline passed")
+                self._retry(flight)
+                return
+            try:
+                response = dns.query.tcp(flight.message, host, timeout=lifetime, port=port)
+            except dns.exception.Timeout:
+                flight.last = self._error(flight, "timeout", f"no answer from {host}:{port}")
+                self._retry(flight)
+            except (OSError, dns.exception.DNSException) as err:
+                self._server_failed(flight, "servfail", _short(err))
+            else:
+                self._answered(flight, response)
+        finally:
+            with self._mutex:
+                self._tcp_busy -= 1
+                self._idle.notify_all()
+
+    # -- answers ----------------------------------------------------------------
+
+    def _answered(self, flight: _Flight, response: dns.message.Message) -> None:
+        name, rdtype = flight.key
+        rcode = response.rcode()
+        if rcode == dns.rcode.NXDOMAIN:
+            self._finish(flight, self._error(flight, "nxdomain", "the name does not exist"))
+            return
+        if rcode == dns.rcode.YXDOMAIN:
+            self._finish(flight, self._error(flight, "servfail", "YXDOMAIN"))
+            return
+        if rcode != dns.rcode.NOERROR:
+            # SERVFAIL, REFUSED, anything else: this server cannot answer; the next may.
+            host, port = self._servers[flight.server]
+            kind = "refused" if rcode == dns.rcode.REFUSED else "servfail"
+            self._server_failed(flight, kind, f"{host}:{port} answered {dns.rcode.to_text(rcode)}")
+            return
+        try:
+            # The CNAME chain to the answer, as dnspython's resolver follows it.
+            chain = response.resolve_chaining()  # type: ignore[attr-defined]
+        except dns.exception.DNSException as err:
+            self._server_failed(flight, "servfail", _short(err))
+            return
+        canonical = normalize(str(chain.canonical_name))
+        if canonical != name and rdtype != "CNAME":
+            with self._mutex:
+                self._aliases[flight.key] = canonical
+        rrset = chain.answer
+        self._finish(flight, [] if rrset is None else [_text(r, rdtype) for r in rrset])
+
+    def _server_failed(self, flight: _Flight, kind: str, detail: str) -> None:
+        """This attempt's server failed: ask the next, or end the attempt."""
+        flight.last = self._error(flight, kind, detail)
+        flight.refused = flight.refused or kind == "refused"
+        flight.server += 1
+        if flight.server < len(self._servers):
+            with self._mutex:
+                self._submit(flight)
+        elif flight.refused:
+            self._finish(flight, flight.last)  # refusing again will not help
+        else:
+            self._retry(flight)
+
+    def _retry(self, flight: _Flight) -> None:
+        """The attempt failed (timeout or SERVFAIL): another, if any are left."""
+        flight.attempt += 1
+        flight.server = 0
+        flight.refused = False
+        if flight.attempt > self.retries:
+            assert flight.last is not None
+            self._finish(flight, flight.last)
+            return
+        with self._mutex:
+            self._submit(flight)
+
+    def _finish(self, flight: _Flight, answer: Answer) -> None:
+        with self._mutex:
+            self._cache[flight.key] = answer
+            future = self._pending.pop(flight.key)
+        future.set_result(answer)
+
+    @staticmethod
+    def _error(flight: _Flight, kind: str, detail: str) -> DnsError:
+        return DnsError(*flight.key, kind, detail)
 
     def _lifetime(self) -> float:
         if self.deadline is None:
             return self.timeout
         return min(self.timeout, self.deadline - time.monotonic())
 
-    def _ask(self, name: str, rdtype: str) -> Answer:
-        last: DnsError | None = None
-        for _attempt in range(self.retries + 1):
-            lifetime = self._lifetime()
-            if lifetime <= 0:
-                return last or DnsError(name, rdtype, "timeout", "the deadline passed")
-            with self._mutex:
-                self.queries_sent += 1
-            try:
-                answer = self._resolver.resolve(
-                    dns.name.from_text(name),
-                    rdtype,
-                    search=False,
-                    raise_on_no_answer=False,
-                    lifetime=lifetime,
-                )
-            except dns.resolver.NXDOMAIN:
-                return DnsError(name, rdtype, "nxdomain", "the name does not exist")
-            except dns.resolver.NoNameservers as err:
-                # Every server answered SERVFAIL/REFUSED; retrying may help with SERVFAIL.
-                kind = "refused" if "REFUSED" in str(err) else "servfail"
-                last = DnsError(name, rdtype, kind, _short(err))
-                if kind == "refused":
-                    return last
-                continue
-            except (dns.exception.Timeout, dns.resolver.LifetimeTimeout) as err:
-                last = DnsError(name, rdtype, "timeout", _short(err))
-                continue
-            except dns.exception.DNSException as err:
-                return DnsError(name, rdtype, "servfail", _short(err))
-            canonical = normalize(str(answer.canonical_name))
-            if canonical != name and rdtype != "CNAME":
-                with self._mutex:
-                    self._aliases[(name, rdtype)] = canonical
-            if answer.rrset is None:
-                return []  # NODATA
-            return [_text(rdata, rdtype) for rdata in answer.rrset]
-        assert last is not None
-        return last
+
+def _endpoint(nameserver: object, system: dns.resolver.Resolver) -> tuple[str, int]:
+    """(address, port) of a nameserver the system configuration lists."""
+    if isinstance(nameserver, str):
+        return nameserver, system.nameserver_ports.get(nameserver, system.port)
+    if isinstance(nameserver, dns.nameserver.Do53Nameserver):
+        return nameserver.address, nameserver.port
+    raise NameserverError(f"the system resolver lists {nameserver}, not a plain DNS server")
+
+
+def _same_address(source: tuple, server: tuple[str, int]) -> bool:
+    """Did a datagram from `source` come from `server` (address text may differ)?"""
+    if source[1] != server[1]:
+        return False
+    try:
+        return ipaddress.ip_address(source[0]) == ipaddress.ip_address(server[0])
+    except ValueError:
+        return False
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _text(rdata: object, rdtype: str) -> str:

@@ -1,6 +1,6 @@
 """Bad DNS servers on loopback, for the failures users meet: a server that never
-answers, one that answers SERVFAIL, and a filtering (captive) resolver that
-answers NXDOMAIN, or NOERROR with no records, for every name."""
+answers, one that answers SERVFAIL or REFUSED, and a filtering (captive) resolver
+that answers NXDOMAIN, or NOERROR with no records, for every name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 import dns.message
 import dns.rcode
 
-MODES = ("silent", "servfail", "nxdomain", "nodata")
+MODES = ("silent", "servfail", "refused", "nxdomain", "nodata")
 
 
 class FakeDnsServer:
@@ -38,7 +38,11 @@ class FakeDnsServer:
             if self.mode == "silent":
                 continue
             reply = dns.message.make_response(dns.message.from_wire(data))
-            rcode = {"servfail": dns.rcode.SERVFAIL, "nxdomain": dns.rcode.NXDOMAIN}
+            rcode = {
+                "servfail": dns.rcode.SERVFAIL,
+                "refused": dns.rcode.REFUSED,
+                "nxdomain": dns.rcode.NXDOMAIN,
+            }
             reply.set_rcode(rcode.get(self.mode, dns.rcode.NOERROR))
             self.sock.sendto(reply.to_wire(), peer)
 

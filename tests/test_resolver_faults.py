@@ -4,6 +4,7 @@ nowhere) and against a loopback server that answers SERVFAIL or nothing."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,31 @@ def test_failing_server(mode: str, kind: str) -> None:
         assert not tree.permerrors()
         text = messages(tree)
         assert "vendor.example" in text and kind in text, text
+
+
+def test_refused_is_not_asked_again() -> None:
+    with (
+        FakeDnsServer("refused") as server,
+        LiveResolver([server.address], timeout=0.3, retries=2) as resolver,
+    ):
+        with pytest.raises(DnsError) as info:
+            resolver.query("vendor.example", "TXT")
+        assert info.value.kind == "refused" and "REFUSED" in str(info.value)
+        assert resolver.queries_sent == 1 and server.received == 1
+
+
+@pytest.mark.pdns
+@pytest.mark.parametrize("mode", ["servfail", "refused"])
+def test_the_next_nameserver_answers_when_the_first_fails(pdns: Any, mode: str) -> None:
+    pdns_address = f"{pdns.host}:{pdns.dns_port}"
+    with (
+        FakeDnsServer(mode) as bad,
+        LiveResolver([bad.address, pdns_address], timeout=1.0, retries=0) as resolver,
+    ):
+        zone = f"{pdns.zone_names()[0]}".rstrip(".")
+        assert resolver.query(zone, "SOA")  # the zone's own SOA, from the second server
+        assert bad.received == 1 and resolver.queries_sent == 2
+    assert not [t for t in threading.enumerate() if t.name == "dns"]  # nothing left running
 
 
 def test_a_cached_failure_raised_again_keeps_no_frames() -> None:

@@ -7,12 +7,13 @@ import functools
 import socket
 from pathlib import Path
 
+import dns.message
 import pytest
 from spf_realworld import server_queries
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.compile import walk_dns
-from octodns_mailauth.dns.live import LiveResolver, parse_nameserver
+from octodns_mailauth.dns.live import EDNS_PAYLOAD, LiveResolver, parse_nameserver, query_wire
 from octodns_mailauth.dns.lockfile import LockResolver, SpfLock
 from octodns_mailauth.dns.resolver import DnsError
 from octodns_mailauth.policy.loader import parse_policy
@@ -110,3 +111,23 @@ def test_refresh_from_live_dns_then_offline(served, tmp_path: Path) -> None:  # 
     offline = LockResolver(SpfLock.load(path))
     tree = analyze("example.com", offline, "v=spf1 include:esp.live-spf.test -all")
     assert tree.total == 2 and not offline.missing
+
+
+@pytest.mark.parametrize(
+    "name, rdtype",
+    [
+        ("_spf.google.com", "TXT"),
+        ("example.com", "MX"),
+        ("mail.example.com", "A"),
+        ("mail.example.com", "AAAA"),
+        ("www.example.com", "CNAME"),
+        ("spf.protection.outlook.com.", "TXT"),  # already absolute
+        ("a\\032b.example", "TXT"),  # an escaped octet in a label
+        ("bücher.example", "TXT"),  # IDNA, as dnspython encodes it
+        ("x" * 63 + ".example", "TXT"),  # the longest label
+    ],
+)
+def test_query_wire_is_what_dnspython_renders(name: str, rdtype: str) -> None:
+    for qid in (0, 1, 0x1234, 0xFFFF):
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD, id=qid)
+        assert query_wire(qid, name, rdtype) == query.to_wire()

@@ -199,12 +199,9 @@ class MailAuthProcessor(BaseProcessor):
         if errors:
             raise MailAuthProcessorError(f"{self.id}: {PolicyError(errors)}")
         self._warn(plan.findings)
+        zones = self.zones if self.zones and self.zones.complete else None
         for record in (r for res in plan.results if res.domain in plan.home for r in res.records):
-            if (
-                self.zones
-                and self.zones.complete
-                and self.zones.zone_of(record.name) not in self.zones.mine
-            ):
+            if zones and zones.zone_of(record.name) not in zones.mine:
                 self.log.warning(
                     "%s: %s is in no zone this processor manages here; its owner must publish "
                     "%s. %s %s",

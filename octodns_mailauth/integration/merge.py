@@ -20,6 +20,7 @@ from ..findings import Finding, Severity
 from ..records import txt_kind_matches
 from ..records.base import DesiredRecord, escape_txt, unescape_txt
 from ..zoneview import value_text
+from .zonemap import ZoneNames
 
 Claims = dict[tuple[str, str, str | None], DesiredRecord]
 
@@ -31,8 +32,15 @@ class MergePlan:
 
 
 def plan(
-    zone: Any, wanted: Iterable[DesiredRecord], *, source: object, lenient: bool = False
+    zone: Any,
+    wanted: Iterable[DesiredRecord],
+    *,
+    source: object,
+    lenient: bool = False,
+    names: ZoneNames | None = None,
 ) -> MergePlan:
+    """`names`: the zone's, when the caller has them (integration/run.py)."""
+    names = names or ZoneNames(zone)
     existing: dict[tuple[str, str], Any] = {}
     by_name: dict[str, list[Any]] = {}
     for record in zone.records:
@@ -42,10 +50,11 @@ def plan(
     out: list[Any] = []
     findings: list[Finding] = []
     for want in wanted:
-        name = want.relative_name(zone.name)
+        name = names.relative(want.name) or ""
         problems = claims([want], claimed)
-        theirs = [r for r in by_name.get(name, []) if getattr(r, "source", None) is not source]
-        current = existing.get((name, want.type))
+        here = by_name.get(name)  # mostly nothing: then nothing there to compare
+        theirs = [r for r in here if getattr(r, "source", None) is not source] if here else []
+        current = existing.get((name, want.type)) if here else None
         foreign = current is not None and current in theirs
         data: dict[str, Any] = {"type": want.type, "ttl": current.ttl if foreign else want.ttl}
         clash = next((r for r in theirs if (r._type == "CNAME") != (want.type == "CNAME")), None)

@@ -9,6 +9,7 @@ stored: `zone()` works from the octoDNS Zone it is handed.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from typing import Any
 
 from ..context import CompileResult
 from ..findings import Finding, Severity
-from ..names import at_and_above, normalize
+from ..names import at_and_above
 from ..policy.loader import LoadedPolicy
 from ..zoneview import ZoneView, zone_view
 from . import merge
-from .zonemap import in_zone
+from .zonemap import ZoneNames
 
 Compiler = Callable[[LoadedPolicy, ZoneView | None], CompileResult]
 CompileAll = Callable[
@@ -35,7 +36,7 @@ class ZonePlan:
     results: tuple[CompileResult, ...]  # theirs, then others' that place records here
     merge: merge.MergePlan
 
-    @property
+    @functools.cached_property  # asked for the errors, then for what to log
     def findings(self) -> list[Finding]:
         """The home policies' findings, others' errors, and the merge's conflicts."""
         out = [f for r in self.results if r.domain in self.home for f in r.findings]
@@ -126,28 +127,30 @@ class PolicyRun:
         """What octoDNS `zone` gets: its policies compiled against the zone's
         own records, records other policies place in it, merged by `merge.plan`.
         `dry`: placeholders for keys that would be generated (the zone validator)."""
-        name = normalize(zone.name)
-        home = tuple(d for d in self._below.get(name, ()) if in_zone(zone, d))
+        names = ZoneNames(zone)
+        home = tuple(d for d in self._below.get(names.origin, ()) if d in names)
         view = zone_view(zone, lambda record: getattr(record, "source", None) is source)
         results = [self.compile(self.policies[d], view, dry=dry) for d in home]
-        for domain in self._placing.get(name, ()):
-            if domain not in home and any(in_zone(zone, n) for n in self._places[domain]):
+        for domain in self._placing.get(names.origin, ()):
+            if domain not in home and any(n in names for n in self._places[domain]):
                 # Not this zone's policy: its own zone's records are not known here.
                 results.append(self.compile(self.policies[domain], None, dry=dry))
         # Records of a policy with errors too: nothing is applied then, and
         # every conflict shows in the same run.
-        wanted = [r for result in results for r in result.records if in_zone(zone, r.name)]
+        wanted = [r for result in results for r in result.records if r.name in names]
         if not dry:
-            self._forget(zone, home)
+            self._forget(names, home)
         return ZonePlan(
-            home, tuple(results), merge.plan(zone, wanted, source=source, lenient=lenient)
+            home,
+            tuple(results),
+            merge.plan(zone, wanted, source=source, lenient=lenient, names=names),
         )
 
-    def _forget(self, zone: Any, home: tuple[str, ...]) -> None:
-        """Drop the results of policies whose records all went into `zone`: its
+    def _forget(self, names: ZoneNames, home: tuple[str, ...]) -> None:
+        """Drop the results of policies whose records all went into this zone: its
         plan was the last use, and a run over thousands of zones need not hold
         every result (one whose records other zones get stays)."""
         for domain in home:
-            if all(in_zone(zone, name) for name in self._places.get(domain, ())):
+            if all(name in names for name in self._places.get(domain, ())):
                 with self._locks[domain]:
                     self._cache.pop(domain, None)

@@ -87,9 +87,35 @@ class ZoneMap:
 
 def in_zone(zone: Any, name: str) -> bool:
     """Whether `name` belongs to the octoDNS `zone` (not to a configured sub-zone)."""
-    rel = relative_to(name, zone.name)
-    if rel is None:
-        return False
-    if rel == "" or not zone.sub_zones:
-        return True
-    return zone_of(rel, zone.sub_zones) is None
+    return name in ZoneNames(zone)
+
+
+class ZoneNames:
+    """The names of one octoDNS zone's plan: `name in names` is `in_zone`, and
+    `relative` is `names.relative_to` the zone, each worked out once per name (a
+    plan asks both of each record's name several times)."""
+
+    def __init__(self, zone: Any) -> None:
+        self.origin = normalize(zone.name)
+        self._sub_zones = zone.sub_zones
+        self._relative: dict[str, str | None] = {}
+        self._in: dict[str, bool] = {}
+
+    def relative(self, name: str) -> str | None:
+        """`name` relative to the zone ('' for the apex), or None when outside it."""
+        try:
+            return self._relative[name]
+        except KeyError:
+            rel = self._relative[name] = relative_to(name, self.origin)
+            return rel
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            return self._in[name]
+        except KeyError:
+            rel = self.relative(name)
+            inside = rel is not None and (
+                rel == "" or not self._sub_zones or zone_of(rel, self._sub_zones) is None
+            )
+            self._in[name] = inside
+            return inside

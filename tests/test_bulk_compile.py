@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def _workers(monkeypatch: pytest.MonkeyPatch, jobs: int) -> list[int]:
 
     monkeypatch.setattr(bulk, "ProcessPoolExecutor", Counted)
     monkeypatch.setattr(bulk, "PARALLEL_MIN_POLICIES", 1)
-    monkeypatch.setattr(bulk, "CHUNK_POLICIES", 3)
+    monkeypatch.setattr(bulk, "CHUNK_POLICIES", 2)  # the first policy compiles here
     monkeypatch.setattr(bulk, "idle_cpus", lambda waiting: jobs)
     # Workers are forked only with no other thread running: octoDNS's idle worker
     # threads from earlier runs end once their executor is collected.
@@ -257,3 +258,23 @@ def test_a_waiting_process_counts_its_own_cpu_as_idle(monkeypatch: pytest.Monkey
         monkeypatch.setattr(workers_module.os, "getloadavg", lambda: (load, 0.0, 0.0))  # noqa: B023
         found = (workers_module.idle_cpus(), workers_module.idle_cpus(waiting=True))
         assert found == (alone, waiting), load
+
+
+def test_the_first_policy_compiles_here_before_the_workers_start(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What each worker would otherwise do for itself on first use (imports, the
+    # policy schema, catalog entries) is done once, here, and inherited.
+    pools = _workers(monkeypatch, 2)
+    where: list[tuple[str, int, int]] = []
+    read = bulk.FirstPass._read_and_compile
+
+    def noted(self: bulk.FirstPass, path: Path) -> Any:
+        out = read(self, path)
+        where.append((path.name, os.getpid(), len(pools)))
+        return out
+
+    monkeypatch.setattr(bulk.FirstPass, "_read_and_compile", noted)
+    MailAuthProcessor("mail", policies="zones/mail", keys="zones/.dkim", generate_keys=True)
+    assert pools == [2]
+    assert where == [("example.com.yaml", os.getpid(), 0)]  # the workers' are theirs

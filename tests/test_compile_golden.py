@@ -263,11 +263,11 @@ def test_processed_estate_matches_the_golden(
     fixed_now: None,
 ) -> None:
     pools = _workers(monkeypatch, jobs)
-    monkeypatch.setattr("octodns_mailauth.integration.bulk.CHUNK_POLICIES", 50)
+    monkeypatch.setattr("octodns_mailauth.integration.bulk.CHUNK_POLICIES", 10)
     caplog.set_level(logging.INFO)
     os.umask(0o077)
     got = processed(tmp_path, caplog)
-    assert (pools != []) == (jobs > 1)  # forked only when asked to
+    assert set(pools) == ({2} if jobs > 1 else set())  # forked only when asked to
     assert sum(len(z["records"]) for k, z in got.items() if "errors" not in k) > 200
     assert "d11.example" in got["errors"]
     assert "d5.example" in got["compile errors"]

@@ -104,8 +104,14 @@ class FirstPass:
         except Exception:
             return fork_map(load, paths, jobs=jobs)  # the caller raises it after reading
         self.prepared = True
+        # The first file is read and compiled here, before the fork: what each worker
+        # would otherwise do for itself on first use (lazy imports, the policy schema,
+        # the catalog entries it names, the public suffix rules) is then done once.
+        outcomes = _run_chunk(self._read_and_compile, paths[:1])
+        if not (outcomes and isinstance(outcomes[-1], Exception)):
+            outcomes += fork_map(self._read_and_compile, paths[1:], jobs=jobs)
         out = []
-        for outcome in fork_map(self._read_and_compile, paths, jobs=jobs):
+        for outcome in outcomes:
             if isinstance(outcome, tuple):
                 lp, self._done[lp.domain] = outcome  # a domain read twice is an error
                 outcome = lp

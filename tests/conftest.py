@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,20 +67,22 @@ def octodns_threads_joined() -> Iterator[None]:
     capture, reading relative paths from its working directory."""
     import octodns.manager
 
-    made: list[Any] = []
+    # Weakly: an executor collected meanwhile has ended its threads (and a test may
+    # wait for that, as forking workers needs no other thread: test_bulk_compile.py).
+    made: weakref.WeakSet[Any] = weakref.WeakSet()
     real = octodns.manager.ThreadPoolExecutor
 
     class Joined(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            made.append(self)
+            made.add(self)
 
     octodns.manager.ThreadPoolExecutor = Joined  # type: ignore[misc]
     try:
         yield
     finally:
         octodns.manager.ThreadPoolExecutor = real  # type: ignore[misc]
-        for executor in made:
+        for executor in list(made):
             executor.shutdown(wait=True)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..findings import Finding, Location, Severity
 from ..policy.dkim import DkimKey, format_duration
@@ -165,8 +165,9 @@ class RotationConfig:
 ActionKind = Literal["publish", "activate", "retire", "revoke", "remove"]
 
 
-@dataclass(frozen=True)
-class Action:
+# A NamedTuple, not a frozen dataclass: every `validate` defines it, and a dataclass
+# costs four times as much to define (it compiles its methods from source).
+class Action(NamedTuple):
     """A step of the rotation: `publish` makes a new key (selector chosen when
     applied); `activate` makes a published key sign and retires the one it
     replaces; `retire`, `revoke`, `remove` move an old key along."""

@@ -8,14 +8,15 @@ Organizational Domain only if the destination publishes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .orgdomain import organizational_domain
 from .uri import parse_report_uri
 
 
-@dataclass(frozen=True)
-class ExternalDestination:
+# A NamedTuple, not a frozen dataclass: every `validate` defines it, and a dataclass
+# costs four times as much to define (it compiles its methods from source).
+class ExternalDestination(NamedTuple):
     tag: str  # rua or ruf
     uri: str
     host: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..dmarc.uri import ReportUri, ReportUriError, parse_report_uri
 from ..findings import Severity
@@ -80,8 +81,9 @@ KNOWN_TAGS = ("v", "p", "sp", "np", "psd", "t", "adkim", "aspf", "rua", "ruf", "
 REMOVED_TAGS = ("pct", "rf", "ri")  # RFC 9989 App. C.5.2
 
 
-@dataclass(frozen=True)
-class Problem:
+# A NamedTuple, not a frozen dataclass: every `validate` defines it, and a dataclass
+# costs four times as much to define (it compiles its methods from source).
+class Problem(NamedTuple):
     severity: Severity
     code: str  # "syntax" (the record is not DMARC), "value" (a tag's value), or a warning id
     message: str

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -246,3 +247,24 @@ def test_the_shared_concurrent_walk_writes_the_lock_the_one_by_one_walk_writes(
     assert len(lock.entries) > 800
     # It did share: far fewer questions reached the resolver.
     assert calls["shared"] * 2 < calls["one by one"]
+
+
+@pytest.mark.pdns
+def test_findings_walk_each_tree_once_and_say_what_each_list_says(runs: dict[str, Any]) -> None:
+    """findings() gathers errors, DNS failures and notes in one walk of the tree;
+    on every real tree it says exactly what the per-kind walks say, in order."""
+    memo = SubtreeMemo()
+    resolver = LockResolver(runs["lock"])
+    said: Counter[str] = Counter()
+    for domain in runs["domains"]:
+        tree = analyze(domain, resolver, memo=memo)
+        by_code: dict[str, list[str]] = {}
+        for finding in tree.findings():
+            by_code.setdefault(finding.code or "", []).append(finding.message)
+        assert by_code.get("spf-permerror", []) == tree._nested("errors")
+        assert by_code.get("spf-dns-failure", []) == tree.all_temp_errors()
+        assert by_code.get("spf-note", []) == tree.all_notes()
+        said.update(code for code, messages in by_code.items() if messages)
+    # Nested errors and notes are in the data, so those comparisons compared
+    # something (it has no DNS failures: test_resolver_faults makes those).
+    assert said["spf-permerror"] >= 10 and said["spf-note"] >= 20

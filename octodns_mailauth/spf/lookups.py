@@ -109,6 +109,25 @@ class LookupTree:
             out.extend(child._nested(attr, path))
         return out
 
+    def _nested_all(self) -> tuple[list[str], list[str], list[str]]:
+        """`_nested` of errors, temp_errors and notes in one walk of the tree
+        (shared vendor subtrees make trees large; most nodes say nothing)."""
+        errors: list[str] = []
+        temp_errors: list[str] = []
+        notes: list[str] = []
+        stack: list[tuple[LookupTree, tuple[str, ...]]] = [(self, (self.via or self.domain,))]
+        while stack:
+            node, path = stack.pop()
+            if node.errors or node.temp_errors or node.notes:
+                where = " > ".join(path)
+                errors.extend(f"{where}: {msg}" for msg in node.errors)
+                temp_errors.extend(f"{where}: {msg}" for msg in node.temp_errors)
+                notes.extend(f"{where}: {msg}" for msg in node.notes)
+            # Reversed onto the stack: children come off it in order, each
+            # subtree before the next, as _nested's recursion visits them.
+            stack.extend((c, (*path, c.via)) for c in reversed(node.children))  # type: ignore[misc]
+        return errors, temp_errors, notes
+
     def findings(self, location: Location | None = None) -> list[Finding]:
         """The analysis as Findings: permerrors are errors, DNS failures warnings."""
         out: list[Finding] = []
@@ -136,10 +155,11 @@ class LookupTree:
                     code="spf-too-many-void-lookups",
                 )
             )
+        errors, temp_errors, notes = self._nested_all()
         groups = (
-            (Severity.ERROR, self._nested("errors"), "spf-permerror"),
-            (Severity.WARNING, self.all_temp_errors(), "spf-dns-failure"),
-            (Severity.INFO, self.all_notes(), "spf-note"),
+            (Severity.ERROR, errors, "spf-permerror"),
+            (Severity.WARNING, temp_errors, "spf-dns-failure"),
+            (Severity.INFO, notes, "spf-note"),
         )
         for severity, messages, code in groups:
             out.extend(Finding(severity, msg, location, code=code) for msg in messages)

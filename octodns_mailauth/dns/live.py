@@ -74,7 +74,7 @@ def parse_nameserver(text: str) -> tuple[str, int]:
 @dataclass(eq=False)
 class _Flight:
     """One (name, type) being asked: its attempt, the server it is at, and the
-    socket and message of the query in flight (None between attempts)."""
+    socket (None between attempts) and message ID of the query in flight."""
 
     key: tuple[str, str]
     attempt: int = 0
@@ -99,8 +99,9 @@ class LiveResolver(Resolver):
     socket of its own (its own random source port), all waited on by one
     selector: a thread per query costs each query several hand-overs of the GIL
     with the threads that compile, which on a small machine cost more than the
-    query.  dnspython builds and parses every message (dns.query.send_udp,
-    dns.message.from_wire); a truncated answer is asked again over TCP
+    query.  A query goes out through dns.query.send_udp (see `query_wire`),
+    dnspython parses every answer (dns.message.from_wire) and follows its CNAME
+    chain as its resolver does; a truncated answer is asked again over TCP
     (dns.query.tcp) on a thread of its own.  The thread ends when nothing is in
     flight, so a resolver never closed leaves nothing running.
     """

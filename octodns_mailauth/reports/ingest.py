@@ -323,10 +323,9 @@ def _message(msg: Message, source: str, depth: int, known: Known) -> Iterator[It
         )
         return
     found = False
-    for part, container in parts:
+    for part, ctype, container in parts:
         if container:
             continue
-        ctype = part.get_content_type()
         filename = part.get_filename() or ""
         if ctype not in _REPORT_TYPES and not filename.lower().endswith(
             (".xml", ".gz", ".zip", ".json")
@@ -346,11 +345,11 @@ def _message(msg: Message, source: str, depth: int, known: Known) -> Iterator[It
         )
 
 
-def _is_failure_report(parts: list[tuple[Message, bool]]) -> bool:
-    top = parts[0][0]
-    if top.get_content_type() == "multipart/report":
+def _is_failure_report(parts: list[tuple[Message, str, bool]]) -> bool:
+    top, ctype, _ = parts[0]
+    if ctype == "multipart/report":
         return str(top.get_param("report-type", "")).lower() == "feedback-report"
-    return any(p.get_content_type() == "message/feedback-report" for p, _ in parts)
+    return any(c == "message/feedback-report" for _, c, _ in parts)
 
 
 # --- MIME ----------------------------------------------------------------------------------
@@ -382,26 +381,30 @@ def _parse_message(data: bytes | str) -> Message:
     return msg
 
 
-def _mime_walk(msg: Message, depth: int = 0) -> Iterator[tuple[Message, bool]]:
+def _mime_walk(msg: Message, depth: int = 0) -> Iterator[tuple[Message, str, bool]]:
     """Each part, depth first, as `Message.walk()` of a fully parsed message gives them,
-    with whether it is a container (multipart, or an attached message)."""
+    with its content type (found once: the header is parsed each time it is asked) and
+    whether it is a container (multipart, or an attached message)."""
     ctype = msg.get_content_type()
-    body = msg.get_payload()
-    if depth < _MAX_MIME_DEPTH and isinstance(body, str):
-        if ctype.startswith("multipart/"):
-            boundary = msg.get_boundary()
-            if boundary:
-                yield msg, True
-                for text in _split_multipart(body, boundary):
-                    yield from _mime_walk(_parse_message(text), depth + 1)
+    multipart = ctype.startswith("multipart/")
+    # As the stdlib does, a message/* part holds a message (a forwarded report, a
+    # feedback report's fields); a bounce's delivery-status never holds a report.
+    attached = ctype.startswith("message/") and ctype != "message/delivery-status"
+    if depth < _MAX_MIME_DEPTH and (multipart or attached):
+        body = msg.get_payload()  # only a container's: an attachment's is large
+        if isinstance(body, str):
+            if multipart:
+                boundary = msg.get_boundary()
+                if boundary:
+                    yield msg, ctype, True
+                    for text in _split_multipart(body, boundary):
+                        yield from _mime_walk(_parse_message(text), depth + 1)
+                    return
+            else:
+                yield msg, ctype, True
+                yield from _mime_walk(_parse_message(body), depth + 1)
                 return
-        elif ctype.startswith("message/") and ctype != "message/delivery-status":
-            # As the stdlib does, a message/* part holds a message (a forwarded report,
-            # a feedback report's fields); a bounce's delivery-status never holds a report.
-            yield msg, True
-            yield from _mime_walk(_parse_message(body), depth + 1)
-            return
-    yield msg, False
+    yield msg, ctype, False
 
 
 def _split_multipart(body: str, boundary: str) -> list[str]:

@@ -21,7 +21,7 @@ from conftest import ROOT
 def test_the_package_builds_without_deprecation_warnings(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, checkout / name)
     shutil.copytree(
         ROOT / "octodns_mailauth",
@@ -42,4 +42,8 @@ def test_the_package_builds_without_deprecation_warnings(tmp_path: Path) -> None
     with zipfile.ZipFile(wheel) as built:
         [metadata] = [n for n in built.namelist() if n.endswith(".dist-info/METADATA")]
         lines = built.read(metadata).decode().splitlines()
+        # The licence's text travels with the wheel, not only its name.
+        licences = [n for n in built.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
     assert "License-Expression: MIT" in lines
+    assert "License-File: LICENSE" in lines
+    assert len(licences) == 1

@@ -54,6 +54,35 @@ def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]
 class _Loader(_Base):  # type: ignore[misc,valid-type]
     yaml_implicit_resolvers = _core_schema_resolvers()
 
+    # libyaml asks these three of every node, in Python.  With no path resolvers
+    # (none are added) PyYAML's versions come down to a lookup by the first
+    # character of a plain scalar, in the same order.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
+                    if regexp.match(value):
+                        return tag
+            return self.DEFAULT_SCALAR_TAG  # type: ignore[no-any-return]
+        if kind is yaml.SequenceNode:
+            return self.DEFAULT_SEQUENCE_TAG  # type: ignore[no-any-return]
+        return self.DEFAULT_MAPPING_TAG  # type: ignore[no-any-return]
+
+
+assert not _Loader.yaml_path_resolvers
+_WILDCARD = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
+_IMPLICIT = {
+    first: (*resolvers, *_WILDCARD)
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+    if first is not None
+}
+
 
 class YamlSyntaxError(ValueError):
     def __init__(self, message: str, line: int | None, hint: str | None = None) -> None:

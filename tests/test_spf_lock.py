@@ -16,6 +16,7 @@ from octodns_mailauth.cli.spf import diff_lines
 from octodns_mailauth.compile import _NoKeys, compile_policy, walk_dns
 from octodns_mailauth.dns.lockfile import (
     LOCK_VERSION,
+    LockEntry,
     LockError,
     LockResolver,
     RecordingResolver,
@@ -154,6 +155,23 @@ def test_lock_resolver_answers_nodata_nxdomain_and_missing(tmp_path: Path) -> No
     assert res.resolved_at("a.example") == T1
 
 
+def test_a_lock_written_by_hand_reads_types_in_any_case(tmp_path: Path) -> None:
+    """Types are upper-cased as read; `nxdomain` is a flag, never a type."""
+    path = tmp_path / "l.json"
+    answers = {
+        "a.example": {"resolved": "2026-01-01T00:00:00Z", "txt": ["v=spf1 -all"], "Mx": []},
+        "b.example": {"resolved": "2026-01-01T00:00:00Z", "nxdomain": "yes", "A": []},
+        "C.Example.": {"nxdomain": True, "resolved": "2026-01-01T00:00:00Z"},
+    }
+    path.write_text(json.dumps({"version": 2, "answers": answers}))
+    entries = SpfLock.load(path).entries
+    assert entries == {
+        "a.example": LockEntry(T1, False, {"TXT": ["v=spf1 -all"], "MX": []}),
+        "b.example": LockEntry(T1, False, {"A": []}),
+        "c.example": LockEntry(T1, True, {}),
+    }
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -166,6 +184,17 @@ def test_lock_resolver_answers_nodata_nxdomain_and_missing(tmp_path: Path) -> No
             '{"version": 1, "answers": {"x.example": {"resolved": "soon"}}}',
             ["'soon' is not an ISO 8601 time"],
         ),
+        (
+            '{"version": 1, "answers": {"x.example": {"resolved": "2026-01-01T00:00:00Z",'
+            ' "txt": [], "A": ["192.0.2.1", 7]}}}',
+            ["answers.x.example.A: expected a list of strings"],
+        ),
+        (
+            '{"version": 1, "answers": {"x.example": {"resolved": "2026-01-01T00:00:00Z",'
+            ' "TXT": "v=spf1 -all"}}}',
+            ["answers.x.example.TXT: expected a list of strings"],
+        ),
+        ('{"version": 1, "answers": {"x.example": []}}', ["answers.x.example: expected an"]),
     ],
 )
 def test_broken_lock_files_are_clear_errors(

@@ -32,6 +32,7 @@ Names under the policies' own domains are never stored: the zone answers those.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Iterable
@@ -135,28 +136,30 @@ class SpfLock:
         if not isinstance(answers, dict):
             raise LockError(f"{path}: 'answers' must be an object of names")
         times: dict[object, datetime] = {}  # a refresh writes one time for many names
+        entries = lock.entries
+        strs = itertools.repeat(str)  # isinstance's second argument, for map()
+        # One pass, reusing json's dicts as the entries' answers: a lock holds
+        # thousands of names and every offline compile loads it.
         for name, raw in answers.items():
             try:
                 name = check_name(name, "name", service_labels=True, min_labels=1)
             except InvalidName as e:
                 raise LockError(f"{path}: answers: {e}") from None
-            where = f"{path}: answers.{name}"
-            if not isinstance(raw, dict) or "resolved" not in raw:
-                raise LockError(f"{where}: expected an object with 'resolved'")
-            resolved = raw["resolved"]
-            when = times.get(resolved) if isinstance(resolved, str) else None
+            if type(raw) is not dict or "resolved" not in raw:
+                raise LockError(f"{path}: answers.{name}: expected an object with 'resolved'")
+            resolved = raw.pop("resolved")
+            when = times.get(resolved) if type(resolved) is str else None
             if when is None:
-                when = _parse_time(resolved, where)
-                if isinstance(resolved, str):
+                when = _parse_time(resolved, f"{path}: answers.{name}")
+                if type(resolved) is str:
                     times[resolved] = when
-            entry = LockEntry(when, raw.get("nxdomain") is True)
+            nxdomain = raw.pop("nxdomain", None) is True
             for rdtype, values in raw.items():
-                if rdtype in ("resolved", "nxdomain"):
-                    continue
-                if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                    raise LockError(f"{where}.{rdtype}: expected a list of strings")
-                entry.answers[rdtype.upper()] = list(values)
-            lock.entries[name] = entry
+                if type(values) is not list or not all(map(isinstance, values, strs)):
+                    raise LockError(f"{path}: answers.{name}.{rdtype}: expected a list of strings")
+            if not all(map(str.isupper, raw)):  # a refresh writes them upper case
+                raw = {rdtype.upper(): values for rdtype, values in raw.items()}
+            entries[name] = LockEntry(when, nxdomain, raw)
         return lock
 
     def to_json(self) -> str:

@@ -25,12 +25,18 @@ from typing import Any
 import pytest
 import spf_realworld as rw
 from pdns_fixture import pdns_of_the_module  # noqa: F401  (`pdns`: a server of its own)
+from static_resolver import StaticResolver
 
 from octodns_mailauth.catalog import load_catalog
 from octodns_mailauth.cli.render import spf_tree_lines
 from octodns_mailauth.compile import _NoKeys, compile_policy, walk_dns
 from octodns_mailauth.dns.live import LiveResolver
-from octodns_mailauth.dns.lockfile import LockResolver, RecordingResolver, SpfLock
+from octodns_mailauth.dns.lockfile import (
+    LockResolver,
+    RecordingResolver,
+    SpfLock,
+    lock_from_recording,
+)
 from octodns_mailauth.dns.resolver import Resolver
 from octodns_mailauth.names import zone_of
 from octodns_mailauth.policy.loader import LoadedPolicy, parse_policy
@@ -162,6 +168,36 @@ def test_shared_subtrees_match_fresh_walks_on_real_records(runs: dict[str, Any])
             seen[id(node)] = seen.get(id(node), 0) + 1
     # Shared for real: many nodes sit in more than one tree.
     assert sum(1 for count in seen.values() if count > 1) > 50
+
+
+def test_kept_totals_are_the_walked_ones_and_the_lock_reads_back_as_written(
+    tmp_path: Path,
+) -> None:
+    """Offline, without a server: the real answers recorded into a lock, written
+    and read back (the reader reuses json's dicts: the entries must be those
+    written), then the 483 trees analysed from it sharing subtrees.  Every node's
+    kept total and void total (set once when the analysis finished it) must be
+    what adding up its subtree gives."""
+    domains = [r["domain"] for r in rw.surveyed()]
+    recorder = RecordingResolver(StaticResolver(rw.rrsets()))
+    for domain in domains:
+        analyze(domain, recorder)
+    written = lock_from_recording(tmp_path / "spf-lock.json", recorder, NOW)
+    written.write()
+    lock = SpfLock.load(written.path)
+    assert lock.entries == written.entries and len(lock.entries) > 800
+    memo, resolver = SubtreeMemo(), LockResolver(lock)
+    nodes = over_limit = 0
+    for domain in domains:
+        tree = analyze(domain, resolver, memo=memo)
+        for node in tree.walk():
+            nodes += 1
+            assert node._total is not None and node._void_total is not None, domain
+            walked = list(node.walk())
+            assert node.total == sum(n.own_lookups for n in walked), (domain, node.domain)
+            assert node.void_total == sum(n.void_lookups for n in walked), (domain, node.domain)
+        over_limit += tree.exceeded
+    assert nodes > 2000 and over_limit >= 5
 
 
 def test_static_abnf_verdicts_of_all_792_records() -> None:

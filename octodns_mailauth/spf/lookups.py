@@ -52,9 +52,16 @@ class LookupTree:
     temp_errors: list[str] = field(default_factory=list)  # DNS failures: temperror
     notes: list[str] = field(default_factory=list)  # what could not be decided or is advised
 
+    # Set once the analysis has finished this node (_Analysis.finish): verdicts read
+    # totals many times and shared vendor subtrees make trees large.
+    _total: int | None = field(default=None, repr=False, compare=False)
+    _void_total: int | None = field(default=None, repr=False, compare=False)
+
     @property
     def total(self) -> int:
         """DNS-querying terms in this record and everything it includes or redirects to."""
+        if self._total is not None:
+            return self._total
         total = self.own_lookups
         for child in self.children:  # a loop, not sum(): every verdict walks the tree
             total += child.total
@@ -67,6 +74,8 @@ class LookupTree:
 
     @property
     def void_total(self) -> int:
+        if self._void_total is not None:
+            return self._void_total
         total = self.void_lookups
         for child in self.children:
             total += child.void_total
@@ -304,7 +313,15 @@ class _Analysis:
             node.record = self.fetch_record(node, required=False)
         if node.record is not None:
             self.evaluate(node, (domain,))
+        self.finish(node)
         return node
+
+    @staticmethod
+    def finish(node: LookupTree) -> None:
+        """Keep the node's totals: nothing changes it after this (its children are
+        finished before it, so each total adds up the children's kept ones)."""
+        node._total = node.total
+        node._void_total = node.void_total
 
     def fetch_record(self, node: LookupTree, *, required: bool) -> str | None:
         """The SPF record at node.domain; a missing one is an error for include/redirect."""
@@ -484,6 +501,7 @@ class _Analysis:
         child.record = self.fetch_record(child, required=True)
         if child.record is not None:
             self.evaluate(child, (*path, target))
+        self.finish(child)
         if (
             self.memo is not None
             and self.loops == loops

@@ -220,8 +220,8 @@ def _findings(
         fallback = "by SPF only" if row.spf_aligned else "not at all"
         ctx.find(
             Severity.WARNING,
-            f"{label}: its DKIM alignment is unverified ({ids}): no key was found at the "
-            f"selectors' CNAME targets, so until there is one its mail passes DMARC {fallback}",
+            f"{label}: its DKIM alignment is unverified ({ids}): no key at the selectors' "
+            f"CNAME targets is verified, so until one is its mail passes DMARC {fallback}",
             where,
             "see the DKIM target warnings; once the vendor publishes the keys, refresh the lock",
             code="align-dkim-unverified",

@@ -56,6 +56,9 @@ class LookupTree:
     # totals many times and shared vendor subtrees make trees large.
     _total: int | None = field(default=None, repr=False, compare=False)
     _void_total: int | None = field(default=None, repr=False, compare=False)
+    # True once finished with no message anywhere in the subtree: the walks that
+    # gather messages skip it (most vendor subtrees say nothing).
+    _quiet: bool = field(default=False, repr=False, compare=False)
 
     @property
     def total(self) -> int:
@@ -115,7 +118,8 @@ class LookupTree:
         messages = getattr(self, attr)
         out = [f"{' > '.join(path)}: {msg}" for msg in messages] if messages else []
         for child in self.children:
-            out.extend(child._nested(attr, path))
+            if not child._quiet:
+                out.extend(child._nested(attr, path))
         return out
 
     def _nested_all(self) -> tuple[list[str], list[str], list[str]]:
@@ -134,7 +138,11 @@ class LookupTree:
                 notes.extend(f"{where}: {msg}" for msg in node.notes)
             # Reversed onto the stack: children come off it in order, each
             # subtree before the next, as _nested's recursion visits them.
-            stack.extend((c, (*path, c.via)) for c in reversed(node.children))  # type: ignore[misc]
+            stack.extend(
+                (c, (*path, c.via))  # type: ignore[misc]
+                for c in reversed(node.children)
+                if not c._quiet
+            )
         return errors, temp_errors, notes
 
     def findings(self, location: Location | None = None) -> list[Finding]:
@@ -322,6 +330,9 @@ class _Analysis:
         finished before it, so each total adds up the children's kept ones)."""
         node._total = node.total
         node._void_total = node.void_total
+        node._quiet = not (node.errors or node.temp_errors or node.notes) and all(
+            c._quiet for c in node.children
+        )
 
     def fetch_record(self, node: LookupTree, *, required: bool) -> str | None:
         """The SPF record at node.domain; a missing one is an error for include/redirect."""

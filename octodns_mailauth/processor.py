@@ -273,7 +273,7 @@ class MailAuthProcessor(BaseProcessor):
         for finding in findings:
             if finding.severity is Severity.INFO:
                 continue
-            if finding.cause in self._run_wide:
+            if finding.cause in self._run_wide and finding.code in _SUMMARISED:
                 with self._said_lock:  # zones run in threads (octoDNS max_workers)
                     said = finding.cause in self._said
                     self._said.add(finding.cause)
@@ -299,13 +299,18 @@ class MailAuthProcessor(BaseProcessor):
             )
 
 
+# The codes the run-wide summary counts: a finding with that cause and another
+# code is logged as itself, never folded into a summary that does not mention it.
+_SUMMARISED = ("spf-lock-missing", "dkim-target-unverified")
+
+
 def _run_wide(results: Mapping[str, CompileResult], lock: Path) -> dict[str, str]:
     """What to log, once per run, for each cause the policies' findings share
     (Finding.cause) instead of each of those findings: without an SPF lock file,
     every policy with an include and every delegated DKIM key would say so, 10,000
     identical lines for 10,000 domains.  The counts and first policies say what it
     affects; `octodns-mailauth validate` and `explain` still show each one."""
-    found: dict[str, list[Finding]] = {"spf-lock-missing": [], "dkim-target-unverified": []}
+    found: dict[str, list[Finding]] = {code: [] for code in _SUMMARISED}
     domains: dict[str, list[str]] = {code: [] for code in found}
     for domain, result in results.items():
         for f in result.findings:

@@ -262,6 +262,8 @@ def test_a_target_under_the_domain_is_answered_by_the_zone(tmp_path: Path) -> No
     alone = compile_policy(lp, load_catalog([tmp_path]), Keys(), None, {})
     (f,) = [f for f in alone.findings if f.code == "dkim-target-unverified"]
     assert f.cause is None and "no lock file" not in f.message
+    # The hint points at the zone: a lock refresh never records a name under the domain.
+    assert "lock refresh" not in (f.hint or "") and "config_file" in (f.hint or "")
 
 
 def test_a_senders_target_outside_the_domain_is_the_locks_beside_one_in_the_zone(
@@ -291,5 +293,11 @@ def test_a_senders_target_outside_the_domain_is_the_locks_beside_one_in_the_zone
     )
     assert unanswered[1] is None
     (no_lock,) = targets(None)
+    hints = [
+        f.hint
+        for f in compile_policy(lp, load_catalog([tmp_path]), Keys(), None, zone).findings
+        if f.code == "dkim-target-unverified"
+    ]
+    assert len(hints) == 1 and "lock refresh" in (hints[0] or "")  # the outside target's
     assert no_lock[0].endswith("is unverified: no lock file") and outside in no_lock[0]
     assert no_lock[1] == NO_LOCK  # said once per run by the processor

@@ -114,14 +114,19 @@ def delegation_step(ctx: CompileContext) -> None:
                     code="dkim-key-weak",
                 )
             elif t.status is TargetStatus.UNKNOWN:
+                # A target under the domain is answered by its zone, never the lock.
+                own = zone.own(t.target)
                 ctx.find(
                     Severity.WARNING,
                     f"{label}: the DKIM key at {t.target} (for {t.name}) is unverified: "
                     f"{t.detail}",
                     where,
-                    f"run `{REFRESH_COMMAND}` to resolve and record it",
+                    f"{t.target} is in this domain's zone, which the lock does not hold: publish "
+                    "the vendor's key record there, or check with `octodns-validate` (processor "
+                    "setting `config_file`), which sees the zone's records"
+                    if own
+                    else f"run `{REFRESH_COMMAND}` to resolve and record it",
                     rfc=SEC_KEY,
                     code="dkim-target-unverified",
-                    # A target outside the domain is looked up in the lock alone.
-                    cause=NO_LOCK if ctx.resolver is None and not zone.own(t.target) else None,
+                    cause=NO_LOCK if ctx.resolver is None and not own else None,
                 )

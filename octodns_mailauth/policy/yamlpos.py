@@ -75,7 +75,8 @@ class _Loader(_Base):  # type: ignore[misc,valid-type]
         return self.DEFAULT_MAPPING_TAG  # type: ignore[no-any-return]
 
 
-assert not _Loader.yaml_path_resolvers
+if _Loader.yaml_path_resolvers:  # resolve() above ignores them; none is ever added
+    raise RuntimeError("yamlpos: path resolvers on the policy loader are not supported")
 _WILDCARD = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
 _IMPLICIT = {
     first: (*resolvers, *_WILDCARD)

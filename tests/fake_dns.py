@@ -1,16 +1,18 @@
 """Bad DNS servers on loopback, for the failures users meet: a server that never
 answers, one that answers SERVFAIL or REFUSED, and a filtering (captive) resolver
-that answers NXDOMAIN, or NOERROR with no records, for every name."""
+that answers NXDOMAIN, or NOERROR with no records, for every name; and one whose
+UDP answers are truncated and whose TCP port closes each connection unanswered."""
 
 from __future__ import annotations
 
 import socket
 import threading
 
+import dns.flags
 import dns.message
 import dns.rcode
 
-MODES = ("silent", "servfail", "refused", "nxdomain", "nodata")
+MODES = ("silent", "servfail", "refused", "nxdomain", "nodata", "truncate")
 
 
 class FakeDnsServer:
@@ -27,6 +29,24 @@ class FakeDnsServer:
         self.received = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.tcp: socket.socket | None = None
+        self.tcp_accepted = 0
+        if mode == "truncate":  # the TCP port the truncated answers send clients to
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.bind(("127.0.0.1", self.port))
+            self.tcp.listen()
+            self.tcp.settimeout(0.2)
+            self._tcp_thread = threading.Thread(target=self._close_each, daemon=True)
+
+    def _close_each(self) -> None:
+        assert self.tcp is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                continue
+            self.tcp_accepted += 1
+            conn.close()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -44,13 +64,20 @@ class FakeDnsServer:
                 "nxdomain": dns.rcode.NXDOMAIN,
             }
             reply.set_rcode(rcode.get(self.mode, dns.rcode.NOERROR))
+            if self.mode == "truncate":
+                reply.flags |= dns.flags.TC
             self.sock.sendto(reply.to_wire(), peer)
 
     def __enter__(self) -> FakeDnsServer:
         self._thread.start()
+        if self.tcp is not None:
+            self._tcp_thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+        if self.tcp is not None:
+            self._tcp_thread.join(2)
+            self.tcp.close()

@@ -126,17 +126,61 @@ def test_refused_is_not_asked_again() -> None:
 
 
 @pytest.mark.pdns
-@pytest.mark.parametrize("mode", ["servfail", "refused"])
+@pytest.mark.parametrize("mode", ["servfail", "refused", "silent"])
 def test_the_next_nameserver_answers_when_the_first_fails(pdns: Any, mode: str) -> None:
     pdns_address = f"{pdns.host}:{pdns.dns_port}"
+    before = set(threading.enumerate())  # other tests' resolvers may run in this process
     with (
         FakeDnsServer(mode) as bad,
-        LiveResolver([bad.address, pdns_address], timeout=1.0, retries=0) as resolver,
+        # 3 s an attempt: a loaded machine must not turn PowerDNS's answer into a timeout.
+        LiveResolver([bad.address, pdns_address], timeout=3.0, retries=0) as resolver,
     ):
         zone = f"{pdns.zone_names()[0]}".rstrip(".")
         assert resolver.query(zone, "SOA")  # the zone's own SOA, from the second server
         assert bad.received == 1 and resolver.queries_sent == 2
-    assert not [t for t in threading.enumerate() if t.name == "dns"]  # nothing left running
+    left = [t for t in set(threading.enumerate()) - before if t.name.startswith("dns")]
+    assert not left  # nothing of this resolver's left running
+
+
+def _ends(resolver: LiveResolver, name: str) -> BaseException | None:
+    """What `resolver.query(name, "TXT")` raised, asked on a thread that must end
+    within seconds (a query nobody finishes would hang the whole refresh)."""
+    raised: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            resolver.query(name, "TXT")
+            raised.append(None)
+        except BaseException as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), f"query({name!r}) never returned"
+    return raised[0]
+
+
+def test_a_name_dns_cannot_carry_fails_the_query_not_the_resolver() -> None:
+    with (
+        FakeDnsServer("nodata") as server,
+        LiveResolver([server.address], timeout=0.5, retries=0) as resolver,
+    ):
+        err = _ends(resolver, "x\\999.example")  # an escape past 255: no wire form
+        assert isinstance(err, DnsError) and "cannot ask" in str(err), err
+        assert server.received == 0
+        # The resolver goes on answering other names.
+        assert _ends(resolver, "vendor.example") is None and server.received == 1
+
+
+def test_a_truncated_answer_whose_tcp_connection_closes_fails_the_query() -> None:
+    with (
+        FakeDnsServer("truncate") as server,
+        LiveResolver([server.address], timeout=0.5, retries=0) as resolver,
+    ):
+        err = _ends(resolver, "vendor.example")
+        assert isinstance(err, DnsError) and err.kind == "servfail", err
+        assert server.received == 1 and server.tcp_accepted == 1  # asked again over TCP
 
 
 def test_a_cached_failure_raised_again_keeps_no_frames() -> None:

@@ -156,11 +156,11 @@ def test_lock_resolver_answers_nodata_nxdomain_and_missing(tmp_path: Path) -> No
 
 
 def test_a_lock_written_by_hand_reads_types_in_any_case(tmp_path: Path) -> None:
-    """Types are upper-cased as read; `nxdomain` is a flag, never a type."""
+    """Types are upper-cased as read; `nxdomain` is a flag (true or false), never a type."""
     path = tmp_path / "l.json"
     answers = {
         "a.example": {"resolved": "2026-01-01T00:00:00Z", "txt": ["v=spf1 -all"], "Mx": []},
-        "b.example": {"resolved": "2026-01-01T00:00:00Z", "nxdomain": "yes", "A": []},
+        "b.example": {"resolved": "2026-01-01T00:00:00Z", "nxdomain": False, "A": []},
         "C.Example.": {"nxdomain": True, "resolved": "2026-01-01T00:00:00Z"},
     }
     path.write_text(json.dumps({"version": 2, "answers": answers}))
@@ -195,6 +195,11 @@ def test_a_lock_written_by_hand_reads_types_in_any_case(tmp_path: Path) -> None:
             ["answers.x.example.TXT: expected a list of strings"],
         ),
         ('{"version": 1, "answers": {"x.example": []}}', ["answers.x.example: expected an"]),
+        (
+            '{"version": 1, "answers": {"x.example": {"resolved": "2026-01-01T00:00:00Z",'
+            ' "nxdomain": "yes"}}}',
+            ["answers.x.example.nxdomain: expected true or false"],
+        ),
     ],
 )
 def test_broken_lock_files_are_clear_errors(

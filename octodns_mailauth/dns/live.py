@@ -102,8 +102,8 @@ class LiveResolver(Resolver):
     query.  A query goes out through dns.query.send_udp (see `query_wire`),
     dnspython parses every answer (dns.message.from_wire) and follows its CNAME
     chain as its resolver does; a truncated answer is asked again over TCP
-    (dns.query.tcp) on a thread of its own.  The thread ends when nothing is in
-    flight, so a resolver never closed leaves nothing running.
+    (dns.query.tcp) on a thread of its own.  The I/O thread ends when nothing is in
+    flight; the TCP threads, once started, stay until `close()`.
     """
 
     def __init__(
@@ -141,6 +141,7 @@ class LiveResolver(Resolver):
         # The I/O thread's work: flights to start, and a socket pair to wake it.
         self._queue: deque[_Flight] = deque()
         self._thread: threading.Thread | None = None
+        self._ended: threading.Thread | None = None  # the last I/O thread, until joined
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._tcp: ThreadPoolExecutor | None = None
@@ -180,6 +181,9 @@ class LiveResolver(Resolver):
         """Wait for the queries in flight; a closed resolver may be used again."""
         with self._idle:
             self._idle.wait_for(lambda: self._thread is None and not self._tcp_busy)
+            ended, self._ended = self._ended, None
+        if ended is not None:
+            ended.join()  # past its last line, so nothing is left running
         if self._tcp is not None:
             self._tcp.shutdown(wait=True)
             self._tcp = None
@@ -219,19 +223,20 @@ class LiveResolver(Resolver):
 
     def _run(self, wake: socket.socket) -> None:
         flights: set[_Flight] = set()  # UDP queries in flight
+        starting: deque[_Flight] = deque()  # taken from the queue, not yet sent
         sel = selectors.DefaultSelector()
         try:
             sel.register(wake, selectors.EVENT_READ)
             while True:
                 with self._mutex:
-                    starting = []
                     while self._queue and len(flights) + len(starting) < self.workers:
                         starting.append(self._queue.popleft())
                     if not starting and not flights:
                         self._stopped()  # the next query starts another thread
                         return
-                for flight in starting:
-                    self._send(sel, flights, flight)
+                while starting:  # each left here until sent: an error below finishes it
+                    self._send(sel, flights, starting[0])
+                    starting.popleft()
                 if not flights:
                     continue
                 timeout = max(0.0, min(f.expiration for f in flights) - time.monotonic())
@@ -244,16 +249,17 @@ class LiveResolver(Resolver):
                 for flight in [f for f in flights if f.expiration <= now]:
                     self._land(sel, flights, flight)
                     host, port = self._servers[flight.server]
-                    flight.last = self._error(flight, "timeout", f"no answer from {host}:{port}")
-                    self._retry(flight)
+                    self._server_failed(flight, "timeout", f"no answer from {host}:{port}")
         except BaseException as err:
             # Nobody may wait forever on a query this thread will not finish.
             with self._mutex:
-                lost = [*flights, *self._queue]
+                lost = list(dict.fromkeys([*flights, *starting, *self._queue]))
                 self._queue.clear()
                 self._stopped()
             for flight in lost:
-                self._finish(flight, self._error(flight, "servfail", _short(err)))
+                self._finish(
+                    flight, self._error(flight, "servfail", f"internal error: {_short(err)}")
+                )
             raise
         finally:
             for flight in flights:
@@ -267,7 +273,7 @@ class LiveResolver(Resolver):
             if end is not None:
                 end.close()
         self._wake_r = self._wake_w = None
-        self._thread = None
+        self._ended, self._thread = self._thread, None  # joined by close()
         self._idle.notify_all()
 
     def _send(self, sel: selectors.BaseSelector, flights: set[_Flight], flight: _Flight) -> None:
@@ -279,8 +285,20 @@ class LiveResolver(Resolver):
             return
         host, port = self._servers[flight.server]
         qid = secrets.randbits(16)
-        wire = query_wire(qid, *flight.key)
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            wire = query_wire(qid, *flight.key)
+        except (dns.exception.DNSException, ValueError) as err:
+            # Not a name DNS can carry: no server will answer it (kept as dnspython's
+            # resolver reported it, a failed query).
+            self._finish(flight, self._error(flight, "servfail", f"cannot ask: {_short(err)}"))
+            return
+        try:
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+            )
+        except OSError as err:  # out of descriptors, say: this query fails, not all
+            self._server_failed(flight, "servfail", _short(err))
+            return
         sock.setblocking(False)
         with self._mutex:
             self.queries_sent += 1
@@ -363,10 +381,14 @@ class LiveResolver(Resolver):
             except dns.exception.Timeout:
                 flight.last = self._error(flight, "timeout", f"no answer from {host}:{port}")
                 self._retry(flight)
-            except (OSError, dns.exception.DNSException) as err:
+            except (OSError, EOFError, dns.exception.DNSException) as err:
+                # EOFError: the server closed the connection before answering.
                 self._server_failed(flight, "servfail", _short(err))
             else:
                 self._answered(flight, response)
+        except BaseException as err:  # nobody may wait forever on this query
+            self._finish(flight, self._error(flight, "servfail", f"internal error: {_short(err)}"))
+            raise
         finally:
             with self._mutex:
                 self._tcp_busy -= 1
@@ -430,8 +452,9 @@ class LiveResolver(Resolver):
     def _finish(self, flight: _Flight, answer: Answer) -> None:
         with self._mutex:
             self._cache[flight.key] = answer
-            future = self._pending.pop(flight.key)
-        future.set_result(answer)
+            future = self._pending.pop(flight.key, None)
+        if future is not None:  # an internal error's clean-up may finish it again
+            future.set_result(answer)
 
     @staticmethod
     def _error(flight: _Flight, kind: str, detail: str) -> DnsError:

@@ -153,7 +153,9 @@ class SpfLock:
                 when = _parse_time(resolved, f"{path}: answers.{name}")
                 if type(resolved) is str:
                     times[resolved] = when
-            nxdomain = raw.pop("nxdomain", None) is True
+            nxdomain = raw.pop("nxdomain", False)
+            if type(nxdomain) is not bool:  # "yes" is no flag we understand
+                raise LockError(f"{path}: answers.{name}.nxdomain: expected true or false")
             for rdtype, values in raw.items():
                 if type(values) is not list or not all(map(isinstance, values, strs)):
                     raise LockError(f"{path}: answers.{name}.{rdtype}: expected a list of strings")

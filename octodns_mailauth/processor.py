@@ -16,7 +16,7 @@ from octodns.zone import Zone
 
 from .acknowledge import parse_ack
 from .context import CompileResult
-from .dns.lockfile import DEFAULT_LOCK_NAME, NO_LOCK, REFRESH_COMMAND
+from .dns.lockfile import NO_LOCK, REFRESH_COMMAND, lock_path
 from .errors import KeyUnavailable, MailAuthError, MailAuthProcessorError, PolicyError
 from .findings import Finding, Severity
 from .integration import merge
@@ -130,7 +130,7 @@ class MailAuthProcessor(BaseProcessor):
         self._run = PolicyRun(self.policies, self._compiler(self.keys), dry, placeholders.used)
         placed = self._run.place(first.compile_all)
         # A cause every policy shares is logged once, when a zone first meets it.
-        self._run_wide = _run_wide(placed, Path(s.policies) / DEFAULT_LOCK_NAME)
+        self._run_wide = _run_wide(placed, lock_path(s.spf_lock, s.policies))
         self._said: set[str] = set()
         self._said_lock = threading.Lock()
         errors = [f for result in placed.values() for f in result.errors]

@@ -9,7 +9,7 @@ import sys
 import time
 
 from ..compile import walk_dns
-from ..dns.lockfile import DEFAULT_LOCK_NAME
+from ..dns.lockfile import lock_path as default_lock_path
 from ..spf.refresh import LockDiff, refresh_lock
 from .exitcodes import EXIT_OK, EXIT_POLICY
 from .livedns import live_resolver
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     ws = load(resolve(args))
     ws.require_loaded()
-    lock_path = ws.settings.spf_lock or ws.policies_dir() / DEFAULT_LOCK_NAME
+    lock_path = default_lock_path(ws.settings.spf_lock, ws.policies_dir())
     if not lock_path.parent.is_dir():
         raise UsageError(f"SPF lock {lock_path}: folder {lock_path.parent} does not exist")
     attempt = min(ATTEMPT_TIMEOUT, args.timeout)

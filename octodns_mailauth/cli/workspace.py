@@ -17,7 +17,7 @@ from ..findings import Finding, Location, Severity
 from ..integration.config import ConfigError
 from ..integration.inputs import CompileInputs
 from ..integration.merge import plan
-from ..integration.zonemap import in_zone
+from ..integration.zonemap import ZoneNames
 from ..keysource import KeystoreKeys, PlaceholderKeys
 from ..names import normalize
 from ..policy.loader import LoadedPolicy, load_policy_file, policy_files, second_policy
@@ -114,9 +114,8 @@ class Workspace:
             source = self.source_zone(zone)
             if source is None:
                 continue
-            wanted = [
-                r for _, result in results for r in result.records if in_zone(source.zone, r.name)
-            ]
+            names = ZoneNames(source.zone)
+            wanted = [r for _, result in results for r in result.records if r.name in names]
             if wanted:
                 out += plan(source.zone, wanted, source=self).findings
         return out

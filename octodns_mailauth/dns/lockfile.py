@@ -241,12 +241,17 @@ class LockResolver(Resolver):
         return self.lock.oldest()
 
 
+def lock_path(path: str | Path | None, policies_dir: str | Path) -> Path:
+    """The SPF lock file a run uses: `path` when named, else the default beside the policies."""
+    return Path(path) if path else Path(policies_dir) / DEFAULT_LOCK_NAME
+
+
 def open_lock(path: str | Path | None, policies_dir: str | Path) -> LockResolver | None:
     """The offline resolver for a processor: `path`, or the default lock file
     beside the policies.  None when there is no lock (yet); an explicitly
     named lock that does not exist is an error."""
     if path is None:
-        default = Path(policies_dir) / DEFAULT_LOCK_NAME
+        default = lock_path(None, policies_dir)
         if not default.exists():
             return None
         return LockResolver(SpfLock.load(default))

@@ -22,7 +22,7 @@ from ..names import normalize
 from ..records.dkim import key_name, split_key_name
 from ..zoneview import record_texts
 from .guard import PlanChange, refusal_text, review, unacknowledged
-from .zonemap import in_zone
+from .zonemap import ZoneNames
 
 
 class MailAuthProcessor(Protocol):
@@ -68,6 +68,7 @@ def _fresh_keys(changes: list[PlanChange], pending: Any) -> set[str]:
 
 def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
     here = plan.desired or plan.existing
+    names = ZoneNames(here)  # each name's place in the zone worked out once
     zone = here.name
     target_id = getattr(target, "id", str(target))
     changes = plan_changes(plan)
@@ -90,7 +91,7 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
             name,
         )
     for change, name in sorted(acks - used):
-        if in_zone(here, name):
+        if name in names:
             # Left in a policy, it would let the next such change at that name through.
             proc.log.warning(
                 "process_plan: the acknowledgement `%s %s` matches no change in this plan: "
@@ -98,7 +99,7 @@ def check_plan(proc: MailAuthProcessor, plan: Any, target: Any) -> None:
                 change,
                 name,
             )
-    listed = ", ".join(sorted(n for n in fresh if in_zone(here, n)))
+    listed = ", ".join(sorted(n for n in fresh if n in names))
     if not listed:
         return
     if not callable(getattr(target, "apply", None)):
@@ -140,7 +141,8 @@ def _write_keys_on_apply(proc: MailAuthProcessor, target: Any) -> None:
 
 def pending_in(keys: Any, zone: Any) -> set[tuple[str, str]]:
     """The pending (domain, selector) keys whose record is in the octoDNS `zone`."""
-    return {(d, s) for d, s in keys.pending_under(zone.name) if in_zone(zone, key_name(s, d))}
+    names = ZoneNames(zone)
+    return {(d, s) for d, s in keys.pending_under(zone.name) if key_name(s, d) in names}
 
 
 def _write_pending_keys(proc: MailAuthProcessor, zone: Any) -> None:

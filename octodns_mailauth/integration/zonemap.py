@@ -1,7 +1,7 @@
 """Which zone a name belongs to, and which zones run the processor.
 
 Two views of one rule (a name belongs to the longest zone that contains it):
-`ZoneMap` for a whole config, immutable and built per run; `in_zone` for one
+`ZoneMap` for a whole config, immutable and built per run; `ZoneNames` for one
 octoDNS Zone, whose `sub_zones` octoDNS computed from every configured zone
 (dynamic ones included), so a processor needs nothing else to place a record.
 """
@@ -85,13 +85,9 @@ class ZoneMap:
         return replace(result, findings=findings)
 
 
-def in_zone(zone: Any, name: str) -> bool:
-    """Whether `name` belongs to the octoDNS `zone` (not to a configured sub-zone)."""
-    return name in ZoneNames(zone)
-
-
 class ZoneNames:
-    """The names of one octoDNS zone's plan: `name in names` is `in_zone`, and
+    """The names of one octoDNS zone's plan: `name in names` is whether `name`
+    belongs to the zone (not to a configured sub-zone), and
     `relative` is `names.relative_to` the zone, each worked out once per name (a
     plan asks both of each record's name several times)."""
 
